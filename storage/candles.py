@@ -1,0 +1,176 @@
+"""Candles in and out of the database.
+
+``upsert_candles`` is the only way candles are written. It is idempotent on
+both dialects (``INSERT ... ON CONFLICT (key) DO UPDATE``), so a re-import or a
+re-fetch of the same bars leaves the table as it was, and a corrected bar
+replaces the old one. Rows travel as tuples through the DBAPI's
+``executemany`` in chunks: building a million ORM objects or dicts would cost
+more than the insert itself (see ``bench/bench_candle_ingest.py``).
+
+Functions take the session first and never commit: the caller owns the
+transaction, so an import either lands whole or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from storage.models import Candle
+
+__all__ = [
+    "CANDLE_COLUMNS",
+    "candle_count",
+    "candle_range",
+    "delete_candles",
+    "last_candle_ts",
+    "load_candles",
+    "upsert_candles",
+]
+
+CANDLE_COLUMNS = ("open", "high", "low", "close", "volume")
+_CHUNK = 50_000
+
+
+def _frame_to_rows(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(ts_ms int64 array, float64 OHLCV matrix) from a frame indexed by time or with ``ts``."""
+    if "ts" in frame.columns:
+        ts = frame["ts"].to_numpy(dtype="int64")
+    elif isinstance(frame.index, pd.DatetimeIndex):
+        idx = frame.index
+        if idx.tz is None:
+            raise ValueError("candle frame index must be timezone-aware UTC")
+        ts = idx.tz_convert("UTC").as_unit("ms").asi8
+    else:
+        raise ValueError("candle frame needs a 'ts' column (epoch ms) or a UTC DatetimeIndex")
+    missing = [c for c in CANDLE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"candle frame is missing columns: {', '.join(missing)}")
+    values = frame[list(CANDLE_COLUMNS)].to_numpy(dtype="float64")
+    return ts, values
+
+
+def upsert_candles(session: Session, exchange: str, symbol: str, timeframe: str, frame: pd.DataFrame) -> int:
+    """Insert or replace candles; returns how many rows were sent.
+
+    ``frame`` is indexed by UTC open time (or has a ``ts`` column in epoch ms)
+    and has ``open, high, low, close, volume`` columns.
+    """
+    ts, values = _frame_to_rows(frame)
+    if len(ts) == 0:
+        return 0
+    dialect = session.get_bind().dialect.name
+    table = Candle.__table__
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["exchange", "symbol", "timeframe", "ts"],
+        set_={c: stmt.excluded[c] for c in CANDLE_COLUMNS},
+    )
+    # Compile once, then feed tuples straight to the driver's executemany.
+    conn = session.connection()
+    compiled = stmt.compile(dialect=conn.dialect)
+    order = list(compiled.positiontup or [])
+    if not order:  # pyformat dialects (psycopg) use named parameters
+        sql = str(compiled)
+        names = ["exchange", "symbol", "timeframe", "ts", *CANDLE_COLUMNS]
+        for start in range(0, len(ts), _CHUNK):
+            stop = start + _CHUNK
+            rows = [
+                dict(zip(names, (exchange, symbol, timeframe, int(t), *map(float, v)), strict=True))
+                for t, v in zip(ts[start:stop].tolist(), values[start:stop].tolist(), strict=True)
+            ]
+            conn.exec_driver_sql(sql, rows)
+        return len(ts)
+    sql = str(compiled)
+    key = {"exchange": exchange, "symbol": symbol, "timeframe": timeframe}
+    for start in range(0, len(ts), _CHUNK):
+        stop = start + _CHUNK
+        cols = {"ts": ts[start:stop].tolist()}
+        for j, name in enumerate(CANDLE_COLUMNS):
+            cols[name] = values[start:stop, j].tolist()
+        n = stop - start if stop <= len(ts) else len(ts) - start
+        columns = [cols[name] if name in cols else [key[name]] * n for name in order]
+        conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+    return len(ts)
+
+
+def load_candles(
+    session: Session,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    *,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Candles as a frame indexed by UTC open time, oldest first.
+
+    ``start_ms`` is inclusive and ``end_ms`` exclusive. ``limit`` keeps the
+    newest ``limit`` rows of the range (what a detector's lookback needs).
+    """
+    c = Candle.__table__.c
+    query = select(c.ts, c.open, c.high, c.low, c.close, c.volume).where(
+        c.exchange == exchange, c.symbol == symbol, c.timeframe == timeframe
+    )
+    if start_ms is not None:
+        query = query.where(c.ts >= start_ms)
+    if end_ms is not None:
+        query = query.where(c.ts < end_ms)
+    if limit is not None:
+        query = query.order_by(c.ts.desc()).limit(limit)
+    else:
+        query = query.order_by(c.ts)
+    rows = session.execute(query).all()
+    frame = pd.DataFrame(rows, columns=["ts", *CANDLE_COLUMNS])
+    if limit is not None:
+        frame = frame.iloc[::-1]
+    frame = frame.astype({"ts": "int64", **{col: "float64" for col in CANDLE_COLUMNS}})
+    frame.index = pd.DatetimeIndex(pd.to_datetime(frame.pop("ts"), unit="ms", utc=True), name="time")
+    return frame
+
+
+def last_candle_ts(session: Session, exchange: str, symbol: str, timeframe: str) -> int | None:
+    """Open time (epoch ms) of the newest stored candle, or None."""
+    c = Candle.__table__.c
+    return session.execute(
+        select(func.max(c.ts)).where(c.exchange == exchange, c.symbol == symbol, c.timeframe == timeframe)
+    ).scalar_one_or_none()
+
+
+def candle_range(session: Session, exchange: str, symbol: str, timeframe: str) -> tuple[int, int, int] | None:
+    """(first ts, last ts, count) of stored candles, or None when there are none."""
+    c = Candle.__table__.c
+    first, last, count = session.execute(
+        select(func.min(c.ts), func.max(c.ts), func.count()).where(
+            c.exchange == exchange, c.symbol == symbol, c.timeframe == timeframe
+        )
+    ).one()
+    return None if count == 0 else (int(first), int(last), int(count))
+
+
+def candle_count(session: Session, exchange: str | None = None, symbol: str | None = None) -> int:
+    c = Candle.__table__.c
+    query = select(func.count()).select_from(Candle.__table__)
+    if exchange is not None:
+        query = query.where(c.exchange == exchange)
+    if symbol is not None:
+        query = query.where(c.symbol == symbol)
+    return int(session.execute(query).scalar_one())
+
+
+def delete_candles(session: Session, exchange: str, symbol: str, timeframe: str, ts: Sequence[int]) -> int:
+    """Remove specific bars (used to drop a bar found to be still open)."""
+    c = Candle.__table__.c
+    result = session.execute(
+        delete(Candle.__table__).where(
+            c.exchange == exchange, c.symbol == symbol, c.timeframe == timeframe, c.ts.in_(list(ts))
+        )
+    )
+    return int(result.rowcount or 0)
