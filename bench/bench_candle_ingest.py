@@ -47,9 +47,11 @@ def bench_vigil(url: str, frame: pd.DataFrame) -> float:
 def bench_core_dicts(url: str, frame: pd.DataFrame) -> float:
     _engine, factory = open_database(url)
     t0 = time.perf_counter()
+    key = {"exchange": "bench", "symbol": "BTC/USDT", "timeframe": "1m"}
+    times = frame.index.as_unit("ms").asi8.tolist()
+    values = frame[list(CANDLE_COLUMNS)].to_numpy().tolist()
     rows = [
-        {"exchange": "bench", "symbol": "BTC/USDT", "timeframe": "1m", "ts": int(t), **dict(zip(CANDLE_COLUMNS, v, strict=True))}
-        for t, v in zip(frame.index.as_unit("ms").asi8.tolist(), frame[list(CANDLE_COLUMNS)].to_numpy().tolist(), strict=True)
+        {**key, "ts": int(t), **dict(zip(CANDLE_COLUMNS, v, strict=True))} for t, v in zip(times, values, strict=True)
     ]
     stmt = sqlite.insert(Candle.__table__)
     stmt = stmt.on_conflict_do_update(
