@@ -289,6 +289,9 @@ class Cycle(Base):
 
     id: Mapped[intpk]
     timeframe: Mapped[str] = mapped_column(String(8))
+    # Bars whose close is <= until_ms were scored by this cycle. Set only when
+    # the cycle finished, so a crashed cycle's bars are scored again next time.
+    until_ms: Mapped[int | None] = mapped_column(BigInteger, default=None)
     started_at: Mapped[utc_ts] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     symbols: Mapped[int] = mapped_column(default=0)

@@ -1,0 +1,131 @@
+"""A feed that replays stored frames as if they arrived live.
+
+``vigil demo`` runs the very same loop as ``vigil run``; only the feed
+differs. A replay feed holds complete candle frames (from the synthetic
+market or from CSV files) and, asked at simulated time ``now_ms``, answers
+with the bars that had closed by then, exactly as an exchange would. The loop
+cannot see the future because the feed refuses to serve it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from bot.errors import BadSymbolError, InputError
+from feeds.timeframes import timeframe_to_ms
+
+__all__ = ["ReplayFeed", "load_csv_dir"]
+
+
+class ReplayFeed:
+    """Serves closed candles (and social volume) from frames, up to a simulated clock."""
+
+    def __init__(self, name: str, frames: Mapping[str, pd.DataFrame], timeframe: str) -> None:
+        self.name = name
+        self.timeframe = timeframe
+        self._step = timeframe_to_ms(timeframe)
+        self._frames = {s: f.sort_index() for s, f in frames.items()}
+        self._ts = {s: f.index.as_unit("ms").asi8 for s, f in self._frames.items()}
+
+    @property
+    def symbols(self) -> list[str]:
+        return sorted(self._frames)
+
+    def span_ms(self) -> tuple[int, int]:
+        """First open time and last close time over all symbols."""
+        first = min(int(t[0]) for t in self._ts.values() if len(t))
+        last = max(int(t[-1]) for t in self._ts.values() if len(t)) + self._step
+        return first, last
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> ReplayFeed:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def validate_symbol(self, symbol: str) -> str:
+        sym = symbol.upper()
+        if sym not in self._frames:
+            err = BadSymbolError(f"{self.name}: unknown symbol {symbol!r}")
+            err.suggestions = self.symbols[:5]  # type: ignore[attr-defined]
+            raise err
+        return sym
+
+    async def fetch_closed_candles(
+        self,
+        symbol: str,
+        timeframe: str,
+        since_ms: int | None,
+        *,
+        until_ms: int | None = None,
+        now_ms: int | None = None,
+    ) -> pd.DataFrame:
+        """Bars with open time >= since_ms whose close (open + step) is <= now_ms."""
+        if timeframe != self.timeframe:
+            raise BadSymbolError(f"{self.name}: replay has {self.timeframe} bars, not {timeframe}")
+        sym = await self.validate_symbol(symbol)
+        frame, ts = self._frames[sym], self._ts[sym]
+        mask = pd.Series(True, index=frame.index).to_numpy()
+        if since_ms is not None:
+            mask &= ts >= since_ms
+        if until_ms is not None:
+            mask &= ts < until_ms
+        if now_ms is not None:
+            mask &= ts + self._step <= now_ms
+        return frame.loc[mask, ["open", "high", "low", "close", "volume"]]
+
+    def social(self, symbol: str, start_ms: int, end_ms: int) -> pd.Series:
+        """Social volume in [start_ms, end_ms) when the frames carry a ``social_volume`` column."""
+        frame, ts = self._frames[symbol], self._ts[symbol]
+        if "social_volume" not in frame:
+            return pd.Series(dtype="float64")
+        mask = (ts >= start_ms) & (ts < end_ms)
+        return frame.loc[mask, "social_volume"].astype("float64")
+
+
+def load_csv_dir(directory: str | Path, timeframe: str | None = None) -> tuple[dict[str, pd.DataFrame], str]:
+    """Candle CSVs named ``BASE_QUOTE-<tf>.csv`` (as ``vigil synth`` and the shared data name them).
+
+    Returns frames keyed by ``BASE/QUOTE`` and the timeframe. Files of other
+    timeframes than ``timeframe`` (default: the most common one) are skipped.
+    """
+    from storage.candle_csv import read_candle_csv
+
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise InputError(f"--csv-dir: not a directory: {folder}")
+    found: dict[str, list[Path]] = {}
+    for path in sorted(folder.glob("*-*.csv")):
+        stem, _, tf = path.stem.rpartition("-")
+        if "_" not in stem or stem.startswith("social"):
+            continue
+        try:
+            timeframe_to_ms(tf)
+        except ValueError:
+            continue
+        found.setdefault(tf, []).append(path)
+    if not found:
+        raise InputError(f"--csv-dir {folder}: no candle files named like BTC_USDT-1h.csv")
+    tf = timeframe or max(found, key=lambda k: len(found[k]))
+    if tf not in found:
+        raise InputError(f"--csv-dir {folder}: no {tf} candle files (found: {', '.join(sorted(found))})")
+    frames = {}
+    for path in found[tf]:
+        symbol = path.stem.rpartition("-")[0].replace("_", "/").upper()
+        frame = read_candle_csv(path)
+        social = path.with_name(f"social-{path.name}")
+        if social.is_file():
+            s = pd.read_csv(social)
+            idx = pd.to_datetime(s.iloc[:, 0], unit="ms", utc=True) if s.iloc[:, 0].dtype.kind in "iu" else pd.to_datetime(s.iloc[:, 0], utc=True)
+            frame["social_volume"] = pd.Series(s.iloc[:, 1].to_numpy(dtype="float64"), index=idx).reindex(frame.index)
+        frames[symbol] = frame
+    return frames, tf
