@@ -137,8 +137,13 @@ async def run_demo(options: DemoOptions, base: Config | None = None, progress: A
     with factory() as session:
         events = events_frame(list_events(session, newest_first=False))
     result = DemoResult(
-        directory=options.directory, cycles=len(closes), seconds=seconds, events=events, labels=labels,
-        chart_dir=Path(cfg.alerts.chart_dir), db_url=cfg.database.url,
+        directory=options.directory,
+        cycles=len(closes),
+        seconds=seconds,
+        events=events,
+        labels=labels,
+        chart_dir=Path(cfg.alerts.chart_dir),
+        db_url=cfg.database.url,
     )
     if labels is not None:
         result.per_detector = score_against_labels(events, labels, step, scored_from=start)
@@ -169,13 +174,24 @@ def score_against_labels(
             found += bool(len(hit))
         true_alarms = 0
         for e in ev.itertuples():
-            lab = market[(market["symbol"] == e.symbol) & (market["start"] <= e.timestamp) & (market["end"] + tol >= e.timestamp)]
+            lab = market[
+                (market["symbol"] == e.symbol) & (market["start"] <= e.timestamp) & (market["end"] + tol >= e.timestamp)
+            ]
             true_alarms += bool(len(lab))
         precision = true_alarms / len(ev) if len(ev) else float("nan")
         recall = found / len(market) if len(market) else float("nan")
         f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
-        rows.append({"detector": det, "events": len(ev), "labels": len(market), "found": found,
-                     "precision": precision, "recall": recall, "f1": f1})
+        rows.append(
+            {
+                "detector": det,
+                "events": len(ev),
+                "labels": len(market),
+                "found": found,
+                "precision": precision,
+                "recall": recall,
+                "f1": f1,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -188,8 +204,9 @@ def summarize_demo(result: DemoResult, console: Any) -> None:
         f"{result.cycles} cycles in {result.seconds:.1f} s; {len(result.events)} events stored in {result.db_url}"
     )
     if len(result.events):
-        pivot = result.events.pivot_table(index="symbol", columns="detector", values="score", aggfunc="count",
-                                          fill_value=0)
+        pivot = result.events.pivot_table(
+            index="symbol", columns="detector", values="score", aggfunc="count", fill_value=0
+        )
         table = Table(title="events per symbol and detector")
         table.add_column("symbol")
         for det in pivot.columns:
@@ -202,8 +219,15 @@ def summarize_demo(result: DemoResult, console: Any) -> None:
         for col in ("detector", "events", "labels", "found", "precision", "recall", "f1"):
             table.add_column(col, justify="right" if col != "detector" else "left")
         for row in result.per_detector.itertuples():
-            table.add_row(row.detector, str(row.events), str(row.labels), str(row.found),
-                          f"{row.precision:.2f}", f"{row.recall:.2f}", f"{row.f1:.2f}")
+            table.add_row(
+                row.detector,
+                str(row.events),
+                str(row.labels),
+                str(row.found),
+                f"{row.precision:.2f}",
+                f"{row.recall:.2f}",
+                f"{row.f1:.2f}",
+            )
         console.print(table)
     charts = sorted(result.chart_dir.glob("*.png")) if result.chart_dir.is_dir() else []
     console.print(f"charts: {len(charts)} PNG files in {result.chart_dir}")

@@ -63,9 +63,7 @@ class DetectorPool:
         self.model_root = Path(model_root)
         self.min_train_rows = min_train_rows
         configured = cfg.detectors or {name: DetectorConfig(**kw) for name, kw in DEFAULT_DETECTORS.items()}
-        self._slots = {
-            name: _Slot(name, dc) for name, dc in configured.items() if dc.enabled
-        }
+        self._slots = {name: _Slot(name, dc) for name, dc in configured.items() if dc.enabled}
         self._param_overrides = {k: dict(v) for k, v in (param_overrides or {}).items()}
         self._overrides: dict[tuple[str, str], ThresholdOverride] = {}
         self._lock = threading.Lock()

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 __all__ = ["RedactingFilter", "configure_logging", "redact"]
 
-_BOT_TOKEN = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{20,}\b")
+_BOT_TOKEN = re.compile(r"(?<![0-9])\d{5,}:[A-Za-z0-9_-]{20,}")
 _MASK = "***"
 
 

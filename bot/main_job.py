@@ -52,8 +52,8 @@ class MainJob:
         self.metrics: Any = None
 
     async def _build(self) -> Runtime:
-        from bot.dispatcher import build_dispatcher
         from bot.detector_pool import DetectorPool
+        from bot.dispatcher import build_dispatcher
         from feeds.exchange import ExchangeFeed
         from storage.db import open_database
 
@@ -116,13 +116,23 @@ class MainJob:
         }
         for tf in self._timeframes():
             scheduler.add_job(
-                self._cycle, "interval", args=[tf], seconds=timeframe_to_ms(tf) / 1000,
-                next_run_time=next_run_time(now, tf, delay), id=f"cycle:{tf}", name=f"cycle {tf}", **kwargs,
+                self._cycle,
+                "interval",
+                args=[tf],
+                seconds=timeframe_to_ms(tf) / 1000,
+                next_run_time=next_run_time(now, tf, delay),
+                id=f"cycle:{tf}",
+                name=f"cycle {tf}",
+                **kwargs,
             )
             log.info("cycle %s scheduled, first run at %s", tf, next_run_time(now, tf, delay).isoformat())
         scheduler.add_job(
-            self._retrain, "interval", hours=self.cfg.scheduler.retrain_interval_hours, id="retrain",
-            name="retrain", **kwargs,
+            self._retrain,
+            "interval",
+            hours=self.cfg.scheduler.retrain_interval_hours,
+            id="retrain",
+            name="retrain",
+            **kwargs,
         )
 
     def request_stop(self) -> None:

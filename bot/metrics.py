@@ -45,14 +45,21 @@ def make_metrics() -> Metrics:
     reg = CollectorRegistry()
     return Metrics(
         registry=reg,
-        cycle_seconds=Histogram("vigil_cycle_seconds", "Duration of one fetch-score-alert cycle", ["timeframe"],
-                                registry=reg, buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120)),
-        data_lag_seconds=Gauge("vigil_data_lag_seconds", "Age of the newest scored bar close", ["timeframe"],
-                               registry=reg),
+        cycle_seconds=Histogram(
+            "vigil_cycle_seconds",
+            "Duration of one fetch-score-alert cycle",
+            ["timeframe"],
+            registry=reg,
+            buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120),
+        ),
+        data_lag_seconds=Gauge(
+            "vigil_data_lag_seconds", "Age of the newest scored bar close", ["timeframe"], registry=reg
+        ),
         events_total=Counter("vigil_events", "Anomaly events stored", ["timeframe"], registry=reg),
         alerts_total=Counter("vigil_alerts", "Alerts queued for delivery", ["timeframe"], registry=reg),
-        errors_total=Counter("vigil_cycle_errors", "Per-symbol, per-source and per-detector errors",
-                             ["timeframe"], registry=reg),
+        errors_total=Counter(
+            "vigil_cycle_errors", "Per-symbol, per-source and per-detector errors", ["timeframe"], registry=reg
+        ),
         candles_total=Counter("vigil_candles", "Candles added", ["timeframe"], registry=reg),
     )
 

@@ -50,7 +50,12 @@ class CandleFeed(Protocol):
     name: str
 
     async def fetch_closed_candles(
-        self, symbol: str, timeframe: str, since_ms: int | None, *, until_ms: int | None = None,
+        self,
+        symbol: str,
+        timeframe: str,
+        since_ms: int | None,
+        *,
+        until_ms: int | None = None,
         now_ms: int | None = None,
     ) -> pd.DataFrame: ...
 
@@ -111,8 +116,10 @@ class Runtime:
 
         step = timeframe_to_ms(report.timeframe)
         first_since = now_ms - self.cfg.scheduler.history_bars * step
-        caps = {name: asyncio.Semaphore(self.cfg.exchanges[name].max_concurrency if name in self.cfg.exchanges
-                                          else 8) for name in self.feeds}
+        caps = {
+            name: asyncio.Semaphore(self.cfg.exchanges[name].max_concurrency if name in self.cfg.exchanges else 8)
+            for name in self.feeds
+        }
 
         async def one(entry: WatchEntry) -> None:
             feed = self.feeds.get(entry.exchange)
@@ -201,7 +208,11 @@ class Runtime:
             ).scalar_one_or_none()
 
     def _score(
-        self, frames: Mapping[str, pd.DataFrame], timeframe: str, scored_until: int | None, now_ms: int,
+        self,
+        frames: Mapping[str, pd.DataFrame],
+        timeframe: str,
+        scored_until: int | None,
+        now_ms: int,
         report: CycleReport,
     ) -> list[NewEvent]:
         step = timeframe_to_ms(timeframe)
@@ -226,9 +237,16 @@ class Runtime:
                     continue
                 thresholds = self.detectors.thresholds_for(name, symbol, detector, scores)
                 events += events_from_scores(
-                    exchange=exchange, symbol=symbol, timeframe=timeframe, detector=name,
-                    frame=frames[key], scores=scores, thresholds=thresholds, since=since,
-                    model_version=version, kind="pump_dump" if name == "pump_dump" else "anomaly",
+                    exchange=exchange,
+                    symbol=symbol,
+                    timeframe=timeframe,
+                    detector=name,
+                    frame=frames[key],
+                    scores=scores,
+                    thresholds=thresholds,
+                    since=since,
+                    model_version=version,
+                    kind="pump_dump" if name == "pump_dump" else "anomaly",
                     min_severity=min_sev,
                 )
             report.stage_s[f"score:{name}"] = time.perf_counter() - t0
@@ -299,8 +317,14 @@ class Runtime:
             cycle.last_error = "; ".join(f"{k}: {v}" for k, v in list(report.errors.items())[:5]) or None
         log.info(
             "cycle %s until %s: %d symbols, %d candles, %d new events, %d alerts, %d errors in %.2fs",
-            timeframe, pd.Timestamp(now_ms, unit="ms", tz="UTC"), report.symbols, report.candles_added,
-            report.new_events, report.alerts, len(report.errors), report.duration_s,
+            timeframe,
+            pd.Timestamp(now_ms, unit="ms", tz="UTC"),
+            report.symbols,
+            report.candles_added,
+            report.new_events,
+            report.alerts,
+            len(report.errors),
+            report.duration_s,
         )
         return report
 
@@ -317,7 +341,11 @@ class Runtime:
             by_channel.setdefault(channel, []).append(chat_id)
         for channel, chat_ids in by_channel.items():
             alerts += queue_alerts(
-                session, list(new), chat_ids=chat_ids, channel=channel,
-                cooldown=timedelta(minutes=self.cfg.alerts.cooldown_minutes), now=utcnow(),
+                session,
+                list(new),
+                chat_ids=chat_ids,
+                channel=channel,
+                cooldown=timedelta(minutes=self.cfg.alerts.cooldown_minutes),
+                now=utcnow(),
             )
         return alerts

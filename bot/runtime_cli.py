@@ -69,10 +69,18 @@ def demo(
     options = DemoOptions(
         directory=directory, symbols=symbols, days=days, timeframe=timeframe, seed=seed, csv_dir=csv_dir, keep=keep
     )
-    console.print(f"vigil demo: {symbols if csv_dir is None else 'CSV'} coins, {days:g} days of {timeframe} bars, "
-                  f"folder {directory}/ (first run trains small models)")
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=False) as progress:
+    console.print(
+        f"vigil demo: {symbols if csv_dir is None else 'CSV'} coins, {days:g} days of {timeframe} bars, "
+        f"folder {directory}/ (first run trains small models)"
+    )
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
         result = asyncio.run(run_demo(options, base, progress=progress))
     summarize_demo(result, console)
 

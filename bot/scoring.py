@@ -57,9 +57,7 @@ def bar_context(frame: pd.DataFrame, ts: pd.Timestamp, baseline: int = 24) -> di
     out["volume_multiple"] = float(row["volume"] / vol_med) if vol_med and np.isfinite(vol_med) else None
     if "social_volume" in frame and pd.notna(row.get("social_volume")):
         soc_med = float(past["social_volume"].median()) if len(past) else float("nan")
-        out["social_multiple"] = (
-            float(row["social_volume"] / soc_med) if soc_med and np.isfinite(soc_med) else None
-        )
+        out["social_multiple"] = float(row["social_volume"] / soc_med) if soc_med and np.isfinite(soc_med) else None
     return out
 
 

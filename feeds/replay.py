@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bot.errors import BadSymbolError, InputError
@@ -74,7 +75,7 @@ class ReplayFeed:
             raise BadSymbolError(f"{self.name}: replay has {self.timeframe} bars, not {timeframe}")
         sym = await self.validate_symbol(symbol)
         frame, ts = self._frames[sym], self._ts[sym]
-        mask = pd.Series(True, index=frame.index).to_numpy()
+        mask = np.ones(len(ts), dtype=bool)
         if since_ms is not None:
             mask &= ts >= since_ms
         if until_ms is not None:
@@ -125,7 +126,11 @@ def load_csv_dir(directory: str | Path, timeframe: str | None = None) -> tuple[d
         social = path.with_name(f"social-{path.name}")
         if social.is_file():
             s = pd.read_csv(social)
-            idx = pd.to_datetime(s.iloc[:, 0], unit="ms", utc=True) if s.iloc[:, 0].dtype.kind in "iu" else pd.to_datetime(s.iloc[:, 0], utc=True)
+            idx = (
+                pd.to_datetime(s.iloc[:, 0], unit="ms", utc=True)
+                if s.iloc[:, 0].dtype.kind in "iu"
+                else pd.to_datetime(s.iloc[:, 0], utc=True)
+            )
             frame["social_volume"] = pd.Series(s.iloc[:, 1].to_numpy(dtype="float64"), index=idx).reindex(frame.index)
         frames[symbol] = frame
     return frames, tf
