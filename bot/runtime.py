@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Config, WatchEntry
+from bot.faults import crash_point
 from bot.scoring import events_from_scores
 from feeds.timeframes import timeframe_to_ms
 from storage.candles import load_candles
@@ -278,6 +279,7 @@ class Runtime:
         await self._sync_candles(entries, now_ms, report)
         await self._sync_social(entries, now_ms, report)
         report.stage_s["fetch"] = time.perf_counter() - t0
+        crash_point("after_candles")
 
         t0 = time.perf_counter()
         frames = self._load_frames(entries, now_ms)
@@ -286,6 +288,7 @@ class Runtime:
         await asyncio.to_thread(self.detectors.ensure_ready, frames)
         events = await asyncio.to_thread(self._score, frames, timeframe, scored_until, now_ms, report)
         report.events = events
+        crash_point("after_scoring")
 
         t0 = time.perf_counter()
         with self.factory.begin() as session:
@@ -294,6 +297,7 @@ class Runtime:
             alerts = self._queue(session, new)
             report.alerts = len(alerts)
         report.stage_s["store"] = time.perf_counter() - t0
+        crash_point("after_events")
 
         t0 = time.perf_counter()
         if self.dispatcher is not None:
