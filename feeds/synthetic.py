@@ -139,9 +139,7 @@ def _garch_innovations(rng: np.random.Generator, n: int, m: int, persistence: fl
     return eps, h
 
 
-def _bridge_extremes(
-    rng: np.random.Generator, ret: np.ndarray, sigma: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _bridge_extremes(rng: np.random.Generator, ret: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Exact max and min of a Brownian bridge from 0 to ``ret`` with variance ``sigma**2``.
 
     ``P(max >= x) = exp(-2 x (x - ret) / sigma^2)`` for ``x >= max(0, ret)``;
@@ -198,7 +196,8 @@ def generate_market(
         raise InputError(f"start: not a time: {start!r} ({err})") from None
     t0 = t0.tz_localize("UTC") if t0.tzinfo is None else t0.tz_convert("UTC")
     t0_ms = t0.value // 1_000_000
-    index = pd.DatetimeIndex(pd.to_datetime(np.arange(n) * step_ms + (t0_ms - t0_ms % step_ms), unit="ms", utc=True))
+    first_ms = t0_ms - t0_ms % step_ms
+    index = pd.DatetimeIndex(pd.to_datetime(np.arange(n) * step_ms + first_ms, unit="ms", utc=True)).as_unit("ns")
     index.name = "time"
 
     seq = np.random.SeedSequence(seed)
@@ -222,7 +221,6 @@ def generate_market(
     sigma = sigma_bar * cycle * np.exp(regime - 0.45**2) * np.sqrt(h)  # conditional stdev per bar, (n, m)
     z = eps / np.sqrt(h)  # the Student-t innovation itself
     ret = sigma * z + drift
-
 
     # Volume (relative, log-normal) and social intensity multipliers.
     absz = np.abs(z)
@@ -280,7 +278,7 @@ def generate_market(
 
 def _labels(planned: list[PlannedAnomaly], names: list[str], index: pd.DatetimeIndex) -> pd.DataFrame:
     if not planned:
-        empty = pd.DatetimeIndex([], tz="UTC")
+        empty = pd.DatetimeIndex([], tz="UTC").as_unit("ns")
         return pd.DataFrame({"symbol": pd.Series([], dtype=object), "start": empty, "end": empty, "kind": []})
     frame = pd.DataFrame(
         {
