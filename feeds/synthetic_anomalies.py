@@ -70,7 +70,7 @@ def _draw_shape(rng: np.random.Generator, kind: str, sigma: float) -> tuple[int,
     """Length in bars and shape parameters of one anomaly (log-return units)."""
     if kind == "pump_dump":
         lead, pump, dump = int(rng.integers(1, 4)), int(rng.integers(1, 5)), int(rng.integers(2, 7))
-        size = min(max(rng.uniform(0.10, 0.40), rng.uniform(4, 7) * sigma), 0.8)
+        size = min(max(rng.uniform(0.10, 0.40), rng.uniform(5, 8) * sigma * np.sqrt(pump)), 0.8)
         return lead + pump + dump, {
             "lead": lead,
             "pump": pump,
