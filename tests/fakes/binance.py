@@ -21,8 +21,11 @@ requests per path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -247,6 +250,21 @@ class FakeBinance:
 
     async def __aenter__(self) -> FakeBinance:
         return await self.start()
+
+    @contextlib.contextmanager
+    def running_in_thread(self) -> Iterator[FakeBinance]:
+        """Serve from a background thread's event loop (for code that calls ``asyncio.run``, e.g. the CLI)."""
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="fake-binance", daemon=True)
+        thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self.start(), loop).result(timeout=10)
+            yield self
+        finally:
+            asyncio.run_coroutine_threadsafe(self.stop(), loop).result(timeout=10)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            loop.close()
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
