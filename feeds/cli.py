@@ -119,7 +119,18 @@ def check_candles_cmd(
             step = timeframe_to_ms(timeframe)
         except ValueError as err:
             raise InputError(f"--timeframe: {err}") from None
-    header = ["file", "rows", "first", "last", "step", "gaps", "missing bars", "max gap (bars)", "stale runs", "problems"]
+    header = [
+        "file",
+        "rows",
+        "first",
+        "last",
+        "step",
+        "gaps",
+        "missing bars",
+        "max gap (bars)",
+        "stale runs",
+        "problems",
+    ]
     rows: list[list[str]] = []
     failed = 0
     for path in files:

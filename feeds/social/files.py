@@ -41,7 +41,7 @@ class FileSocialSource:
         if kind == "parquet" and importlib.util.find_spec("pyarrow") is None:
             raise ConfigError(
                 f"social source {name!r}: reading Parquet needs the 'pyarrow' package, which is not installed "
-                "(pip install pyarrow), or use kind = \"csv\""
+                '(pip install pyarrow), or use kind = "csv"'
             )
         self.name = name
         self.kind = kind
@@ -88,7 +88,9 @@ class FileSocialSource:
             unit = "ms" if float(times.max()) > 1e11 else "s"
         else:
             unit = "iso"
-        return to_series(times, frame[value_col], unit=unit, start_ms=start_ms, end_ms=end_ms, name=self.metric, where=where)
+        return to_series(
+            times, frame[value_col], unit=unit, start_ms=start_ms, end_ms=end_ms, name=self.metric, where=where
+        )
 
     async def fetch(self, symbol: str, start_ms: int, end_ms: int) -> pd.Series:
         return await asyncio.to_thread(self._load, symbol, start_ms, end_ms)

@@ -119,7 +119,9 @@ class HttpJsonSource:
 
     async def fetch(self, symbol: str, start_ms: int, end_ms: int) -> pd.Series:
         where = f"social source {self.name!r}"
-        fields = {k: quote(str(v), safe="") for k, v in {**symbol_parts(symbol), **_window_fields(start_ms, end_ms)}.items()}
+        fields = {
+            k: quote(str(v), safe="") for k, v in {**symbol_parts(symbol), **_window_fields(start_ms, end_ms)}.items()
+        }
         try:
             url = self.url_template.format(**fields)
         except KeyError as err:
@@ -128,7 +130,9 @@ class HttpJsonSource:
         key = secret_from_env(self.key_env, where=where, required=bool(self.key_env))
         if key:
             headers[self.auth_header] = self.auth_prefix + key
-        answer = await request_json("GET", url, where=where, headers=headers, timeout=self.timeout, key_env=self.key_env)
+        answer = await request_json(
+            "GET", url, where=where, headers=headers, timeout=self.timeout, key_env=self.key_env
+        )
         records = get_path(answer, self.records_path, where=where) if answer is not None else []
         if records is None:
             records = []
@@ -136,7 +140,9 @@ class HttpJsonSource:
             raise DataSourceError(f"{where}: {self.records_path or 'the answer'} is not a list")
         times = [get_path(r, self.time_field, where=where) for r in records]
         values = [get_path(r, self.value_field, where=where) for r in records]
-        return to_series(times, values, unit=self.time_unit, start_ms=start_ms, end_ms=end_ms, name=self.metric, where=where)
+        return to_series(
+            times, values, unit=self.time_unit, start_ms=start_ms, end_ms=end_ms, name=self.metric, where=where
+        )
 
 
 _SANTIMENT_QUERY = """
@@ -187,11 +193,21 @@ class SantimentSource:
         window = _window_fields(start_ms, end_ms)
         body = {
             "query": _SANTIMENT_QUERY % self.remote_metric,
-            "variables": {"slug": slug, "from": window["start_iso"], "to": window["end_iso"], "interval": self.interval},
+            "variables": {
+                "slug": slug,
+                "from": window["start_iso"],
+                "to": window["end_iso"],
+                "interval": self.interval,
+            },
         }
         answer = await request_json(
-            "POST", self.url, where=where, headers={"Authorization": f"Apikey {key}"}, body=body,
-            timeout=self.timeout, key_env=self.key_env,
+            "POST",
+            self.url,
+            where=where,
+            headers={"Authorization": f"Apikey {key}"},
+            body=body,
+            timeout=self.timeout,
+            key_env=self.key_env,
         )
         if isinstance(answer, dict) and answer.get("errors"):
             messages = "; ".join(str(e.get("message", e))[:200] for e in answer["errors"] if isinstance(e, dict))
@@ -199,8 +215,13 @@ class SantimentSource:
         data = get_path(answer, "data.getMetric.timeseriesData", where=where) if answer else []
         data = data or []
         return to_series(
-            [d.get("datetime") for d in data], [d.get("value") for d in data],
-            unit="iso", start_ms=start_ms, end_ms=end_ms, name=self.metric, where=where,
+            [d.get("datetime") for d in data],
+            [d.get("value") for d in data],
+            unit="iso",
+            start_ms=start_ms,
+            end_ms=end_ms,
+            name=self.metric,
+            where=where,
         )
 
 
@@ -230,7 +251,12 @@ class LunarCrushSource:
             f"?bucket={self.bucket}&start={start_ms // 1000}&end={end_ms // 1000}"
         )
         answer = await request_json(
-            "GET", url, where=where, headers={"Authorization": f"Bearer {key}"}, timeout=self.timeout, key_env=self.key_env
+            "GET",
+            url,
+            where=where,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=self.timeout,
+            key_env=self.key_env,
         )
         if isinstance(answer, dict) and answer.get("error"):
             raise DataSourceError(f"{where}: {str(answer['error'])[:200]}")
@@ -240,6 +266,11 @@ class LunarCrushSource:
         fields = [self.field] if self.field else ["social_volume", "posts_created"]
         field = next((f for f in fields if any(f in d for d in data)), fields[0])
         return to_series(
-            [d.get("time") for d in data], [d.get(field) for d in data],
-            unit="s", start_ms=start_ms, end_ms=end_ms, name=self.metric, where=where,
+            [d.get("time") for d in data],
+            [d.get(field) for d in data],
+            unit="s",
+            start_ms=start_ms,
+            end_ms=end_ms,
+            name=self.metric,
+            where=where,
         )

@@ -88,7 +88,12 @@ def _symbol_info(symbol: str) -> dict[str, Any]:
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
         "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": "0.00000001", "maxPrice": "1000000.00", "tickSize": "0.00000001"},
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": "0.00000001",
+                "maxPrice": "1000000.00",
+                "tickSize": "0.00000001",
+            },
             {"filterType": "LOT_SIZE", "minQty": "0.00000100", "maxQty": "9000.00000000", "stepSize": "0.00000100"},
         ],
         "permissions": [],
@@ -151,7 +156,9 @@ class FakeBinance:
         return sorted({*self.candles, *self.trades, *self.extra_symbols})
 
     # ------------------------------------------------------------ injection
-    def fail_next(self, status: int, body: str | dict | None = None, *, count: int = 1, path: str | None = None) -> None:
+    def fail_next(
+        self, status: int, body: str | dict | None = None, *, count: int = 1, path: str | None = None
+    ) -> None:
         """Answer the next ``count`` requests (to ``path`` if given) with ``status``."""
         text = json.dumps(body) if isinstance(body, dict) else (body or "")
         self._injected.append(Injected(status, text, count, path))
@@ -398,7 +405,16 @@ class FakeBinance:
         if isinstance(rows, web.Response):
             return rows
         out = [
-            {"a": int(i), "p": f"{p:.8f}", "q": f"{a:.8f}", "f": int(i), "l": int(i), "T": int(t), "m": s == "sell", "M": True}
+            {
+                "a": int(i),
+                "p": f"{p:.8f}",
+                "q": f"{a:.8f}",
+                "f": int(i),
+                "l": int(i),
+                "T": int(t),
+                "m": s == "sell",
+                "M": True,
+            }
             for i, t, p, a, s in zip(
                 rows.index.tolist(),
                 rows["timestamp"].tolist(),

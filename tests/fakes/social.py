@@ -61,9 +61,7 @@ class FakeSocial:
     async def _santiment(self, request: web.Request) -> web.Response:
         self.requests["santiment"] += 1
         if request.headers.get("Authorization") != f"Apikey {self.key}":
-            return web.json_response(
-                {"errors": {"details": "Invalid API key"}}, status=401
-            )
+            return web.json_response({"errors": {"details": "Invalid API key"}}, status=401)
         body = await request.json()
         self.last_query = body
         v = body["variables"]
@@ -91,7 +89,9 @@ class FakeSocial:
             {"time": int(t.value // 1_000_000_000), "posts_created": float(x), "contributors_active": 3, "close": 1.0}
             for t, x in s.items()
         ]
-        return web.json_response({"config": {"coin": request.match_info["coin"], "bucket": q.get("bucket")}, "data": data})
+        return web.json_response(
+            {"config": {"coin": request.match_info["coin"], "bucket": q.get("bucket")}, "data": data}
+        )
 
     async def _generic(self, request: web.Request) -> web.Response:
         self.requests["generic"] += 1

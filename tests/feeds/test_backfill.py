@@ -41,7 +41,13 @@ async def test_sync_candles_backfills_then_continues_incrementally(session_facto
     async with FakeBinance({"BTC/USDT": candles}) as fake, _feed(fake) as feed:
         seen: list[tuple[int, int]] = []
         first = await sync_candles(
-            feed, session_factory, "BTC/USDT", "1h", since_ms=T0, now_ms=T0 + 2000 * H + 5, progress=lambda d, t: seen.append((d, t))
+            feed,
+            session_factory,
+            "BTC/USDT",
+            "1h",
+            since_ms=T0,
+            now_ms=T0 + 2000 * H + 5,
+            progress=lambda d, t: seen.append((d, t)),
         )
         assert first.rows_added == 2000
         assert first.last_ts == T0 + 1999 * H

@@ -78,7 +78,8 @@ def test_backfill_command_unknown_symbol_is_one_line_error(tmp_path: Path, sqlit
 
 def test_backfill_command_rejects_bad_dates(sqlite_url: str) -> None:
     result = runner.invoke(
-        app, ["backfill", "--exchange", "binance", "--symbol", "BTC/USDT", "--since", "yesterday-ish", "--db", sqlite_url]
+        app,
+        ["backfill", "--exchange", "binance", "--symbol", "BTC/USDT", "--since", "yesterday-ish", "--db", sqlite_url],
     )
     assert result.exit_code == 1 and "--since" in result.output and "yesterday-ish" in result.output
 
