@@ -252,8 +252,7 @@ class ExchangeFeed:
             end = min(end, until_ms)
         cursor = since_ms - since_ms % step if since_ms % step else since_ms
         per_request = self.cfg.candles_per_request
-        market = self.client.market(symbol) if symbol in (self.client.markets or {}) else None
-        if market is None:
+        if symbol not in (self.client.markets or {}):
             raise self._bad_symbol(symbol)
         while cursor < end:
             rows = await self._call(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pandas as pd
 import pytest
 
@@ -144,3 +146,26 @@ async def test_fetch_trades_normalizes_aggtrades() -> None:
     assert got["price"].tolist() == [100.0, 100.5, 101.0]
     assert str(got["timestamp"].dtype) == "int64"
     assert fake.requests["/api/v3/aggTrades"] == 1
+
+
+async def test_feed_pool_opens_each_exchange_once_and_closes_it() -> None:
+    from feeds.pool import FeedPool
+
+    async with FakeBinance({"BTC/USDT": make_candles(periods=2)}) as fake:
+        async with FeedPool({"binance": ExchangeConfig(ccxt_config=fake.ccxt_config())}, retry=FAST) as pool:
+            a, b = await asyncio.gather(pool.get("binance"), pool.get("binance"))
+            assert a is b and pool.open_exchanges == ["binance"]
+        assert fake.requests["/api/v3/exchangeInfo"] == 1
+        with pytest.raises(RuntimeError, match="not open"):
+            a.client  # noqa: B018
+
+
+def test_retry_policy_delay_grows_with_jitter_and_cap() -> None:
+    import random
+
+    policy = RetryPolicy(max_retries=10, base_delay=1.0, max_delay=8.0, jitter=0.5)
+    rng = random.Random(0)
+    for attempt, raw in [(0, 1.0), (1, 2.0), (2, 4.0), (3, 8.0), (6, 8.0)]:
+        delays = [policy.delay(attempt, rng) for _ in range(50)]
+        assert all(0.5 * raw <= d <= 1.5 * raw for d in delays)
+        assert len(set(delays)) > 1  # jittered, not constant
