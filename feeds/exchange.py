@@ -35,7 +35,7 @@ from typing import Any
 import pandas as pd
 
 from bot.config import ExchangeConfig
-from bot.errors import BadSymbolError, ConfigError, DataSourceError
+from bot.errors import BadSymbolError, ConfigError, DataSourceError, InputError
 from feeds.retry import RetryPolicy
 from feeds.timeframes import align_down, timeframe_to_ms
 from storage.candles import CANDLE_COLUMNS
@@ -254,6 +254,9 @@ class ExchangeFeed:
         per_request = self.cfg.candles_per_request
         if symbol not in (self.client.markets or {}):
             raise self._bad_symbol(symbol)
+        supported = getattr(self.client, "timeframes", None) or {}
+        if supported and timeframe not in supported:
+            raise InputError(f"{self.name}: timeframe {timeframe!r} is not offered (offered: {', '.join(supported)})")
         while cursor < end:
             rows = await self._call(
                 self.client.fetch_ohlcv,

@@ -145,13 +145,15 @@ class HttpJsonSource:
         )
 
 
-_SANTIMENT_QUERY = """
-query ($slug: String!, $from: DateTime!, $to: DateTime!, $interval: interval!) {
-  getMetric(metric: "%s") {
-    timeseriesData(slug: $slug, from: $from, to: $to, interval: $interval) { datetime value }
-  }
-}
-"""
+def _santiment_query(metric: str, slug: str, start_iso: str, end_iso: str, interval: str) -> str:
+    """The query in the style of Santiment's own examples: arguments written inline.
+
+    ``json.dumps`` quotes and escapes each value; GraphQL string literals accept JSON's escapes.
+    """
+    args = f"slug: {json.dumps(slug)}, from: {json.dumps(start_iso)}, to: {json.dumps(end_iso)}, "
+    args += f"interval: {json.dumps(interval)}"
+    return f"{{ getMetric(metric: {json.dumps(metric)}) {{ timeseriesData({args}) {{ datetime value }} }} }}"
+
 
 # Santiment identifies projects by slug, not ticker; the common ones, overridable by options.slugs.
 DEFAULT_SLUGS = {
@@ -192,13 +194,7 @@ class SantimentSource:
         key = secret_from_env(self.key_env, where=where)
         window = _window_fields(start_ms, end_ms)
         body = {
-            "query": _SANTIMENT_QUERY % self.remote_metric,
-            "variables": {
-                "slug": slug,
-                "from": window["start_iso"],
-                "to": window["end_iso"],
-                "interval": self.interval,
-            },
+            "query": _santiment_query(self.remote_metric, slug, window["start_iso"], window["end_iso"], self.interval)
         }
         answer = await request_json(
             "POST",

@@ -10,6 +10,8 @@ answers every query with no points.
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections import Counter
 from typing import Any
 
@@ -26,6 +28,8 @@ class FakeSocial:
         self.series = series
         self.key = key
         self.empty = False
+        self.delay = 0.0  # seconds every answer waits (client timeouts)
+        self.status: int | None = None  # answer every request with this status (server errors)
         self.requests: Counter[str] = Counter()
         self.last_query: dict[str, Any] = {}
         self._runner: web.AppRunner | None = None
@@ -36,7 +40,7 @@ class FakeSocial:
         return f"http://127.0.0.1:{self.port}"
 
     async def __aenter__(self) -> FakeSocial:
-        app = web.Application()
+        app = web.Application(middlewares=[self._middleware])
         app.router.add_post("/graphql", self._santiment)
         app.router.add_get("/api4/public/coins/{coin}/time-series/v2", self._lunarcrush)
         app.router.add_get("/generic/{base}", self._generic)
@@ -51,6 +55,14 @@ class FakeSocial:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.status is not None:
+            return web.Response(status=self.status, text="<html>Internal Server Error</html>", content_type="text/html")
+        return await handler(request)
+
     def _window(self, base: str, start_ms: int, end_ms: int) -> pd.Series:
         s = self.series.get(base.upper())
         if s is None or self.empty:
@@ -63,10 +75,14 @@ class FakeSocial:
         if request.headers.get("Authorization") != f"Apikey {self.key}":
             return web.json_response({"errors": {"details": "Invalid API key"}}, status=401)
         body = await request.json()
-        self.last_query = body
-        v = body["variables"]
-        if "social_volume_total" not in body["query"] or "timeseriesData" not in body["query"]:
-            return web.json_response({"errors": [{"message": "Cannot query field"}], "data": None}, status=400)
+        query = body.get("query", "")
+        metric = re.search(r'getMetric\(metric:\s*"([^"]+)"\)', query)
+        args = dict(re.findall(r'(slug|from|to|interval):\s*"([^"]*)"', query))
+        if metric is None or "timeseriesData" not in query or len(args) != 4:
+            return web.json_response({"errors": [{"message": "Cannot parse query"}], "data": None}, status=400)
+        if metric.group(1) != "social_volume_total":
+            return web.json_response({"errors": [{"message": f"metric {metric.group(1)} not supported"}]})
+        v = self.last_query = args
         base = SLUG_TO_BASE.get(v["slug"])
         if base is None:
             return web.json_response(

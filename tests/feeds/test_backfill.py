@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -136,3 +138,20 @@ async def test_sync_many_isolates_a_bad_symbol(session_factory: sessionmaker[Ses
     for symbol in data:
         assert results[(symbol, "1h")].rows_added == 40  # type: ignore[union-attr]
         assert len(_stored(session_factory, symbol)) == 40
+
+
+async def test_sync_candles_on_real_shared_file_keeps_its_true_gaps(
+    shared_data: Path, session_factory: sessionmaker[Session]
+) -> None:
+    """Serve the real SOL/USDT hours (2 exchange outages) and sync them from scratch."""
+    from storage.candle_csv import check_candles, read_candle_csv
+
+    real = read_candle_csv(shared_data / "candles" / "SOL_USDT-1h.csv")
+    start = int(real.index[0].value // 1_000_000)
+    now = int(real.index[-1].value // 1_000_000) + H
+    async with FakeBinance({"SOL/USDT": real}) as fake, _feed(fake) as feed:
+        result = await sync_candles(feed, session_factory, "SOL/USDT", "1h", since_ms=start, now_ms=now)
+    stored = _stored(session_factory, "SOL/USDT")
+    assert result.rows_added == len(real) == len(stored)
+    assert result.gaps_remaining == check_candles(real, H).gaps == 2
+    np.testing.assert_allclose(stored["close"].to_numpy(), real["close"].to_numpy())

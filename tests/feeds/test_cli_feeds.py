@@ -29,11 +29,10 @@ def _toml(table: dict[str, Any], prefix: str = "") -> str:
     return "\n".join(lines)
 
 
-def _config(tmp_path: Path, fake: FakeBinance) -> Path:
+def _config(tmp_path: Path, fake: FakeBinance, per_request: int = 1000) -> Path:
     path = tmp_path / "config.toml"
-    path.write_text(
-        _toml({"exchanges": {"binance": {"max_retries": 1, "ccxt_config": fake.ccxt_config()}}}), encoding="utf-8"
-    )
+    exchange = {"max_retries": 1, "candles_per_request": per_request, "ccxt_config": fake.ccxt_config()}
+    path.write_text(_toml({"exchanges": {"binance": exchange}}), encoding="utf-8")
     return path
 
 
@@ -48,16 +47,17 @@ def test_backfill_command_downloads_and_resumes(tmp_path: Path, sqlite_url: str)
     args = ["backfill", "--exchange", "binance", "--symbol", "btc/usdt", "--timeframe", "1h"]
     args += ["--since", "2024-01-01", "--until", "2024-01-21", "--db", sqlite_url]
     with fake.running_in_thread():
-        config = _config(tmp_path, fake)
-        fake.fail_after(0)
+        config = _config(tmp_path, fake, per_request=100)
+        fake.fail_after(2)  # the exchange goes down after two pages
         broken = runner.invoke(app, [*args, "--config", str(config)])
         assert broken.exit_code == 1
-        assert "ExchangeNotAvailable" in broken.output
+        assert "ExchangeNotAvailable" in broken.output and "Traceback" not in broken.output
+        assert len(_stored(sqlite_url)) == 200
         fake.fail_after(None)
         first = runner.invoke(app, [*args, "--config", str(config)])
         again = runner.invoke(app, [*args, "--config", str(config)])
     assert first.exit_code == 0, first.output
-    assert "480 rows added, 0 gaps filled" in first.output
+    assert "280 rows added, 0 gaps filled, 0 gaps remaining" in first.output
     assert again.exit_code == 0 and "0 rows added" in again.output
     stored = _stored(sqlite_url)
     assert len(stored) == 480 and stored.index[-1] == pd.Timestamp("2024-01-20 23:00", tz="UTC")

@@ -169,3 +169,12 @@ def test_retry_policy_delay_grows_with_jitter_and_cap() -> None:
         delays = [policy.delay(attempt, rng) for _ in range(50)]
         assert all(0.5 * raw <= d <= 1.5 * raw for d in delays)
         assert len(set(delays)) > 1  # jittered, not constant
+
+
+async def test_fetch_closed_candles_rejects_a_timeframe_the_exchange_lacks() -> None:
+    from bot.errors import InputError
+
+    async with FakeBinance({"BTC/USDT": make_candles(periods=5)}) as fake, _feed(fake) as feed:
+        with pytest.raises(InputError, match="timeframe '7m' is not offered"):
+            await feed.fetch_closed_candles("BTC/USDT", "7m", T0, now_ms=T0 + 5 * H)
+    assert fake.requests["/api/v3/klines"] == 0

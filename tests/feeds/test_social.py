@@ -43,8 +43,9 @@ async def test_santiment_fetches_social_volume_total(api_keys: None) -> None:
     async with FakeSocial({"BTC": _series()}) as fake:
         src = _source("santiment", fake.url, url=fake.url + "/graphql")
         got = await src.fetch("BTC/USDT", T0 + 2 * H, T0 + 10 * H)  # type: ignore[attr-defined]
-    assert fake.last_query["variables"]["slug"] == "bitcoin"
-    assert fake.last_query["variables"]["interval"] == "1h"
+    assert fake.last_query["slug"] == "bitcoin"
+    assert fake.last_query["interval"] == "1h"
+    assert fake.last_query["from"] == "2024-01-01T02:00:00Z"
     assert len(got) == 8 and got.iloc[0] == 20.0
     assert str(got.index.tz) == "UTC"
 
@@ -191,3 +192,21 @@ async def test_sync_social_stores_good_sources_and_skips_failing_ones(
     with session_scope(session_factory) as session:
         eth = load_social(session, "ETH/USDT")
     assert eth.tolist() == [0.0, 3.0, 6.0, 9.0, 12.0, 15.0]
+
+
+async def test_santiment_graphql_error_is_reported(api_keys: None) -> None:
+    async with FakeSocial({"BTC": _series()}) as fake:
+        src = _source("santiment", fake.url, url=fake.url + "/graphql", slugs={"DOGE": "dogecoin"})
+        with pytest.raises(DataSourceError, match="Project with slug dogecoin not found"):
+            await src.fetch("DOGE/USDT", T0, T0 + H)  # type: ignore[attr-defined]
+
+
+async def test_social_server_error_and_timeout_name_the_source(api_keys: None) -> None:
+    async with FakeSocial({"BTC": _series()}) as fake:
+        src = _source("lunarcrush", fake.url, url=fake.url, timeout=0.2)
+        fake.status = 500
+        with pytest.raises(DataSourceError, match=r"'lunarcrush-test' \(lunarcrush\): HTTP 500"):
+            await src.fetch("BTC/USDT", T0, T0 + H)  # type: ignore[attr-defined]
+        fake.status, fake.delay = None, 1.0
+        with pytest.raises(DataSourceError, match=r"'lunarcrush-test' \(lunarcrush\): no answer within 0.2s"):
+            await src.fetch("BTC/USDT", T0, T0 + H)  # type: ignore[attr-defined]
