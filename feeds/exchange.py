@@ -93,13 +93,18 @@ class ExchangeFeed:
         ``[exchanges.<name>]`` from the config; ``ccxt_config`` goes to the
         ccxt constructor unchanged. Defaults when the exchange is not configured.
     retry
-        Backoff policy; defaults to ``cfg.max_retries`` retries from 1 s.
+        Backoff policy; defaults to ``cfg.max_retries`` retries starting at
+        ``cfg.retry_base_delay`` seconds, capped at ``cfg.retry_max_delay``.
     """
 
     def __init__(self, name: str, cfg: ExchangeConfig | None = None, *, retry: RetryPolicy | None = None) -> None:
         self.name = name
         self.cfg = cfg or ExchangeConfig()
-        self.retry = retry or RetryPolicy(max_retries=self.cfg.max_retries)
+        self.retry = retry or RetryPolicy(
+            max_retries=self.cfg.max_retries,
+            base_delay=self.cfg.retry_base_delay,
+            max_delay=self.cfg.retry_max_delay,
+        )
         self._client: Any = None
         self._semaphore = asyncio.Semaphore(self.cfg.max_concurrency)
 
