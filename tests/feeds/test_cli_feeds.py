@@ -31,7 +31,12 @@ def _toml(table: dict[str, Any], prefix: str = "") -> str:
 
 def _config(tmp_path: Path, fake: FakeBinance, per_request: int = 1000) -> Path:
     path = tmp_path / "config.toml"
-    exchange = {"max_retries": 1, "retry_base_delay": 0.001, "candles_per_request": per_request, "ccxt_config": fake.ccxt_config()}
+    exchange = {
+        "max_retries": 1,
+        "retry_base_delay": 0.001,
+        "candles_per_request": per_request,
+        "ccxt_config": fake.ccxt_config(),
+    }
     path.write_text(_toml({"exchanges": {"binance": exchange}}), encoding="utf-8")
     return path
 
