@@ -142,6 +142,9 @@ class FakeBinance:
         self.kline_requests: list[dict[str, str]] = []
         self._injected: list[Injected] = []
         self._fail_after: int | None = None
+        self.latency = 0.0  # seconds every request waits before its answer (lets requests overlap)
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most requests seen being served at once
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
@@ -279,6 +282,16 @@ class FakeBinance:
     # ------------------------------------------------------------- handlers
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            return await self._answer(request, handler)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request, handler: Any) -> web.StreamResponse:
         path = request.path
         self.requests[path] += 1
         for inj in list(self._injected):

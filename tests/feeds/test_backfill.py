@@ -155,3 +155,12 @@ async def test_sync_candles_on_real_shared_file_keeps_its_true_gaps(
     assert result.rows_added == len(real) == len(stored)
     assert result.gaps_remaining == check_candles(real, H).gaps == 2
     np.testing.assert_allclose(stored["close"].to_numpy(), real["close"].to_numpy())
+
+
+async def test_sync_many_respects_the_concurrency_cap(session_factory: sessionmaker[Session]) -> None:
+    data = {f"C{i}/USDT": make_candles(periods=30, seed=i) for i in range(6)}
+    async with FakeBinance(data) as fake, _feed(fake, max_concurrency=2, candles_per_request=10) as feed:
+        fake.latency = 0.01
+        results = await sync_many(feed, session_factory, [(s, "1h") for s in data], since_ms=T0, now_ms=T0 + 30 * H)
+    assert all(r.rows_added == 30 for r in results.values())  # type: ignore[union-attr]
+    assert 1 <= fake.max_in_flight <= 2

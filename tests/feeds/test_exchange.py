@@ -178,3 +178,11 @@ async def test_fetch_closed_candles_rejects_a_timeframe_the_exchange_lacks() -> 
         with pytest.raises(InputError, match="timeframe '7m' is not offered"):
             await feed.fetch_closed_candles("BTC/USDT", "7m", T0, now_ms=T0 + 5 * H)
     assert fake.requests["/api/v3/klines"] == 0
+
+
+async def test_open_retries_a_failing_market_load() -> None:
+    async with FakeBinance({"BTC/USDT": make_candles(periods=2)}) as fake:
+        fake.fail_next(503, "Service Unavailable", count=2, path="/api/v3/exchangeInfo")
+        async with _feed(fake) as feed:
+            assert feed.symbols == ["BTC/USDT"]
+    assert fake.requests["/api/v3/exchangeInfo"] == 3
