@@ -1,4 +1,4 @@
-"""``vigil`` commands of the feeds package.
+"""``vigil`` commands of the feeds package: ``backfill``, ``check-candles``, ``synth``.
 
 Each command keeps ccxt and pandas imports inside its body so ``vigil --help``
 stays fast (``tests/test_cli_candles.py`` checks that).
@@ -174,6 +174,34 @@ def check_candles_cmd(
         raise typer.Exit(1)
 
 
+def synth(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the candle, social and label CSVs.")],
+    symbols: Annotated[int, typer.Option(help="Number of symbols (SYN000/USDT, ...).", min=1)] = 20,
+    days: Annotated[float, typer.Option(help="Days of history per symbol.")] = 90,
+    timeframe: Annotated[str, typer.Option(help="Bar length, 1m .. 1d.")] = "1h",
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same files.")] = 0,
+    anomaly_rate: Annotated[
+        float | None, typer.Option(help="Anomalies per bar after the first 20% (default 1/300; 0 = none).")
+    ] = None,
+    faults: Annotated[bool, typer.Option(help="Also plant data faults (gaps, stale candles).")] = True,
+) -> None:
+    """Write a deterministic synthetic market with labelled anomalies (import with `vigil import-candles`)."""
+    from rich.progress import Progress
+
+    from feeds.synthetic import generate_market
+    from feeds.synthetic_io import write_market
+
+    with console.status(f"generating {symbols} symbols x {days:g} days of {timeframe} bars"):
+        market = generate_market(symbols, days, timeframe, seed, anomaly_rate=anomaly_rate, faults=faults)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("writing CSVs", total=len(market.candles))
+        write_market(market, out, on_file=lambda: progress.advance(task))
+    rows = sum(len(f) for f in market.candles.values())
+    console.print(
+        f"wrote {len(market.candles)} symbols ({rows} candles) and {len(market.labels)} labels to {out} (seed {seed})"
+    )
+
+
 def _timeframe_from_name(name: str) -> int | None:
     """``BTC_USDT-1h.csv`` -> 1h in ms; None when the name carries no timeframe."""
     from feeds.timeframes import timeframe_to_ms
@@ -200,3 +228,4 @@ def register(app: typer.Typer) -> None:
     """Add the feeds commands to the ``vigil`` app."""
     app.command("backfill")(backfill)
     app.command("check-candles")(check_candles_cmd)
+    app.command("synth")(synth)
