@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import BotError
 from feeds.exchange import ExchangeFeed
-from feeds.timeframes import align_down, timeframe_to_ms
+from feeds.timeframes import timeframe_to_ms
 from storage.candles import candle_range, delete_candles, upsert_candles
 from storage.db import session_scope
 from storage.models import Candle
@@ -115,7 +115,7 @@ async def sync_candles(
     """
     step = timeframe_to_ms(timeframe)
     now = int(time.time() * 1000) if now_ms is None else now_ms
-    open_bar = align_down(now, timeframe)
+    open_bar = now - step + 1  # bars opening at or after this are still open
     symbol = await feed.validate_symbol(symbol)
     name = feed.name
 

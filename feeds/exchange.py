@@ -37,7 +37,7 @@ import pandas as pd
 from bot.config import ExchangeConfig
 from bot.errors import BadSymbolError, ConfigError, DataSourceError, InputError
 from feeds.retry import RetryPolicy
-from feeds.timeframes import align_down, timeframe_to_ms
+from feeds.timeframes import timeframe_to_ms
 from storage.candles import CANDLE_COLUMNS
 
 __all__ = ["ExchangeFeed", "empty_candles", "normalize_trades"]
@@ -252,10 +252,12 @@ class ExchangeFeed:
         """
         step = timeframe_to_ms(timeframe)
         now = int(time.time() * 1000) if now_ms is None else now_ms
-        end = align_down(now, timeframe)  # the bar opening here is still open
+        # A bar is closed when open + step <= now. Comparing opens with ``now - step`` rather than
+        # aligning ``now`` to the epoch grid also holds for bars not on that grid (weeks open on Monday).
+        end = now - step + 1
         if until_ms is not None:
             end = min(end, until_ms)
-        cursor = since_ms - since_ms % step if since_ms % step else since_ms
+        cursor = since_ms
         per_request = self.cfg.candles_per_request
         if symbol not in (self.client.markets or {}):
             raise self._bad_symbol(symbol)
