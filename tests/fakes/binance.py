@@ -33,22 +33,9 @@ import numpy as np
 import pandas as pd
 from aiohttp import web
 
-__all__ = ["FakeBinance", "Injected"]
+from tests.fakes.binance_data import INTERVAL_MS, make_candles, market_id, symbol_info
 
-_INTERVAL_MS = {
-    "1m": 60_000,
-    "3m": 180_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "30m": 1_800_000,
-    "1h": 3_600_000,
-    "2h": 7_200_000,
-    "4h": 14_400_000,
-    "6h": 21_600_000,
-    "8h": 28_800_000,
-    "12h": 43_200_000,
-    "1d": 86_400_000,
-}
+__all__ = ["FakeBinance", "Injected", "make_candles"]
 
 
 @dataclass
@@ -61,46 +48,6 @@ class Injected:
     path: str | None = None  # None = any path except exchangeInfo
     delay: float = 0.0
     content_type: str = "application/json"
-
-
-def _market_id(symbol: str) -> str:
-    return symbol.replace("/", "")
-
-
-def _symbol_info(symbol: str) -> dict[str, Any]:
-    base, quote = symbol.split("/")
-    return {
-        "symbol": _market_id(symbol),
-        "status": "TRADING",
-        "baseAsset": base,
-        "baseAssetPrecision": 8,
-        "quoteAsset": quote,
-        "quotePrecision": 8,
-        "quoteAssetPrecision": 8,
-        "baseCommissionPrecision": 8,
-        "quoteCommissionPrecision": 8,
-        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
-        "icebergAllowed": True,
-        "ocoAllowed": True,
-        "quoteOrderQtyMarketAllowed": True,
-        "allowTrailingStop": True,
-        "cancelReplaceAllowed": True,
-        "isSpotTradingAllowed": True,
-        "isMarginTradingAllowed": False,
-        "filters": [
-            {
-                "filterType": "PRICE_FILTER",
-                "minPrice": "0.00000001",
-                "maxPrice": "1000000.00",
-                "tickSize": "0.00000001",
-            },
-            {"filterType": "LOT_SIZE", "minQty": "0.00000100", "maxQty": "9000.00000000", "stepSize": "0.00000100"},
-        ],
-        "permissions": [],
-        "permissionSets": [["SPOT"]],
-        "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
-        "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
-    }
 
 
 def _bad_symbol() -> web.Response:
@@ -326,13 +273,13 @@ class FakeBinance:
                     {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000}
                 ],
                 "exchangeFilters": [],
-                "symbols": [_symbol_info(s) for s in self.symbols],
+                "symbols": [symbol_info(s) for s in self.symbols],
             }
         )
 
-    def _symbol_for(self, market_id: str | None) -> str | None:
+    def _symbol_for(self, wanted: str | None) -> str | None:
         for symbol in self.symbols:
-            if _market_id(symbol) == market_id:
+            if market_id(symbol) == wanted:
                 return symbol
         return None
 
@@ -342,7 +289,7 @@ class FakeBinance:
             return pd.DataFrame(columns=["open", "high", "low", "close", "volume"])
         if interval == self.timeframe:
             return frame
-        rule = f"{_INTERVAL_MS[interval] // 60_000}min"
+        rule = f"{INTERVAL_MS[interval] // 60_000}min"
         agg = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
         return frame.resample(rule, label="left", closed="left").agg(agg).dropna()
 
@@ -353,7 +300,7 @@ class FakeBinance:
         if symbol is None:
             return _bad_symbol()
         interval = q.get("interval", "")
-        if interval not in _INTERVAL_MS:
+        if interval not in INTERVAL_MS:
             return web.json_response({"code": -1120, "msg": "Invalid interval."}, status=400)
         limit = min(int(q.get("limit", 500)), 1000)
         frame = self._frame_for(symbol, interval)
@@ -367,7 +314,7 @@ class FakeBinance:
             rows = frame[mask].iloc[:limit]
         else:
             rows = frame[mask].iloc[-limit:]
-        step = _INTERVAL_MS[interval]
+        step = INTERVAL_MS[interval]
         out = [
             [
                 int(t),
@@ -463,27 +410,3 @@ class FakeBinance:
             )
         ]
         return web.json_response(out)
-
-
-def make_candles(
-    start: str = "2024-01-01",
-    periods: int = 100,
-    timeframe: str = "1h",
-    *,
-    seed: int = 0,
-    price: float = 100.0,
-) -> pd.DataFrame:
-    """A plausible random-walk candle frame (for tests that just need bars to serve)."""
-    rng = np.random.default_rng(seed)
-    step = pd.Timedelta(milliseconds=_INTERVAL_MS[timeframe])
-    index = pd.date_range(pd.Timestamp(start, tz="UTC"), periods=periods, freq=step, name="time")
-    close = price * np.exp(np.cumsum(rng.normal(0, 0.01, periods)))
-    open_ = np.concatenate([[price], close[:-1]])
-    spread = np.abs(rng.normal(0, 0.005, periods)) * close
-    high = np.maximum(open_, close) + spread
-    low = np.minimum(open_, close) - spread
-    volume = rng.uniform(1, 100, periods)
-    return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close, "volume": volume}, index=index)
-
-
-__all__ += ["make_candles"]
