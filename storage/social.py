@@ -40,9 +40,8 @@ def upsert_social(session: Session, source: str, symbol: str, metric: str, serie
     _, last = np.unique(ts[::-1], return_index=True)
     order = len(ts) - 1 - last
     ts, values = ts[order], values[order]
-    table = SocialPoint.__table__
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(table)
+    stmt = insert(SocialPoint)
     stmt = stmt.on_conflict_do_update(
         index_elements=["source", "symbol", "metric", "ts"], set_={"value": stmt.excluded.value}
     )
