@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import SocialSourceConfig
 from bot.errors import BotError, ConfigError
+from feeds.social.align import attach_social, social_per_bar
 from feeds.social.base import SocialSource, empty_series, fetch_or_empty
 from feeds.social.files import FileSocialSource
 from feeds.social.http import HttpJsonSource, LunarCrushSource, SantimentSource
@@ -28,10 +29,12 @@ __all__ = [
     "LunarCrushSource",
     "SantimentSource",
     "SocialSource",
+    "attach_social",
     "build_social_source",
     "build_social_sources",
     "empty_series",
     "fetch_or_empty",
+    "social_per_bar",
     "sync_social",
 ]
 

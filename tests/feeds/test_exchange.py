@@ -186,3 +186,18 @@ async def test_open_retries_a_failing_market_load() -> None:
         async with _feed(fake) as feed:
             assert feed.symbols == ["BTC/USDT"]
     assert fake.requests["/api/v3/exchangeInfo"] == 3
+
+
+async def test_fetch_trades_through_the_recent_trades_endpoint() -> None:
+    trades = pd.DataFrame(
+        {"timestamp": [T0, T0 + 5], "price": [1.5, 1.25], "amount": [2.0, 3.0], "side": ["sell", "buy"]}
+    )
+    async with FakeBinance(trades={"ETH/BTC": trades}) as fake:
+        config = fake.ccxt_config()
+        config["options"]["fetchTradesMethod"] = "publicGetTrades"
+        async with ExchangeFeed("binance", ExchangeConfig(ccxt_config=config), retry=FAST) as feed:
+            got = await feed.fetch_trades("ETH/BTC", limit=10)
+            with pytest.raises(BadSymbolError):
+                await feed.fetch_trades("ETH/BTX")
+    assert fake.requests["/api/v3/trades"] == 1 and fake.requests["/api/v3/aggTrades"] == 0
+    assert got["side"].tolist() == ["sell", "buy"] and got["amount"].tolist() == [2.0, 3.0]

@@ -210,3 +210,23 @@ async def test_social_server_error_and_timeout_name_the_source(api_keys: None) -
         fake.status, fake.delay = None, 1.0
         with pytest.raises(DataSourceError, match=r"'lunarcrush-test' \(lunarcrush\): no answer within 0.2s"):
             await src.fetch("BTC/USDT", T0, T0 + H)  # type: ignore[attr-defined]
+
+
+def test_social_per_bar_sums_within_bars_and_keeps_unknown_as_nan() -> None:
+    from feeds.social import attach_social, social_per_bar
+
+    bars = pd.date_range("2024-01-01", periods=4, freq="h", tz="UTC")
+    samples = pd.Series(
+        [1.0, 2.0, 5.0, 7.0, 100.0],
+        index=pd.DatetimeIndex(
+            ["2023-12-31 23:30", "2024-01-01 00:00", "2024-01-01 00:59", "2024-01-01 02:10", "2024-01-01 04:00"],
+            tz="UTC",
+        ),
+    )
+    got = social_per_bar(samples, bars, "1h")
+    assert got.iloc[0] == 7.0  # 2 + 5, the 23:30 sample belongs to no bar here
+    assert np.isnan(got.iloc[1])  # no sample: unknown, not zero
+    assert got.iloc[2] == 7.0
+    assert np.isnan(got.iloc[3])  # 04:00 is after the last bar closed
+    frame = attach_social(pd.DataFrame({"close": [1.0, 2.0, 3.0, 4.0]}, index=bars), samples, "1h")
+    assert frame["social_volume"].iloc[2] == 7.0 and "close" in frame
