@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import BotError
 from feeds.exchange import ExchangeFeed
-from feeds.timeframes import timeframe_to_ms
+from feeds.timeframes import align_down, timeframe_to_ms
 from storage.candles import candle_range, delete_candles, upsert_candles
 from storage.db import session_scope
 from storage.models import Candle
@@ -119,7 +119,8 @@ async def sync_candles(
     symbol = await feed.validate_symbol(symbol)
     name = feed.name
 
-    with session_scope(factory := session_factory) as session:
+    factory = session_factory
+    with session_scope(factory) as session:
         stale = _stored_ts(session, name, symbol, timeframe, open_bar)
         if len(stale):
             delete_candles(session, name, symbol, timeframe, stale.tolist())
@@ -127,7 +128,7 @@ async def sync_candles(
         gaps = find_gaps(_stored_ts(session, name, symbol, timeframe, since_ms), step) if stored and fill_gaps else []
 
     if stored is None:
-        start = since_ms if since_ms is not None else open_bar - DEFAULT_HISTORY_BARS * step
+        start = since_ms if since_ms is not None else align_down(now, timeframe) - DEFAULT_HISTORY_BARS * step
         expected = max(0, (open_bar - start) // step)
     else:
         start = stored[1] + step

@@ -164,3 +164,13 @@ async def test_sync_many_respects_the_concurrency_cap(session_factory: sessionma
         results = await sync_many(feed, session_factory, [(s, "1h") for s in data], since_ms=T0, now_ms=T0 + 30 * H)
     assert all(r.rows_added == 30 for r in results.values())  # type: ignore[union-attr]
     assert 1 <= fake.max_in_flight <= 2
+
+
+async def test_sync_candles_without_since_takes_recent_history(session_factory: sessionmaker[Session]) -> None:
+    from feeds import backfill
+
+    candles = make_candles(periods=1500)
+    async with FakeBinance({"BTC/USDT": candles}) as fake, _feed(fake) as feed:
+        result = await sync_candles(feed, session_factory, "BTC/USDT", "1h", now_ms=T0 + 1500 * H + 60_000)
+    assert result.rows_added == backfill.DEFAULT_HISTORY_BARS
+    assert result.last_ts == T0 + 1499 * H
