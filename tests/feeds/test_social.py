@@ -230,3 +230,17 @@ def test_social_per_bar_sums_within_bars_and_keeps_unknown_as_nan() -> None:
     assert np.isnan(got.iloc[3])  # 04:00 is after the last bar closed
     frame = attach_social(pd.DataFrame({"close": [1.0, 2.0, 3.0, 4.0]}, index=bars), samples, "1h")
     assert frame["social_volume"].iloc[2] == 7.0 and "close" in frame
+
+
+def test_build_social_sources_accepts_the_config_example() -> None:
+    """The commented [[social]] examples in config.example.toml stay valid."""
+    import tomllib
+
+    from bot.config import default_config
+
+    text = (Path(__file__).resolve().parents[2] / "config.example.toml").read_text(encoding="utf-8")
+    block = text[text.index("# [[social]]") : text.index("# Detectors:")]
+    uncommented = "\n".join(line[2:] if line.startswith("# ") else "" for line in block.splitlines())
+    cfg = default_config(social=tomllib.loads(uncommented)["social"])
+    kinds = [type(s).__name__ for s in build_social_sources(cfg.social)]
+    assert kinds == ["SantimentSource", "LunarCrushSource", "FileSocialSource", "HttpJsonSource"]
