@@ -109,6 +109,9 @@ class Runtime:
         self.social = list(social)
         self.alert_targets = list(alert_targets)
         self._locks: dict[str, asyncio.Lock] = {}
+        # Holes in stored history are looked for once per process and symbol:
+        # a hole the exchange itself has would otherwise cost a request every cycle.
+        self._gaps_checked: set[tuple[str, str, str]] = set()
 
     # -- stages ---------------------------------------------------------------------------
 
@@ -128,11 +131,14 @@ class Runtime:
             if feed is None:
                 report.errors[key] = f"exchange {entry.exchange!r} is not configured"
                 return
+            gap_key = (entry.exchange, entry.symbol, entry.timeframe)
             async with caps[entry.exchange]:
                 try:
                     result = await sync_candles(
-                        feed, self.factory, entry.symbol, entry.timeframe, since_ms=first_since, now_ms=now_ms
+                        feed, self.factory, entry.symbol, entry.timeframe, since_ms=first_since, now_ms=now_ms,
+                        fill_gaps=gap_key not in self._gaps_checked,
                     )
+                    self._gaps_checked.add(gap_key)
                 except Exception as err:  # one symbol must never stop the others
                     report.errors[key] = f"{type(err).__name__}: {err}"
                     log.warning("candles for %s failed: %s", key, err)
@@ -181,23 +187,24 @@ class Runtime:
                 frame = load_candles(session, e.exchange, e.symbol, e.timeframe, end_ms=now_ms - step + 1, limit=bars)
                 if frame.empty:
                     continue
-                social = self._load_social(session, e.symbol, frame)
+                social = self._load_social(session, e.symbol, frame, e.timeframe)
                 if social is not None:
                     frame["social_volume"] = social
                 frames[f"{e.exchange}:{e.symbol}"] = frame
         return frames
 
-    def _load_social(self, session: Session, symbol: str, frame: pd.DataFrame) -> pd.Series | None:
+    def _load_social(self, session: Session, symbol: str, frame: pd.DataFrame, timeframe: str) -> pd.Series | None:
         if not self.social:
             return None
+        from feeds.social.align import social_per_bar
         from storage.social import load_social
 
         start = int(frame.index[0].value // 1_000_000)
-        end = int(frame.index[-1].value // 1_000_000) + 1
+        end = int(frame.index[-1].value // 1_000_000) + timeframe_to_ms(timeframe)
         series = load_social(session, symbol, start_ms=start, end_ms=end)
         if series.empty:
             return None
-        return series.groupby(level=0).sum().reindex(frame.index)
+        return social_per_bar(series, pd.DatetimeIndex(frame.index), timeframe)
 
     def _scored_until(self, timeframe: str) -> int | None:
         with self.factory() as session:

@@ -9,7 +9,7 @@ cannot see the future because the feed refuses to serve it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +83,20 @@ class ReplayFeed:
         if now_ms is not None:
             mask &= ts + self._step <= now_ms
         return frame.loc[mask, ["open", "high", "low", "close", "volume"]]
+
+    async def iter_closed_candles(
+        self,
+        symbol: str,
+        timeframe: str,
+        since_ms: int,
+        *,
+        until_ms: int | None = None,
+        now_ms: int | None = None,
+    ) -> AsyncIterator[pd.DataFrame]:
+        """The same bars as :meth:`fetch_closed_candles`, as one page (what ``sync_candles`` consumes)."""
+        page = await self.fetch_closed_candles(symbol, timeframe, since_ms, until_ms=until_ms, now_ms=now_ms)
+        if len(page):
+            yield page
 
     def social(self, symbol: str, start_ms: int, end_ms: int) -> pd.Series:
         """Social volume in [start_ms, end_ms) when the frames carry a ``social_volume`` column."""
