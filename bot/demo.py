@@ -116,7 +116,10 @@ async def run_demo(options: DemoOptions, base: Config | None = None, progress: A
     feed = ReplayFeed("replay", frames, timeframe)
     pool = DetectorPool(cfg, factory, options.directory / "models", min_train_rows=48)
     dispatcher, targets, _app = await build_dispatcher(cfg, factory, feeds={"replay": feed})
-    runtime = Runtime(cfg, factory, {"replay": feed}, pool, dispatcher=dispatcher, alert_targets=targets)
+    social = [feed.social_source()] if any("social_volume" in f for f in frames.values()) else []
+    runtime = Runtime(
+        cfg, factory, {"replay": feed}, pool, dispatcher=dispatcher, social=social, alert_targets=targets
+    )
 
     step = timeframe_to_ms(timeframe)
     first, last = feed.span_ms()

@@ -18,7 +18,7 @@ import pandas as pd
 from bot.errors import BadSymbolError, InputError
 from feeds.timeframes import timeframe_to_ms
 
-__all__ = ["ReplayFeed", "load_csv_dir"]
+__all__ = ["ReplayFeed", "ReplaySocialSource", "load_csv_dir"]
 
 
 class ReplayFeed:
@@ -98,13 +98,31 @@ class ReplayFeed:
         if len(page):
             yield page
 
-    def social(self, symbol: str, start_ms: int, end_ms: int) -> pd.Series:
-        """Social volume in [start_ms, end_ms) when the frames carry a ``social_volume`` column."""
-        frame, ts = self._frames[symbol], self._ts[symbol]
-        if "social_volume" not in frame:
-            return pd.Series(dtype="float64")
+    def social_source(self) -> ReplaySocialSource:
+        """The frames' ``social_volume`` column as a social source (a SocialSource)."""
+        return ReplaySocialSource(self)
+
+
+class ReplaySocialSource:
+    """Replays the ``social_volume`` column of a replay feed's frames as mentions per bar.
+
+    A bar's count is stamped with its open time, as a per-bar social API would
+    report it, so asking up to ``now`` returns only bars that have closed.
+    """
+
+    metric = "social_volume"
+
+    def __init__(self, feed: ReplayFeed) -> None:
+        self.feed = feed
+        self.name = f"{feed.name}-social"
+
+    async def fetch(self, symbol: str, start_ms: int, end_ms: int) -> pd.Series:
+        frame = self.feed._frames.get(symbol.upper())
+        if frame is None or "social_volume" not in frame:
+            return pd.Series([], index=pd.DatetimeIndex([], tz="UTC", name="time"), dtype="float64")
+        ts = self.feed._ts[symbol.upper()]
         mask = (ts >= start_ms) & (ts < end_ms)
-        return frame.loc[mask, "social_volume"].astype("float64")
+        return frame.loc[mask, "social_volume"].dropna().astype("float64")
 
 
 def load_csv_dir(directory: str | Path, timeframe: str | None = None) -> tuple[dict[str, pd.DataFrame], str]:
