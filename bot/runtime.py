@@ -112,6 +112,9 @@ class Runtime:
         # Holes in stored history are looked for once per process and symbol:
         # a hole the exchange itself has would otherwise cost a request every cycle.
         self._gaps_checked: set[tuple[str, str, str]] = set()
+        # Social data is fetched from where the last cycle stopped (the whole
+        # history window on the first cycle of a process).
+        self._social_until: dict[str, int] = {}
 
     # -- stages ---------------------------------------------------------------------------
 
@@ -169,13 +172,20 @@ class Runtime:
         from feeds.social import sync_social
 
         step = timeframe_to_ms(report.timeframe)
-        start = now_ms - self.cfg.scheduler.history_bars * step
+        window_start = now_ms - self.cfg.scheduler.history_bars * step
         symbols = sorted({e.symbol for e in entries})
+        start = min(max(window_start, self._social_until.get(s, window_start)) for s in symbols) if symbols else now_ms
         try:
-            await sync_social(self.social, self.factory, symbols, start, now_ms)
+            results = await sync_social(self.social, self.factory, symbols, start, now_ms)
         except Exception as err:  # missing social data never stops market detection
             report.errors["social"] = f"{type(err).__name__}: {err}"
             log.warning("social sources failed: %s", err)
+            return
+        for (source, symbol), outcome in results.items():
+            if isinstance(outcome, Exception):
+                report.errors[f"social:{source}:{symbol}"] = str(outcome)
+            else:
+                self._social_until[symbol] = now_ms
 
     def _load_frames(self, entries: Sequence[WatchEntry], now_ms: int) -> dict[str, pd.DataFrame]:
         """Recent candles (+ social volume) per symbol, only bars closed by ``now_ms``."""
