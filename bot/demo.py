@@ -102,7 +102,7 @@ def _market(options: DemoOptions) -> tuple[dict[str, pd.DataFrame], str, pd.Data
 async def run_demo(options: DemoOptions, base: Config | None = None, progress: Any = None) -> DemoResult:
     """Replay the market through the main loop; returns what happened."""
     from bot.detector_pool import DetectorPool
-    from bot.dispatcher import build_dispatcher
+    from bot.wiring import build_dispatcher
     from bot.runtime import Runtime
     from feeds.replay import ReplayFeed
     from storage.db import open_database
@@ -115,7 +115,9 @@ async def run_demo(options: DemoOptions, base: Config | None = None, progress: A
     _engine, factory = open_database(cfg.database.url)
     feed = ReplayFeed("replay", frames, timeframe)
     pool = DetectorPool(cfg, factory, options.directory / "models", min_train_rows=48)
-    dispatcher, targets, _app = await build_dispatcher(cfg, factory, feeds={"replay": feed})
+    dispatcher, targets, _app = await build_dispatcher(
+        cfg, factory, feeds={"replay": feed}, console_too=True, with_application=False
+    )
     social = [feed.social_source()] if any("social_volume" in f for f in frames.values()) else []
     runtime = Runtime(
         cfg, factory, {"replay": feed}, pool, dispatcher=dispatcher, social=social, alert_targets=targets

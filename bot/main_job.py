@@ -53,7 +53,7 @@ class MainJob:
 
     async def _build(self) -> Runtime:
         from bot.detector_pool import DetectorPool
-        from bot.dispatcher import build_dispatcher
+        from bot.wiring import build_dispatcher
         from feeds.exchange import ExchangeFeed
         from storage.db import open_database
 
