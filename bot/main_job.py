@@ -14,6 +14,7 @@ outbox and close the exchange clients.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Mapping
@@ -149,11 +150,11 @@ class MainJob:
                 loop.add_signal_handler(sig, self.request_stop)
             except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
                 pass
+        stack = contextlib.AsyncExitStack()
         if self.application is not None:
-            await self.application.initialize()
-            await self.application.start()
-            if self.application.updater is not None:
-                await self.application.updater.start_polling(drop_pending_updates=False)
+            from bot.app import running_application
+
+            await stack.enter_async_context(running_application(self.application))
         scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
         self._schedule(scheduler)
         scheduler.start()
@@ -173,11 +174,7 @@ class MainJob:
                 await asyncio.gather(*self._inflight, return_exceptions=True)
             if runtime.dispatcher is not None:
                 await runtime.dispatcher.flush()
-            if self.application is not None:
-                if self.application.updater is not None and self.application.updater.running:
-                    await self.application.updater.stop()
-                await self.application.stop()
-                await self.application.shutdown()
+            await stack.aclose()
             for feed in self._feeds.values():
                 await feed.close()
             if self.metrics is not None:
