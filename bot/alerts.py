@@ -135,5 +135,8 @@ def decode_callback(data: object) -> tuple[str, int] | None:
 
 def alert_keyboard(alert_id: int) -> InlineKeyboardMarkup:
     """Mute 1 h, 7-day chart, backtest, details."""
-    buttons = [InlineKeyboardButton(label, callback_data=encode_callback(a, alert_id)) for a, label in CALLBACK_ACTIONS.items()]
+    buttons = [
+        InlineKeyboardButton(label, callback_data=encode_callback(action, alert_id))
+        for action, label in CALLBACK_ACTIONS.items()
+    ]
     return InlineKeyboardMarkup([buttons[:2], buttons[2:]])

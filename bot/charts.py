@@ -93,7 +93,8 @@ def render_alert_chart(
             s = scores.reindex(frame.index)
             ax_score.plot(x, s.to_numpy(float), color="#1e88e5", linewidth=1.0, label="score")
             if isinstance(threshold, pd.Series):
-                ax_score.plot(x, threshold.reindex(frame.index).to_numpy(float), color="#e53935", linestyle="--", label="threshold")
+                thr = threshold.reindex(frame.index).to_numpy(float)
+                ax_score.plot(x, thr, color="#e53935", linestyle="--", label="threshold")
             elif threshold is not None:
                 ax_score.axhline(float(threshold), color="#e53935", linestyle="--", label="threshold")
             ax_score.set_ylabel("score")

@@ -192,23 +192,26 @@ class Dispatcher:
             message_id = await sink.send(chat_id, text, png, delivery.alert)
         except RetryAfter as err:
             wait = err.retry_after if isinstance(err.retry_after, timedelta) else timedelta(seconds=err.retry_after)
+            msg = f"429: {err}"
             log.warning("delivery %s: rate limited, retry in %s", did, wait)
             await self._db(
-                lambda s: mark_retry(s, did, error=f"429: {err}", next_attempt_at=self.now() + wait, count_attempt=False)
+                lambda s: mark_retry(s, did, error=msg, next_attempt_at=self.now() + wait, count_attempt=False)
             )
             result.retried += 1
         except Forbidden as err:
+            msg = f"403: {err}"
             log.warning("delivery %s: chat %s blocked or removed the bot (%s); marking it inactive", did, chat_id, err)
 
             def forbid(s: Session) -> None:
-                mark_failed(s, did, error=f"403: {err}")
+                mark_failed(s, did, error=msg)
                 mark_chat_inactive(s, chat_id)
 
             await self._db(forbid)
             result.failed += 1
         except BadRequest as err:
-            log.error("delivery %s: Telegram refused the request (400: %s); not retrying", did, err)
-            await self._db(lambda s: mark_failed(s, did, error=f"400: {err}"))
+            msg = f"400: {err}"
+            log.error("delivery %s: Telegram refused the request (%s); not retrying", did, msg)
+            await self._db(lambda s: mark_failed(s, did, error=msg))
             result.failed += 1
         except Exception as err:  # noqa: BLE001 - network, 5xx, timeouts: retry with backoff
             msg = f"{type(err).__name__}: {err}"

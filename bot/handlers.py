@@ -247,7 +247,9 @@ async def cmd_backtest(update: Update, context: CustomContext) -> None:
     _start_backtest(update, context, symbol, strategy, period)
 
 
-def _start_backtest(update: Update, context: CustomContext, symbol: str, strategy: str | None, period: str | None) -> None:
+def _start_backtest(
+    update: Update, context: CustomContext, symbol: str, strategy: str | None, period: str | None
+) -> None:
     chat = update.effective_chat
     assert chat is not None
     running = context.services.background
@@ -261,7 +263,9 @@ def _start_backtest(update: Update, context: CustomContext, symbol: str, strateg
     task.add_done_callback(running.discard)
 
 
-async def _run_backtest(context: CustomContext, chat_id: int, symbol: str, strategy: str | None, period: str | None) -> None:
+async def _run_backtest(
+    context: CustomContext, chat_id: int, symbol: str, strategy: str | None, period: str | None
+) -> None:
     label = f"Backtesting {symbol}" + (f" ({strategy})" if strategy else "")
     progress = await context.bot.send_message(chat_id, f"⏳ {label}…")
     job = asyncio.ensure_future(context.service.backtest(symbol, strategy, period))
@@ -324,9 +328,11 @@ async def cmd_status(update: Update, context: CustomContext) -> None:
     if c is None:
         lines.append("Loop: no cycle has run yet.")
     else:
-        state = "running" if c.finished_at is None else f"finished in {(c.finished_at - c.started_at).total_seconds():.1f} s"
+        took = None if c.finished_at is None else (c.finished_at - c.started_at).total_seconds()
+        state = "running" if took is None else f"finished in {took:.1f} s"
+        ago = _ago((r.now - c.started_at).total_seconds())
         lines.append(
-            f"Loop: last {c.timeframe} cycle {c.started_at:%Y-%m-%d %H:%M} UTC ({_ago((r.now - c.started_at).total_seconds())} ago), "
+            f"Loop: last {c.timeframe} cycle {c.started_at:%Y-%m-%d %H:%M} UTC ({ago} ago), "
             f"{state}; {c.symbols} symbols, {c.candles_added} candles, {c.events} events, {c.errors} errors"
         )
         if c.last_error:
@@ -396,7 +402,9 @@ COMMANDS: list[Command] = [
     Command("watch", cmd_watch, "watch a market", "/watch SYMBOL [TIMEFRAME] [EXCHANGE]", admin=True),
     Command("unwatch", cmd_unwatch, "stop watching a market", "/unwatch SYMBOL [TIMEFRAME]", admin=True),
     Command("list", cmd_list, "the watchlist", "/list"),
-    Command("threshold", cmd_threshold, "show or set a threshold (set: admin)", "/threshold [SYMBOL|*] [DETECTOR] [VALUE]"),
+    Command(
+        "threshold", cmd_threshold, "show or set a threshold (set: admin)", "/threshold [SYMBOL|*] [DETECTOR] [VALUE]"
+    ),
     Command("detectors", cmd_detectors, "list, or switch on/off (admin)", "/detectors [SYMBOL|*] [DETECTOR on|off]"),
     Command("events", cmd_events, "latest events", "/events [SYMBOL] [N]"),
     Command("chart", cmd_chart, "chart with events", "/chart SYMBOL [PERIOD e.g. 7d]"),

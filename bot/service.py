@@ -137,7 +137,8 @@ class BotService:
     def check_exchange(self, exchange: str | None) -> str:
         name = (exchange or self.default_exchange).strip().lower()
         if self.cfg.exchanges and name not in self.cfg.exchanges:
-            raise InputError(f"exchange {name!r} is not configured (configured: {', '.join(sorted(self.cfg.exchanges))})")
+            known = ", ".join(sorted(self.cfg.exchanges))
+            raise InputError(f"exchange {name!r} is not configured (configured: {known})")
         return name
 
     # -- watchlist --------------------------------------------------------------------------
@@ -281,8 +282,14 @@ class BotService:
                 if ts is not None:
                     lag = (now.timestamp() * 1000 - (ts + timeframe_to_ms(e.timeframe))) / 1000
                 markets.append(
-                    {"exchange": e.exchange, "symbol": e.symbol, "timeframe": e.timeframe, "last_ts": ts,
-                     "lag_s": lag, "last_error": e.last_error}
+                    {
+                        "exchange": e.exchange,
+                        "symbol": e.symbol,
+                        "timeframe": e.timeframe,
+                        "last_ts": ts,
+                        "lag_s": lag,
+                        "last_error": e.last_error,
+                    }
                 )
             newest = (
                 select(ModelRecord.detector, ModelRecord.scope, func.max(ModelRecord.version))

@@ -168,9 +168,7 @@ def queue_alerts(
         for e in group:
             e.alert_id = alert.id
         session.flush()
-        alert.severity = combine_severity(
-            list(session.scalars(select(Event).where(Event.alert_id == alert.id)))
-        )
+        alert.severity = combine_severity(list(session.scalars(select(Event).where(Event.alert_id == alert.id))))
         skip = chats_not_receiving(session, targets, symbol, now) if channel == "telegram" else set()
         existing = set(
             session.scalars(select(Delivery.chat_id).where(Delivery.alert_id == alert.id, Delivery.channel == channel))

@@ -144,7 +144,9 @@ class FakeTelegram:
             msg["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
         return self.push_update({"message": msg})
 
-    def push_callback(self, data: str, *, chat_id: int, user_id: int, message_id: int = 1, chat_type: str = "private") -> int:
+    def push_callback(
+        self, data: str, *, chat_id: int, user_id: int, message_id: int = 1, chat_type: str = "private"
+    ) -> int:
         query = {
             "id": str(next(self._message_ids)),
             "from": {"id": user_id, "is_bot": False, "first_name": "someone"},
@@ -193,7 +195,9 @@ class FakeTelegram:
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() > deadline:
-                raise TimeoutError(f"fake telegram: condition not met in {timeout}s; got {[r.method for r in self.requests]}")
+                raise TimeoutError(
+                    f"fake telegram: condition not met in {timeout}s; got {[r.method for r in self.requests]}"
+                )
             await asyncio.sleep(0.02)
 
     async def wait_idle(self, timeout: float = 10.0) -> None:
@@ -290,7 +294,14 @@ class FakeTelegram:
         if method == "sendMessage":
             return self._message(params, text=params.get("text", ""))
         if method == "sendPhoto":
-            photo = [{"file_id": f"photo{len(self.requests)}", "file_unique_id": f"u{len(self.requests)}", "width": 800, "height": 600}]
+            photo = [
+                {
+                    "file_id": f"photo{len(self.requests)}",
+                    "file_unique_id": f"u{len(self.requests)}",
+                    "width": 800,
+                    "height": 600,
+                }
+            ]
             return self._message(params, photo=photo, caption=params.get("caption", ""))
         if method == "editMessageText":
             msg = self._message(params, text=params.get("text", ""))
@@ -301,7 +312,15 @@ class FakeTelegram:
             return True
         if method == "getMyCommands":
             return self.commands
-        if method in ("answerCallbackQuery", "deleteWebhook", "setWebhook", "deleteMyCommands", "sendChatAction", "close", "logOut"):
+        if method in (
+            "answerCallbackQuery",
+            "deleteWebhook",
+            "setWebhook",
+            "deleteMyCommands",
+            "sendChatAction",
+            "close",
+            "logOut",
+        ):
             return True
         if method == "getWebhookInfo":
             return {"url": "", "has_custom_certificate": False, "pending_update_count": len(self._updates)}
