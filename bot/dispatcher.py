@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ from rich.panel import Panel
 from sqlalchemy.orm import Session, sessionmaker
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.alerts import alert_keyboard, compose_alert, html_to_text
 from bot.charts import events_for_chart, render_alert_chart
@@ -123,7 +125,7 @@ class Dispatcher:
         resend_abandoned: bool = True,
         backoff_base_s: float = 5.0,
         backoff_cap_s: float = 900.0,
-        batch: int = 50,
+        max_per_flush: int = 1000,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
         self.session_factory = session_factory
@@ -134,7 +136,7 @@ class Dispatcher:
         self.resend_abandoned = resend_abandoned
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
-        self.batch = batch
+        self.max_per_flush = max_per_flush
         self.now = now
         self._lock = asyncio.Lock()
 
@@ -172,9 +174,11 @@ class Dispatcher:
                 lambda s: recover_abandoned(s, now=self.now(), resend=self.resend_abandoned)
             )
             rendered: dict[int, tuple[str, bytes | None]] = {}
-            for _ in range(1000):
+            for _ in range(self.max_per_flush):
+                # One row at a time: only the row actually on the wire is ever in 'sending',
+                # so a crash leaves at most one delivery with an unknown outcome.
                 claimed = await self._db(
-                    lambda s: claim_due(s, channels=self.sinks, now=self.now(), lease=self.lease, limit=self.batch)
+                    lambda s: claim_due(s, channels=self.sinks, now=self.now(), lease=self.lease, limit=1)
                 )
                 if not claimed:
                     break
@@ -191,7 +195,10 @@ class Dispatcher:
         try:
             message_id = await sink.send(chat_id, text, png, delivery.alert)
         except RetryAfter as err:
-            wait = err.retry_after if isinstance(err.retry_after, timedelta) else timedelta(seconds=err.retry_after)
+            with warnings.catch_warnings():  # PTB 22.2+: int now, timedelta in a future major
+                warnings.simplefilter("ignore", PTBDeprecationWarning)
+                after = err.retry_after
+            wait = after if isinstance(after, timedelta) else timedelta(seconds=after)
             msg = f"429: {err}"
             log.warning("delivery %s: rate limited, retry in %s", did, wait)
             await self._db(

@@ -50,7 +50,7 @@ class Recorded:
 @dataclass
 class Injected:
     method: str
-    status: int | None  # None = drop the connection without answering
+    status: int | None  # None = drop the connection without answering; 0 = hang until the client gives up
     times: int = 1
     retry_after: int | None = None
     description: str | None = None
@@ -71,6 +71,7 @@ class FakeTelegram:
         self._message_ids = itertools.count(1000)
         self._new_update = asyncio.Condition()
         self._runner: web.AppRunner | None = None
+        self._release = asyncio.Event()
         self.port = 0
         self.commands: list[dict[str, Any]] = []
 
@@ -87,6 +88,7 @@ class FakeTelegram:
         return self
 
     async def close(self) -> None:
+        self._release.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -116,7 +118,14 @@ class FakeTelegram:
         description: str | None = None,
         after_processing: bool = False,
     ) -> None:
-        """Make the next ``times`` calls of ``method`` fail with ``status`` (None: drop the connection)."""
+        """Make the next ``times`` calls of ``method`` fail.
+
+        ``status``: an HTTP error code (429 adds ``retry_after``), ``None`` to drop
+        the connection without an answer, ``0`` to hang without answering (the
+        test then cancels the client, like a process killed mid-request).
+        ``after_processing``: for None/0, the request takes effect first (a
+        message is sent) and only the answer is lost.
+        """
         self.injected.append(Injected(method, status, times, retry_after, description, after_processing))
 
     def push_update(self, update: dict[str, Any]) -> int:
@@ -173,7 +182,7 @@ class FakeTelegram:
             r
             for r in self.requests
             if r.method in ("sendMessage", "sendPhoto")
-            and r.outcome in ("ok", "dropped-after")
+            and r.outcome in ("ok", "dropped-after", "hung-after")
             and (chat_id is None or r.params.get("chat_id") == chat_id)
         ]
 
@@ -243,6 +252,12 @@ class FakeTelegram:
         rec = Recorded(method, params, files)
         self.requests.append(rec)
         inj = self._take_injection(method)
+        if inj is not None and inj.status == 0:
+            if inj.after_processing:
+                await self._dispatch(method, params, files)
+            rec.outcome = "hung-after" if inj.after_processing else "hung"
+            await self._release.wait()  # until close(); the client has long given up
+            raise asyncio.CancelledError
         if inj is not None and inj.status is None:
             if inj.after_processing:
                 await self._dispatch(method, params, files)
