@@ -135,7 +135,9 @@ def build_application(
         await app.bot.set_my_commands([BotCommand(c.name, c.description) for c in COMMANDS])
         log.info("bot @%s ready: %d commands", app.bot.username, len(COMMANDS))
         if flush_interval and app.job_queue is not None:
-            app.job_queue.run_repeating(_flush_job, interval=flush_interval, first=1.0, name="flush-alerts")
+            app.job_queue.run_repeating(
+                _flush_job, interval=flush_interval, first=min(1.0, flush_interval), name="flush-alerts"
+            )
 
     app = (
         Application.builder()
