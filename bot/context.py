@@ -30,6 +30,10 @@ class AccessPolicy:
     allowed_chat_ids: frozenset[int] = frozenset()
     admin_user_ids: frozenset[int] = frozenset()
 
+    @classmethod
+    def from_config(cls, telegram: Any) -> AccessPolicy:
+        return cls(frozenset(telegram.allowed_chat_ids), frozenset(telegram.admin_user_ids))
+
     def chat_allowed(self, chat_id: int, chat_type: str, user_id: int | None) -> bool:
         if chat_id in self.allowed_chat_ids:
             return True
