@@ -18,10 +18,23 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import EngFormatter
 
 __all__ = ["events_for_chart", "render_alert_chart"]
 
 _UP, _DOWN = "#26a69a", "#ef5350"
+
+
+def _boxes(x: np.ndarray, bottom: np.ndarray, top: np.ndarray, width: float, colors: np.ndarray, **kw: Any) -> Any:
+    """One PolyCollection of rectangles: one artist for all bars (``ax.bar`` makes a patch per bar, 20x slower)."""
+    from matplotlib.collections import PolyCollection
+
+    top = np.where(top - bottom < 1e-12 * np.abs(top), bottom + 1e-9 * np.abs(top) + 1e-12, top)
+    left, right = x - width / 2, x + width / 2
+    verts = np.stack(
+        [np.column_stack(p) for p in ((left, bottom), (left, top), (right, top), (right, bottom))], axis=1
+    )
+    return PolyCollection(verts, facecolors=colors, edgecolors="none", **kw)
 
 
 def events_for_chart(events: Sequence[Any]) -> pd.DataFrame:
@@ -77,10 +90,14 @@ def render_alert_chart(
     o, h, low, c = (frame[col].to_numpy(float) for col in ("open", "high", "low", "close"))
     colors = np.where(c >= o, _UP, _DOWN)
     ax_price.vlines(x, low, h, colors=colors, linewidth=0.8)
-    ax_price.bar(x, np.maximum(np.abs(c - o), 1e-12), bottom=np.minimum(o, c), width=step * 0.7, color=colors)
-    ax_vol.bar(x, frame["volume"].to_numpy(float), width=step * 0.7, color=colors, alpha=0.7)
+    ax_price.add_collection(_boxes(x, np.minimum(o, c), np.maximum(o, c), step * 0.7, colors))
+    ax_price.autoscale_view()
+    vol = frame["volume"].to_numpy(float)
+    ax_vol.add_collection(_boxes(x, np.zeros_like(vol), vol, step * 0.7, colors, alpha=0.7))
+    ax_vol.set_ylim(0, float(np.nanmax(vol)) * 1.05 if np.isfinite(vol).any() and np.nanmax(vol) > 0 else 1)
     ax_price.set_ylabel("price")
     ax_vol.set_ylabel("volume")
+    ax_vol.yaxis.set_major_formatter(EngFormatter())
     i = 2
     if has_social:
         ax_soc = axes[i]
