@@ -86,7 +86,8 @@ def main() -> None:
         r = asyncio.run(bench_dispatch(args.alerts, Path(tmp)))
     n = args.alerts
     print(f"queue_alerts, {n} events -> {n} alerts + deliveries: {r['queue_s'] * 1000:.0f} ms")
-    print(f"Dispatcher.flush, {n} alerts (render + claim/send/record): {r['outbox_s']:.2f} s, {n / r['outbox_s']:.1f}/s")
+    rate = n / r["outbox_s"]
+    print(f"Dispatcher.flush, {n} alerts (render + claim/send/record): {r['outbox_s']:.2f} s, {rate:.1f}/s")
     print(f"baseline: {n} x bot.send_photo, pre-rendered, no DB: {r['direct_s']:.2f} s, {n / r['direct_s']:.1f}/s")
     per = (r["outbox_s"] - r["direct_s"]) / n
     print(f"outbox overhead per alert (incl. chart render): {per * 1000:.0f} ms")

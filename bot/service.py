@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import html
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -241,7 +242,7 @@ class BotService:
         lines = [compose_alert(alert, alert.events, frame)]
         for e in alert.events:
             if e.model_version:
-                lines.append(f"{e.detector}: model {e.model_version}")
+                lines.append(f"{html.escape(e.detector)}: model {html.escape(e.model_version)}")
         return "\n".join(lines)
 
     # -- mutes ---------------------------------------------------------------------------------

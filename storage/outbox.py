@@ -137,6 +137,7 @@ def queue_alerts(
     channel: str = "telegram",
     cooldown: timedelta = timedelta(0),
     now: datetime,
+    min_severity: str = Severity.LOW.value,
 ) -> list[Alert]:
     """Group new events into alerts and queue one delivery per target chat.
 
@@ -144,7 +145,8 @@ def queue_alerts(
     Events whose detector is switched off or whose score is under a
     threshold override, and events inside the cooldown of an earlier alert on
     the same (symbol, detector), stay stored but are not alerted. Inactive
-    chats and chats that muted the chat or the symbol get no delivery.
+    chats and chats that muted the chat or the symbol get no delivery, and
+    neither does an alert below ``min_severity`` (it is still stored).
 
     Returns the alerts that got at least one new delivery, oldest bar first.
     """
@@ -169,6 +171,8 @@ def queue_alerts(
             e.alert_id = alert.id
         session.flush()
         alert.severity = combine_severity(list(session.scalars(select(Event).where(Event.alert_id == alert.id))))
+        if _SEVERITY_RANK.get(alert.severity, 0) < _SEVERITY_RANK.get(min_severity, 0):
+            continue
         skip = chats_not_receiving(session, targets, symbol, now) if channel == "telegram" else set()
         existing = set(
             session.scalars(select(Delivery.chat_id).where(Delivery.alert_id == alert.id, Delivery.channel == channel))

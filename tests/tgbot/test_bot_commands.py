@@ -182,3 +182,31 @@ async def test_handler_crash_replies_briefly_without_traceback(
     assert replies[-1] == "Sorry, something went wrong. The error has been logged."
     assert "secret" not in " ".join(tg.replies_text())
     assert "database exploded" in caplog.text
+
+
+async def test_status_reports_cycles_errors_and_models(running: Any, tg: FakeTelegram, factory: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from storage.models import Cycle, ModelRecord
+
+    now = datetime.now(UTC)
+    with factory.begin() as s:
+        s.add(
+            Cycle(
+                timeframe="1h",
+                started_at=now - timedelta(minutes=5),
+                finished_at=now - timedelta(minutes=4),
+                symbols=3,
+                candles_added=3,
+                events=1,
+                errors=1,
+                last_error="binance: timeout on SOL/USDT",
+            )
+        )
+        for v in (1, 2):
+            s.add(ModelRecord(detector="lstm_autoencoder", scope="shared", version=v, path=f"models/{v}"))
+    [status] = await say(tg, "/status", chat_id=MEMBER)
+    assert "Loop: last 1h cycle" in status and "finished in 60.0 s; 3 symbols, 3 candles, 1 events, 1 errors" in status
+    assert "Last error: binance: timeout on SOL/USDT" in status
+    assert "Last 24 h: 1 cycles, 1 errors" in status
+    assert "Models: lstm_autoencoder (shared) v2" in status

@@ -28,7 +28,8 @@ def _deliveries(factory: Any) -> list[tuple[int, int]]:
         return sorted((d.alert_id, d.chat_id) for d in s.scalars(select(Delivery)))
 
 
-def test_queue_alerts_groups_detectors_on_one_bar_into_one_alert(factory: Any) -> None:
+def test_queue_alerts_groups_detectors_on_one_bar_into_one_alert(session_factory: Any) -> None:
+    factory = session_factory
     frame = candles(48)
     events = store(factory, "BTC/USDT", frame, [(40, "zscore", 5.0), (40, "pump_dump", 9.0), (44, "zscore", 4.5)])
     queued = _queue(factory, events, [1, 2])
@@ -40,14 +41,16 @@ def test_queue_alerts_groups_detectors_on_one_bar_into_one_alert(factory: Any) -
     assert len(_deliveries(factory)) == 4
 
 
-def test_queue_alerts_twice_queues_nothing_new(factory: Any) -> None:
+def test_queue_alerts_twice_queues_nothing_new(session_factory: Any) -> None:
+    factory = session_factory
     events = store(factory, "BTC/USDT", candles(48), [(40, "zscore", 5.0)])
     assert len(_queue(factory, events, [1])) == 1
     assert _queue(factory, events, [1]) == []
     assert len(_deliveries(factory)) == 1
 
 
-def test_queue_alerts_skips_muted_and_inactive_chats(factory: Any) -> None:
+def test_queue_alerts_skips_muted_and_inactive_chats(session_factory: Any) -> None:
+    factory = session_factory
     events = store(factory, "BTC/USDT", candles(48), [(40, "zscore", 5.0)])
     with factory.begin() as s:
         set_chat_muted(s, 2, NOW + timedelta(hours=1))
@@ -59,7 +62,8 @@ def test_queue_alerts_skips_muted_and_inactive_chats(factory: Any) -> None:
     assert [chat for _, chat in _deliveries(factory)] == [1, 4, 6]
 
 
-def test_queue_alerts_cooldown_per_symbol_and_detector(factory: Any) -> None:
+def test_queue_alerts_cooldown_per_symbol_and_detector(session_factory: Any) -> None:
+    factory = session_factory
     fired = [(10, "zscore", 5.0), (11, "zscore", 5.0), (11, "pump_dump", 5.0), (13, "zscore", 5.0)]
     events = store(factory, "BTC/USDT", candles(48), fired)
     queued = _queue(factory, events, [1], cooldown=timedelta(hours=2, minutes=30))
@@ -71,7 +75,8 @@ def test_queue_alerts_cooldown_per_symbol_and_detector(factory: Any) -> None:
         assert [e.detector for e in alert11.events] == ["pump_dump"]
 
 
-def test_queue_alerts_honours_threshold_overrides_and_switches(factory: Any) -> None:
+def test_queue_alerts_honours_threshold_overrides_and_switches(session_factory: Any) -> None:
+    factory = session_factory
     events = store(factory, "BTC/USDT", candles(48), [(20, "zscore", 5.0), (21, "pump_dump", 9.0), (22, "zscore", 7.0)])
     with factory.begin() as s:
         set_threshold(s, "BTC/USDT", "zscore", 6.0)
@@ -85,3 +90,12 @@ def test_combine_severity_rises_with_agreement() -> None:
     two = one + [Event(detector="b", score=5.0, threshold=4.0, severity="low")]
     big = [Event(detector="a", score=8.0, threshold=4.0, severity="low")]
     assert [combine_severity(x) for x in (one, two, big, [])] == ["low", "medium", "high", "low"]
+
+
+def test_queue_alerts_below_min_severity_are_stored_but_not_delivered(session_factory: Any) -> None:
+    factory = session_factory
+    events = store(factory, "BTC/USDT", candles(48), [(20, "zscore", 5.0), (30, "zscore", 9.0)])
+    queued = _queue(factory, events, [1], min_severity="high")
+    assert len(queued) == 1  # only the 9 / 4 one is high
+    with factory() as s:
+        assert len(list(s.scalars(select(Alert)))) == 2
