@@ -31,9 +31,7 @@ def _boxes(x: np.ndarray, bottom: np.ndarray, top: np.ndarray, width: float, col
 
     top = np.where(top - bottom < 1e-12 * np.abs(top), bottom + 1e-9 * np.abs(top) + 1e-12, top)
     left, right = x - width / 2, x + width / 2
-    verts = np.stack(
-        [np.column_stack(p) for p in ((left, bottom), (left, top), (right, top), (right, bottom))], axis=1
-    )
+    verts = np.stack([np.column_stack(p) for p in ((left, bottom), (left, top), (right, top), (right, bottom))], axis=1)
     return PolyCollection(verts, facecolors=colors, edgecolors="none", **kw)
 
 

@@ -183,16 +183,18 @@ class Dispatcher:
                 if not claimed:
                     break
                 for delivery in claimed:
-                    if delivery.alert_id not in rendered:
-                        rendered[delivery.alert_id] = await self.render(delivery.alert)
-                    text, png = rendered[delivery.alert_id]
-                    await self._send_one(delivery, text, png, result)
+                    await self._send_one(delivery, rendered, result)
             return result
 
-    async def _send_one(self, delivery: Any, text: str, png: bytes | None, result: FlushResult) -> None:
+    async def _send_one(
+        self, delivery: Any, rendered: dict[int, tuple[str, bytes | None]], result: FlushResult
+    ) -> None:
         sink = self.sinks[delivery.channel]
         did, chat_id = delivery.id, delivery.chat_id
         try:
+            if delivery.alert_id not in rendered:  # one render per alert, shared by its chats
+                rendered[delivery.alert_id] = await self.render(delivery.alert)
+            text, png = rendered[delivery.alert_id]
             message_id = await sink.send(chat_id, text, png, delivery.alert)
         except RetryAfter as err:
             with warnings.catch_warnings():  # PTB 22.2+: int now, timedelta in a future major
