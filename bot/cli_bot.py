@@ -65,7 +65,9 @@ def watch(
         entry, created = asyncio.run(_closing(service, service.watch(sym, tf, exchange)))
     except BadSymbolError as err:
         hint = getattr(err, "suggestions", None)
-        raise BadSymbolError(f"{err}" + (f" (did you mean: {', '.join(hint)}?)" if hint else "")) from None
+        if hint and "did you mean" not in str(err).lower():
+            raise BadSymbolError(f"{err} (did you mean: {', '.join(hint)}?)") from None
+        raise
     verb = "now watching" if created else "already watching"
     console.print(f"{verb} {entry.exchange}:{entry.symbol}:{entry.timeframe}")
 

@@ -109,7 +109,7 @@ async def cmd_watch(update: Update, context: CustomContext) -> None:
         entry, created = await context.service.watch(symbol, timeframe, exchange, user_id=user.id if user else None)
     except BadSymbolError as err:
         hint = getattr(err, "suggestions", None) or []
-        extra = f"\nDid you mean: {', '.join(hint)}?" if hint else ""
+        extra = f"\nDid you mean: {', '.join(hint)}?" if hint and "did you mean" not in str(err).lower() else ""
         await _reply(update, f"{err}{extra}")
         return
     verb = "Now watching" if created else "Already watching"
