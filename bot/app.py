@@ -35,11 +35,12 @@ from telegram.ext import (
     filters,
 )
 
+from bot.buttons import on_button
 from bot.config import Config
 from bot.context import BotServices, CustomContext
 from bot.dispatcher import make_dispatcher
 from bot.errors import ConfigError
-from bot.handlers import COMMANDS, Command, NotAdmin, Usage, on_button, on_unknown_command
+from bot.handlers import COMMANDS, Command, NotAdmin, Usage, on_unknown_command
 
 __all__ = ["build_application", "running_application"]
 

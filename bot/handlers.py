@@ -10,7 +10,6 @@ never a stack trace.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
 from collections.abc import Awaitable, Callable
@@ -21,7 +20,7 @@ from typing import Any
 from telegram import Update
 from telegram.constants import ParseMode
 
-from bot.alerts import CALLBACK_ACTIONS, decode_callback
+from bot.background import send_chart, start_backtest
 from bot.context import CustomContext
 from bot.errors import BadSymbolError, BotError, InputError
 from bot.inputs import (
@@ -34,11 +33,10 @@ from bot.inputs import (
     split_args,
 )
 
-__all__ = ["COMMANDS", "Command", "on_button", "on_unknown_command"]
+__all__ = ["COMMANDS", "Command", "NotAdmin", "Usage", "on_unknown_command"]
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Update, CustomContext], Awaitable[None]]
-BACKTEST_PROGRESS_EVERY_S = 5.0
 
 
 class Usage(InputError):
@@ -224,14 +222,7 @@ async def cmd_chart(update: Update, context: CustomContext) -> None:
         raise Usage("")
     symbol = parse_symbol(args[0])
     period = parse_duration(args[1], maximum=timedelta(days=90)) if len(args) > 1 else timedelta(days=7)
-    await _send_chart(update, context, symbol, period)
-
-
-async def _send_chart(update: Update, context: CustomContext, symbol: str, period: timedelta) -> None:
-    png = await context.service.chart(symbol, period)
-    chat = update.effective_chat
-    assert chat is not None
-    await context.bot.send_photo(chat.id, photo=png, caption=f"{symbol}, last {period.days or period}")
+    await send_chart(update, context, symbol, period)
 
 
 async def cmd_backtest(update: Update, context: CustomContext) -> None:
@@ -244,46 +235,7 @@ async def cmd_backtest(update: Update, context: CustomContext) -> None:
     period = args[2] if len(args) > 2 else None
     if period is not None:
         parse_duration(period, maximum=timedelta(days=3650))
-    _start_backtest(update, context, symbol, strategy, period)
-
-
-def _start_backtest(
-    update: Update, context: CustomContext, symbol: str, strategy: str | None, period: str | None
-) -> None:
-    chat = update.effective_chat
-    assert chat is not None
-    running = context.services.background
-    if any(getattr(t, "chat_id", None) == chat.id and not t.done() for t in running):
-        raise InputError("A backtest is already running in this chat; wait for it to finish.")
-    task = context.application.create_task(
-        _run_backtest(context, chat.id, symbol, strategy, period), update=update, name=f"backtest-{chat.id}"
-    )
-    task.chat_id = chat.id  # type: ignore[attr-defined]
-    running.add(task)
-    task.add_done_callback(running.discard)
-
-
-async def _run_backtest(
-    context: CustomContext, chat_id: int, symbol: str, strategy: str | None, period: str | None
-) -> None:
-    label = f"Backtesting {symbol}" + (f" ({strategy})" if strategy else "")
-    progress = await context.bot.send_message(chat_id, f"⏳ {label}…")
-    job = asyncio.ensure_future(context.service.backtest(symbol, strategy, period))
-    waited = 0.0
-    while True:
-        done, _ = await asyncio.wait({job}, timeout=BACKTEST_PROGRESS_EVERY_S)
-        if done:
-            break
-        waited += BACKTEST_PROGRESS_EVERY_S
-        await progress.edit_text(f"⏳ {label}… {waited:.0f} s")
-    try:
-        text, png = job.result()
-    except BotError as err:
-        await progress.edit_text(f"Backtest failed: {err}")
-        return
-    await progress.edit_text(text[:4000])
-    if png:
-        await context.bot.send_photo(chat_id, photo=png, caption=f"{symbol} equity")
+    start_backtest(update, context, symbol, strategy, period)
 
 
 async def cmd_mute(update: Update, context: CustomContext) -> None:
@@ -348,42 +300,7 @@ async def cmd_status(update: Update, context: CustomContext) -> None:
     await _reply(update, "\n".join(lines))
 
 
-# -- buttons and unknown commands --------------------------------------------------------------
-async def on_button(update: Update, context: CustomContext) -> None:
-    """Inline buttons under an alert: mute 1 h, 7-day chart, backtest, details."""
-    query = update.callback_query
-    assert query is not None
-    decoded = decode_callback(query.data)
-    if decoded is None:
-        await query.answer("This button has expired.")
-        return
-    action, alert_id = decoded
-    user = update.effective_user
-    chat = update.effective_chat
-    assert chat is not None
-    try:
-        alert = await context.service.alert(alert_id)
-        if action == "m":
-            if not context.access.is_admin(user.id if user else None):
-                await query.answer("Only an admin can mute.")
-                return
-            until = await context.service.mute_symbol(chat.id, alert.symbol, timedelta(hours=1))
-            await query.answer(f"{alert.symbol} muted until {until:%H:%M} UTC.")
-        elif action == "c":
-            await query.answer(f"Drawing {alert.symbol}, 7 days…")
-            await _send_chart(update, context, alert.symbol, timedelta(days=7))
-        elif action == "b":
-            _start_backtest(update, context, alert.symbol, None, None)
-            await query.answer("Backtest started.")
-        else:
-            text = await context.service.alert_details(alert_id)
-            await query.answer()
-            await context.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML)
-    except BotError as err:
-        await query.answer(str(err)[:190])
-    log.info("button %s (%s) on alert %s by %s", action, CALLBACK_ACTIONS[action], alert_id, user.id if user else None)
-
-
+# -- unknown commands --------------------------------------------------------------
 async def on_unknown_command(update: Update, context: CustomContext) -> None:
     """A command we do not have (addressed to us): say so, with a pointer to /help."""
     msg = update.effective_message

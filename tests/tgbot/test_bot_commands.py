@@ -150,24 +150,30 @@ async def test_chart_command_sends_a_png(running: Any, tg: FakeTelegram, factory
 
 
 async def test_backtest_runs_in_background_and_edits_progress(
-    running: Any, tg: FakeTelegram, services: BotServices
+    running: Any, tg: FakeTelegram, services: BotServices, monkeypatch: Any
 ) -> None:
+    import time
+
+    import bot.background
     from tests.tgbot.helpers import tiny_png
 
+    monkeypatch.setattr(bot.background, "BACKTEST_PROGRESS_EVERY_S", 0.1)
     calls = []
 
     def run_backtest_for_chat(symbol: str, strategy: str | None, period: str | None) -> tuple[str, bytes]:
         calls.append((symbol, strategy, period))
+        time.sleep(0.5)  # a worker thread: the bot keeps polling meanwhile
         return f"{symbol}: 3 trades, return +1.2 %", tiny_png()
 
     services.service.run_backtest_for_chat = run_backtest_for_chat
     await say(tg, "/watch BTC/USDT", chat_id=ADMIN)
     await say(tg, "/backtest BTC/USDT fixed_hold 30d", chat_id=ADMIN, n=3)
     assert calls == [("BTC/USDT", "fixed_hold", "30d")]
-    texts = tg.replies_text(ADMIN)
-    assert texts[-3].startswith("⏳ Backtesting BTC/USDT")
-    assert texts[-2] == "BTC/USDT: 3 trades, return +1.2 %"
-    assert tg.calls("editMessageText") and tg.calls("sendPhoto")
+    await tg.wait_for(lambda: tg.calls("sendPhoto"))
+    edits = [r.params["text"] for r in tg.calls("editMessageText")]
+    assert len(edits) >= 3 and edits[0].startswith("⏳ Backtesting BTC/USDT (fixed_hold)… 0.1 s")
+    assert edits[-1] == "BTC/USDT: 3 trades, return +1.2 %"
+    assert tg.calls("sendPhoto")[-1].params["caption"] == "BTC/USDT equity"
 
 
 async def test_handler_crash_replies_briefly_without_traceback(
