@@ -166,7 +166,11 @@ def run_bot(config: ConfigOption = None, db: DbOption = None) -> None:
 
     cfg = load_cli_config(config, db)
     logging.basicConfig(level=cfg.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry the token in the URL
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request, with the token in the URL
+    if cfg.telegram.token is not None:
+        from bot.logsafe import redact_secrets
+
+        redact_secrets(cfg.telegram.token.get_secret_value())
     factory = open_cli_database(cfg)
     validator = ExchangeValidator(cfg)
     service = BotService(

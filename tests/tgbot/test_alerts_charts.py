@@ -104,3 +104,24 @@ def test_inputs_accept_good_values_and_name_bad_ones() -> None:
             fn(raw)
     with pytest.raises(InputError, match="too many arguments"):
         split_args("/x a b c d e f g")
+
+
+def test_redacting_filter_hides_the_token_in_messages_and_tracebacks() -> None:
+    import io
+    import logging
+
+    from bot.logsafe import redact_secrets
+
+    stream = io.StringIO()
+    logger = logging.getLogger("vigil.test.redact")
+    logger.propagate = False
+    logger.addHandler(logging.StreamHandler(stream))
+    redact_secrets("123456:SECRET-token", logger=logger)
+    logger.warning("url %s", "https://api.telegram.org/bot123456:SECRET-token/getMe")
+    try:
+        raise RuntimeError("failed: /bot123456:SECRET-token/sendPhoto")
+    except RuntimeError:
+        logger.exception("boom")
+    text = stream.getvalue()
+    assert "SECRET-token" not in text, text
+    assert text.count("<redacted>") >= 2 and "RuntimeError: failed: /bot<redacted>/sendPhoto" in text
