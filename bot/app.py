@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from telegram import BotCommand, Update
@@ -177,7 +178,7 @@ async def running_application(
         await app.post_init(app)
     await app.start()
     assert app.updater is not None
-    await app.updater.start_polling(timeout=poll_timeout, drop_pending_updates=False)
+    await app.updater.start_polling(timeout=timedelta(seconds=poll_timeout), drop_pending_updates=False)
     try:
         yield app
     finally:

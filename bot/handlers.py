@@ -153,8 +153,8 @@ async def cmd_threshold(update: Update, context: CustomContext) -> None:
         await context.service.set_threshold(symbol, detector, value)
         await _reply(update, f"Threshold for {symbol or 'every symbol'} / {detector} set to {value:g}.")
         return
-    symbol = _scope_symbol(args[0]) if args else None
-    rows = await context.service.thresholds(symbol or None)
+    shown = _scope_symbol(args[0]) if args else ""
+    rows = await context.service.thresholds(shown or None)
     if len(args) == 2:
         detector = parse_detector(args[1])
         rows = [r for r in rows if r[1] in (detector, "*")]
@@ -180,12 +180,12 @@ async def cmd_detectors(update: Update, context: CustomContext) -> None:
         await context.service.set_detector(symbol, detector, switch == "on")
         await _reply(update, f"{detector} is now {switch} for {symbol or 'every symbol'}.")
         return
-    symbol = _scope_symbol(args[0]) if args else None
-    rows = await context.service.detectors(symbol or None)
+    shown = _scope_symbol(args[0]) if args else ""
+    rows = await context.service.detectors(shown or None)
     if not rows:
         await _reply(update, "No detectors configured.")
         return
-    head = f"Detectors for {symbol}:" if symbol else "Detectors:"
+    head = f"Detectors for {shown}:" if shown else "Detectors:"
     lines = [
         f"• {name}: {'on' if on else 'off'}" + (f", threshold {thr:g}" if thr is not None else "")
         for name, on, thr in rows
