@@ -150,6 +150,10 @@ def queue_alerts(
 
     Returns the alerts that got at least one new delivery, oldest bar first.
     """
+    if not isinstance(cooldown, timedelta):
+        raise TypeError(f"queue_alerts: cooldown must be a timedelta, got {cooldown!r}")
+    if now.tzinfo is None:
+        raise ValueError(f"queue_alerts: now must be timezone-aware UTC, got {now!r}")
     targets = list(dict.fromkeys(int(c) for c in chat_ids))
     fresh = [e for e in events if e.alert_id is None]
     fresh = _cooled(session, _passes_overrides(session, fresh), cooldown)
