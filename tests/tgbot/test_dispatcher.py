@@ -196,3 +196,15 @@ async def test_console_sink_prints_and_writes_png(factory: Any, tmp_path: Path) 
     [png] = list((tmp_path / "charts").glob("*.png"))
     assert png.read_bytes().startswith(b"\x89PNG") and png.name[:20] in text
     assert statuses(factory) == [("sent", 1, None)]
+
+
+async def test_text_over_the_caption_limit_goes_as_a_message(factory: Any, tg: FakeTelegram, bot: Bot) -> None:
+    queue(factory, "BTC/USDT", [40], [11])
+    with factory() as s:
+        alert = s.scalars(select(Delivery)).one().alert
+        _ = alert.events
+    sink = TelegramSink(bot)
+    message_id = await sink.send(11, "x" * 1500, b"\x89PNG fake", alert)
+    assert message_id and not tg.calls("sendPhoto")
+    [msg] = tg.calls("sendMessage")
+    assert len(msg.params["text"]) == 1500 and msg.params["reply_markup"]["inline_keyboard"]
