@@ -40,7 +40,7 @@ from bot.buttons import on_button
 from bot.config import Config
 from bot.context import BotServices, CustomContext
 from bot.dispatcher import make_dispatcher
-from bot.errors import ConfigError
+from bot.errors import BotError, ConfigError, InputError
 from bot.handlers import COMMANDS, Command, NotAdmin, Usage, on_unknown_command
 
 __all__ = ["build_application", "running_application"]
@@ -86,15 +86,10 @@ def _wrap(cmd: Command) -> Any:
             await msg.reply_text(f"{reason}Usage: {cmd.usage}")
         except NotAdmin as err:
             await msg.reply_text(str(err))
-        except Exception as err:
-            from bot.errors import BotError, InputError
-
-            if isinstance(err, InputError):
-                await msg.reply_text(f"{err}\nUsage: {cmd.usage}"[:4000])
-            elif isinstance(err, BotError):
-                await msg.reply_text(str(err)[:4000])
-            else:
-                raise
+        except InputError as err:
+            await msg.reply_text(f"{err}\nUsage: {cmd.usage}"[:4000])
+        except BotError as err:
+            await msg.reply_text(str(err)[:4000])
 
     handler.__name__ = f"cmd_{cmd.name}"
     handler.__doc__ = cmd.callback.__doc__

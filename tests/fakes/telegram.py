@@ -72,6 +72,7 @@ class FakeTelegram:
         self._new_update = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._release = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
         self.port = 0
         self.commands: list[dict[str, Any]] = []
 
@@ -131,7 +132,9 @@ class FakeTelegram:
     def push_update(self, update: dict[str, Any]) -> int:
         update = {"update_id": next(self._update_ids), **update}
         self._updates.append(update)
-        asyncio.get_running_loop().create_task(self._notify())
+        task = asyncio.get_running_loop().create_task(self._notify())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return int(update["update_id"])
 
     async def _notify(self) -> None:
