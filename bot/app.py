@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, ChatMember, Update
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -51,6 +51,9 @@ REFUSAL = "Sorry, this bot is private."
 
 async def _guard(update: Update, context: CustomContext) -> None:
     """Stop updates from outside the allowlist, with one short refusal for commands and buttons."""
+    if update.my_chat_member is not None:
+        await _membership_changed(update, context)
+        raise ApplicationHandlerStop
     chat, user = update.effective_chat, update.effective_user
     query = update.callback_query
     msg = update.message
@@ -67,6 +70,23 @@ async def _guard(update: Update, context: CustomContext) -> None:
         if not target or target.lower() == (context.bot.username or "").lower():
             await msg.reply_text(REFUSAL)
     raise ApplicationHandlerStop
+
+
+async def _membership_changed(update: Update, context: CustomContext) -> None:
+    """The bot was removed from (or re-added to) a chat: stop (or resume) queueing alerts for it.
+
+    The same bookkeeping a 403 triggers, but before the first failed send.
+    """
+    change = update.my_chat_member
+    assert change is not None
+    if not context.access.chat_allowed(change.chat.id, change.chat.type, None):
+        return  # a chat we never served: nothing to record
+    status = change.new_chat_member.status
+    if status in (ChatMember.BANNED, ChatMember.LEFT):
+        log.warning("removed from chat %s: marking it inactive", change.chat.id)
+        await context.service.set_chat_active(change.chat.id, False)
+    elif status in (ChatMember.MEMBER, ChatMember.ADMINISTRATOR):
+        await context.service.set_chat_active(change.chat.id, True)
 
 
 def _wrap(cmd: Command) -> Any:

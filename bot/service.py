@@ -259,6 +259,12 @@ class BotService:
         await self._db(lambda s: mute_symbol(s, chat_id, symbol, until))
         return until
 
+    async def set_chat_active(self, chat_id: int, active: bool) -> None:
+        def run(s: Session) -> None:
+            ensure_chat(s, chat_id).active = active
+
+        await self._db(run)
+
     async def touch_chat(self, chat_id: int, title: str | None) -> None:
         """Record a chat we talk to (and revive one marked inactive after a 403)."""
         await self._db(lambda s: ensure_chat(s, chat_id, title=title, revive=True))

@@ -174,6 +174,41 @@ class FakeTelegram:
         }
         return self.push_update({"callback_query": query})
 
+    def push_membership(self, status: str, *, chat_id: int, user_id: int, chat_type: str = "group") -> int:
+        """The bot's own membership in a chat changed (``kicked``, ``left``, ``member``, ``administrator``)."""
+        bot = {"id": self.bot_id, "is_bot": True, "first_name": "vigil", "username": self.username}
+        new: dict[str, Any] = {"status": status, "user": bot}
+        if status == "kicked":
+            new["until_date"] = 0
+        if status == "administrator":
+            new.update(
+                {
+                    k: True
+                    for k in (
+                        "can_be_edited",
+                        "is_anonymous",
+                        "can_manage_chat",
+                        "can_delete_messages",
+                        "can_manage_video_chats",
+                        "can_restrict_members",
+                        "can_promote_members",
+                        "can_change_info",
+                        "can_invite_users",
+                        "can_post_stories",
+                        "can_edit_stories",
+                        "can_delete_stories",
+                    )
+                }
+            )
+        change = {
+            "chat": {"id": chat_id, "type": chat_type, "title": "group"},
+            "from": {"id": user_id, "is_bot": False, "first_name": "someone"},
+            "date": int(time.time()),
+            "old_chat_member": {"status": "member", "user": bot},
+            "new_chat_member": new,
+        }
+        return self.push_update({"my_chat_member": change})
+
     def calls(self, method: str | None = None, *, ok_only: bool = False) -> list[Recorded]:
         return [
             r for r in self.requests if (method is None or r.method == method) and (not ok_only or r.outcome == "ok")

@@ -216,3 +216,27 @@ async def test_status_reports_cycles_errors_and_models(running: Any, tg: FakeTel
     assert "Last error: binance: timeout on SOL/USDT" in status
     assert "Last 24 h: 1 cycles, 1 errors" in status
     assert "Models: lstm_autoencoder (shared) v2" in status
+
+
+async def test_bot_removed_from_a_group_marks_it_inactive(running: Any, tg: FakeTelegram, factory: Any) -> None:
+    tg.push_membership("kicked", chat_id=GROUP, user_id=ADMIN)
+    await tg.wait_idle()
+
+    def active() -> bool | None:
+        with factory() as s:
+            chat = s.get(Chat, GROUP)
+            return None if chat is None else chat.active
+
+    await tg.wait_for(lambda: active() is False)
+    tg.push_membership("member", chat_id=GROUP, user_id=ADMIN)
+    await tg.wait_for(lambda: active() is True)
+    assert not tg.calls("sendMessage")  # membership changes are not answered
+
+
+async def test_membership_changes_in_unknown_chats_are_not_recorded(
+    running: Any, tg: FakeTelegram, factory: Any
+) -> None:
+    tg.push_membership("kicked", chat_id=-4242, user_id=STRANGER)
+    await tg.wait_idle()
+    await say(tg, "/list", chat_id=ADMIN)  # the update after it has been handled
+    assert _rows(factory, Chat) == []
