@@ -118,10 +118,11 @@ def export_candles(
 
 def _register_subcommands() -> None:
     """Let each package add its commands (kept light: no heavy imports at this point)."""
-    from bot import runtime_cli
+    from bot import cli_bot, runtime_cli
     from feeds import cli as feeds_cli
 
     feeds_cli.register(app)
+    cli_bot.register(app)
     runtime_cli.register(app)
 
 
