@@ -9,7 +9,6 @@ inside the commands.
 from __future__ import annotations
 
 import asyncio
-import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -165,12 +164,9 @@ def run_bot(config: ConfigOption = None, db: DbOption = None) -> None:
     from bot.service import BotService
 
     cfg = load_cli_config(config, db)
-    logging.basicConfig(level=cfg.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request, with the token in the URL
-    if cfg.telegram.token is not None:
-        from bot.logsafe import redact_secrets
+    from bot.logs import config_secrets, configure_logging
 
-        redact_secrets(cfg.telegram.token.get_secret_value())
+    configure_logging(cfg.logging.level, cfg.logging.format, config_secrets(cfg))
     factory = open_cli_database(cfg)
     validator = ExchangeValidator(cfg)
     service = BotService(

@@ -102,8 +102,8 @@ def _market(options: DemoOptions) -> tuple[dict[str, pd.DataFrame], str, pd.Data
 async def run_demo(options: DemoOptions, base: Config | None = None, progress: Any = None) -> DemoResult:
     """Replay the market through the main loop; returns what happened."""
     from bot.detector_pool import DetectorPool
-    from bot.wiring import build_dispatcher
     from bot.runtime import Runtime
+    from bot.wiring import build_dispatcher
     from feeds.replay import ReplayFeed
     from storage.db import open_database
 

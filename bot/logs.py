@@ -14,8 +14,9 @@ import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
-__all__ = ["RedactingFilter", "configure_logging", "redact"]
+__all__ = ["RedactingFilter", "config_secrets", "configure_logging", "redact"]
 
 _BOT_TOKEN = re.compile(r"(?<![0-9])\d{5,}:[A-Za-z0-9_-]{20,}")
 _MASK = "***"
@@ -64,6 +65,15 @@ class JsonFormatter(logging.Formatter):
         elif record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=str)
+
+
+def config_secrets(cfg: Any) -> list[str]:
+    """Every secret a config holds: the bot token and exchange credentials."""
+    token = cfg.telegram.token
+    out = [token.get_secret_value()] if token is not None else []
+    for ex in cfg.exchanges.values():
+        out += [str(v) for k, v in ex.ccxt_config.items() if k in {"apiKey", "secret", "password", "uid"} and v]
+    return out
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = ()) -> None:

@@ -13,14 +13,6 @@ from bot.cli_common import ConfigOption, DbOption, console, load_cli_config
 __all__ = ["register"]
 
 
-def _secrets(cfg: object) -> list[str]:
-    token = getattr(getattr(cfg, "telegram", None), "token", None)
-    out = [token.get_secret_value()] if token is not None else []
-    for ex in getattr(cfg, "exchanges", {}).values():
-        out += [str(v) for k, v in ex.ccxt_config.items() if k in {"apiKey", "secret", "password", "uid"}]
-    return out
-
-
 def run(
     config: ConfigOption = None,
     db: DbOption = None,
@@ -28,11 +20,11 @@ def run(
     no_catch_up: Annotated[bool, typer.Option("--no-catch-up", help="Do not score missed bars at start.")] = False,
 ) -> None:
     """Run the main job: fetch, score, alert on every candle close until Ctrl-C / SIGTERM."""
-    from bot.logs import configure_logging
+    from bot.logs import config_secrets, configure_logging
     from bot.main_job import MainJob
 
     cfg = load_cli_config(config, db)
-    configure_logging(cfg.logging.level, cfg.logging.format, _secrets(cfg))
+    configure_logging(cfg.logging.level, cfg.logging.format, config_secrets(cfg))
     if not cfg.watchlist:
         console.print("[yellow]the watchlist is empty:[/] add [[watchlist]] entries to the config or /watch in chat")
     asyncio.run(MainJob(cfg, model_root=models).run(catch_up=not no_catch_up))
@@ -57,7 +49,7 @@ def demo(
 
     from bot.demo import DemoOptions, run_demo, summarize_demo
     from bot.errors import InputError
-    from bot.logs import configure_logging
+    from bot.logs import config_secrets, configure_logging
     from feeds.timeframes import timeframe_to_ms
 
     try:
@@ -65,7 +57,7 @@ def demo(
     except ValueError as err:
         raise InputError(f"--timeframe: {err}") from None
     base = load_cli_config(config)
-    configure_logging("WARNING", base.logging.format, _secrets(base))
+    configure_logging("WARNING", base.logging.format, config_secrets(base))
     options = DemoOptions(
         directory=directory, symbols=symbols, days=days, timeframe=timeframe, seed=seed, csv_dir=csv_dir, keep=keep
     )

@@ -110,13 +110,14 @@ def test_redacting_filter_hides_the_token_in_messages_and_tracebacks() -> None:
     import io
     import logging
 
-    from bot.logsafe import redact_secrets
+    from bot.logs import RedactingFilter
 
     stream = io.StringIO()
     logger = logging.getLogger("vigil.test.redact")
     logger.propagate = False
-    logger.addHandler(logging.StreamHandler(stream))
-    redact_secrets("123456:SECRET-token", logger=logger)
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactingFilter(["123456:SECRET-token"]))
+    logger.addHandler(handler)
     logger.warning("url %s", "https://api.telegram.org/bot123456:SECRET-token/getMe")
     try:
         raise RuntimeError("failed: /bot123456:SECRET-token/sendPhoto")
@@ -124,4 +125,4 @@ def test_redacting_filter_hides_the_token_in_messages_and_tracebacks() -> None:
         logger.exception("boom")
     text = stream.getvalue()
     assert "SECRET-token" not in text, text
-    assert text.count("<redacted>") >= 2 and "RuntimeError: failed: /bot<redacted>/sendPhoto" in text
+    assert text.count("***") >= 2 and "RuntimeError: failed: /bot***/sendPhoto" in text
