@@ -40,6 +40,7 @@ from telegram.warnings import PTBDeprecationWarning
 from bot.alerts import alert_keyboard, compose_alert, html_to_text
 from bot.charts import events_for_chart, render_alert_chart
 from bot.config import Config
+from bot.faults import crash_point
 from storage.candles import load_candles
 from storage.chats import mark_chat_inactive
 from storage.models import Alert, utcnow
@@ -236,6 +237,7 @@ class Dispatcher:
         else:
             await self._db(lambda s: mark_sent(s, did, now=self.now(), message_id=message_id))
             result.sent += 1
+            crash_point("after_first_send")
 
 
 def alert_targets(cfg: Config) -> tuple[str, list[int]]:
