@@ -1,0 +1,187 @@
+"""Features as pure functions: candles (or any numeric columns) in, a float matrix out.
+
+Two modes, chosen once at fit time and saved with the model:
+
+* ``candles``: the frame has ``open, high, low, close, volume``. Features are the
+  log return, the log volume relative to its own rolling median (so a shared model
+  can serve coins whose volumes differ by orders of magnitude), the high-low range
+  in log units, and the relative log social volume when that column was present
+  while training.
+* ``columns``: anything else (a lone ``value`` column, sensor data). The chosen
+  numeric columns are used directly.
+
+Either way the result is scaled by a :class:`RobustScaler` fitted on the training
+part only (median and MAD), so nothing from the future leaks into the features.
+All functions here are causal: the row at ``t`` depends only on rows up to ``t``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bot.errors import DetectorError
+
+__all__ = [
+    "CANDLE_FEATURES",
+    "FeatureSpec",
+    "RobustScaler",
+    "build_features",
+    "check_frame",
+    "infer_spec",
+    "sliding_windows",
+]
+
+OHLCV = ("open", "high", "low", "close", "volume")
+CANDLE_FEATURES = ("log_return", "log_volume", "hl_range")
+SOCIAL = "social_volume"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which features a detector reads; saved in the model metadata.
+
+    ``norm_window`` is the rolling-median length (rows) used to make volume
+    relative; it sets the feature warm-up in candle mode.
+    """
+
+    mode: str  # "candles" | "columns"
+    columns: tuple[str, ...]  # input columns read from the frame
+    social: bool = False
+    norm_window: int = 24
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        if self.mode == "columns":
+            return self.columns
+        return CANDLE_FEATURES + (("social_volume",) if self.social else ())
+
+    @property
+    def warmup(self) -> int:
+        """Rows consumed before the first complete feature row."""
+        return self.norm_window if self.mode == "candles" else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "columns": list(self.columns), "social": self.social, "norm_window": self.norm_window}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
+        return cls(data["mode"], tuple(data["columns"]), bool(data["social"]), int(data["norm_window"]))
+
+
+def infer_spec(frame: pd.DataFrame, columns: Sequence[str] | None = None, *, norm_window: int = 24) -> FeatureSpec:
+    """Pick candle features when OHLCV is there (and no columns were asked for), else the numeric columns."""
+    if columns:
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise DetectorError(
+                f"column(s) {', '.join(missing)} not in the input (has: {', '.join(map(str, frame.columns))})"
+            )
+        return FeatureSpec("columns", tuple(columns))
+    if all(c in frame.columns for c in OHLCV):
+        social = SOCIAL in frame.columns and bool(frame[SOCIAL].notna().any())
+        return FeatureSpec("candles", OHLCV + ((SOCIAL,) if social else ()), social, norm_window)
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+    if not numeric:
+        raise DetectorError(f"no numeric columns in the input (has: {', '.join(map(str, frame.columns)) or 'none'})")
+    return FeatureSpec("columns", tuple(numeric))
+
+
+def check_frame(frame: pd.DataFrame, spec: FeatureSpec, *, min_rows: int, what: str = "input") -> None:
+    """Raise DetectorError naming the problem: missing column, NaN/inf value, too few rows, unsorted index."""
+    if not isinstance(frame.index, pd.DatetimeIndex):
+        raise DetectorError(f"{what}: index must be a DatetimeIndex, got {type(frame.index).__name__}")
+    required = [c for c in spec.columns if c != SOCIAL]
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise DetectorError(
+            f"{what}: missing column(s) {', '.join(missing)} (has: {', '.join(map(str, frame.columns)) or 'none'})"
+        )
+    if len(frame) < min_rows:
+        raise DetectorError(f"{what}: needs at least {min_rows} rows, got {len(frame)}")
+    if not frame.index.is_monotonic_increasing:
+        raise DetectorError(f"{what}: index must be sorted by time")
+    values = frame[required].to_numpy(dtype="float64")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise DetectorError(
+            f"{what}: column {required[col]!r} has a missing or non-finite value at {frame.index[row]} "
+            f"(got {values[row, col]!r}); fill or drop such rows first"
+        )
+    if spec.mode == "candles":
+        prices = frame[["open", "high", "low", "close"]].to_numpy(dtype="float64")
+        if (prices <= 0).any():
+            row = int(np.argwhere(prices <= 0)[0][0])
+            raise DetectorError(f"{what}: non-positive price at {frame.index[row]}")
+
+
+def _relative_log(x: pd.Series, window: int) -> np.ndarray:
+    """log1p(x) minus its rolling median over the last ``window`` rows (NaN until full)."""
+    lx = np.log1p(x.clip(lower=0))
+    return (lx - lx.rolling(window, min_periods=window).median()).to_numpy(dtype="float64")
+
+
+def build_features(frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+    """Unscaled features, shape (n_rows, n_features); rows inside the warm-up are NaN.
+
+    Causal: row ``t`` uses rows ``<= t`` only. Missing social values count as 0 mentions.
+    """
+    if spec.mode == "columns":
+        return frame[list(spec.columns)].to_numpy(dtype="float64")
+    close = frame["close"].to_numpy(dtype="float64")
+    log_ret = np.full(len(frame), np.nan)
+    log_ret[1:] = np.diff(np.log(close))
+    hl = np.log(frame["high"].to_numpy(dtype="float64") / frame["low"].to_numpy(dtype="float64"))
+    cols = [log_ret, _relative_log(frame["volume"], spec.norm_window), hl]
+    if spec.social:
+        social = frame[SOCIAL] if SOCIAL in frame.columns else pd.Series(0.0, index=frame.index)
+        cols.append(_relative_log(social.fillna(0.0), spec.norm_window))
+    out = np.column_stack(cols)
+    out[: spec.warmup] = np.nan
+    return out
+
+
+@dataclass
+class RobustScaler:
+    """(x - median) / (1.4826 * MAD), fitted on training rows; clipped to +-clip.
+
+    MAD rather than std so the anomalies inside the training part do not
+    inflate the scale. A floor keeps constant columns from dividing by zero.
+    """
+
+    center: np.ndarray
+    scale: np.ndarray
+    clip: float = 50.0
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> RobustScaler:
+        rows = x[np.isfinite(x).all(axis=1)]
+        if len(rows) == 0:
+            raise DetectorError("no complete feature rows to fit the scaling on")
+        center = np.median(rows, axis=0)
+        mad = 1.4826 * np.median(np.abs(rows - center), axis=0)
+        std = rows.std(axis=0)
+        scale = np.where(mad > 1e-12, mad, np.where(std > 1e-12, std, 1.0))
+        return cls(center, scale)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return np.clip((x - self.center) / self.scale, -self.clip, self.clip)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"center": self.center.tolist(), "scale": self.scale.tolist(), "clip": self.clip}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RobustScaler:
+        return cls(np.asarray(data["center"], dtype="float64"), np.asarray(data["scale"], dtype="float64"), data["clip"])
+
+
+def sliding_windows(x: np.ndarray, length: int) -> np.ndarray:
+    """All windows of ``length`` consecutive rows, shape (n_rows - length + 1, length, n_features); a view."""
+    if len(x) < length:
+        return np.empty((0, length, x.shape[1]), dtype=x.dtype)
+    return np.lib.stride_tricks.sliding_window_view(x, (length, x.shape[1]))[:, 0]

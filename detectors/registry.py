@@ -1,0 +1,82 @@
+"""Detectors by name: a built-in dict of lazy ``module:Class`` paths plus the
+``vigil.detectors`` entry-point group for third-party packages.
+
+Nothing heavy is imported until a class is asked for, so ``vigil --help`` never
+loads TensorFlow. A third-party package registers a detector with::
+
+    [project.entry-points."vigil.detectors"]
+    my_detector = "my_pkg.detector:MyDetector"
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+from bot.errors import ConfigError, DetectorError
+
+if TYPE_CHECKING:
+    from detectors.base import Detector
+
+__all__ = ["BUILTIN_DETECTORS", "ENTRY_POINT_GROUP", "available_detectors", "create_detector", "get_detector_class"]
+
+log = logging.getLogger(__name__)
+ENTRY_POINT_GROUP = "vigil.detectors"
+
+BUILTIN_DETECTORS: dict[str, str] = {
+    "zscore": "detectors.zscore:ZScoreDetector",
+    "lstm_forecaster": "detectors.forecaster:LSTMForecaster",
+    "lstm_autoencoder": "detectors.autoencoder:LSTMAutoencoder",
+    "gru_autoencoder": "detectors.autoencoder:GRUAutoencoder",
+    "attention_autoencoder": "detectors.autoencoder:AttentionAutoencoder",
+    "cnn_autoencoder": "detectors.autoencoder:CNNAutoencoder",
+    "pump_dump": "detectors.pump_dump:PumpDumpDetector",
+}
+
+
+def _entry_point_targets() -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def available_detectors() -> list[str]:
+    """Every known name: built-ins and installed entry points, sorted."""
+    return sorted(set(BUILTIN_DETECTORS) | set(_entry_point_targets()))
+
+
+def _import_target(name: str, target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+        return getattr(module, attr)
+    except (ImportError, AttributeError) as err:
+        raise DetectorError(f"detector {name!r}: cannot import {target!r}: {err}") from err
+
+
+def get_detector_class(name: str) -> type[Detector]:
+    """The class registered under ``name``; unknown names raise ConfigError listing the valid ones."""
+    from detectors.base import Detector
+
+    if name in BUILTIN_DETECTORS:
+        klass = _import_target(name, BUILTIN_DETECTORS[name])
+    else:
+        eps = _entry_point_targets()
+        if name not in eps:
+            raise ConfigError(f"unknown detector {name!r}; valid names: {', '.join(available_detectors())}")
+        try:
+            klass = eps[name].load()
+        except Exception as err:  # a broken plugin must say which one
+            raise DetectorError(f"detector {name!r}: entry point {eps[name].value!r} failed to load: {err}") from err
+    if not (isinstance(klass, type) and issubclass(klass, Detector)):
+        raise DetectorError(f"detector {name!r}: {klass!r} is not a detectors.base.Detector subclass")
+    return klass
+
+
+def create_detector(name: str, **params: Any) -> Detector:
+    """A new, unfitted detector; bad hyper-parameters raise ConfigError naming them."""
+    klass = get_detector_class(name)
+    try:
+        return klass(**params)
+    except TypeError as err:
+        raise ConfigError(f"detector {name!r}: bad parameters {sorted(params)}: {err}") from None
