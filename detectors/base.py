@@ -161,7 +161,9 @@ class Detector(ABC):
     def fit(self, frames: pd.DataFrame | Mapping[str, pd.DataFrame], **kwargs: Any) -> Self:
         """Fit scaling, model and threshold on training frames (one symbol, or many for a shared model)."""
         data = as_frames(frames)
-        self.spec_ = infer_spec(next(iter(data.values())), self.params["columns"], norm_window=self.params["norm_window"])
+        self.spec_ = infer_spec(
+            next(iter(data.values())), self.params["columns"], norm_window=self.params["norm_window"]
+        )
         raw = {sym: (f, build_features(f, self.spec_)) for sym, f in data.items()}
         for sym, (frame, _) in raw.items():
             check_frame(frame, self.spec_, min_rows=self.warmup + 2, what=f"training data for {sym}")

@@ -66,7 +66,12 @@ class FeatureSpec:
         return self.norm_window if self.mode == "candles" else 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "columns": list(self.columns), "social": self.social, "norm_window": self.norm_window}
+        return {
+            "mode": self.mode,
+            "columns": list(self.columns),
+            "social": self.social,
+            "norm_window": self.norm_window,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
@@ -177,7 +182,9 @@ class RobustScaler:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RobustScaler:
-        return cls(np.asarray(data["center"], dtype="float64"), np.asarray(data["scale"], dtype="float64"), data["clip"])
+        return cls(
+            np.asarray(data["center"], dtype="float64"), np.asarray(data["scale"], dtype="float64"), data["clip"]
+        )
 
 
 def sliding_windows(x: np.ndarray, length: int) -> np.ndarray:
