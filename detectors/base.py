@@ -31,7 +31,15 @@ import pandas as pd
 
 from bot.config import ThresholdConfig
 from bot.errors import DetectorError
-from detectors.features import FeatureSpec, RobustScaler, build_features, check_frame, infer_spec
+from detectors.features import (
+    FeatureSpec,
+    RobustScaler,
+    build_features,
+    check_frame,
+    features_from_values,
+    infer_spec,
+    raw_values,
+)
 from detectors.thresholds import ThresholdPolicy, make_threshold, threshold_from_dict
 
 __all__ = ["METADATA_FILE", "Detector", "as_frames"]
@@ -207,12 +215,29 @@ class Detector(ABC):
             return {}
         self._ensure_spec(next(iter(frames.values())))
         need = self.warmup + last_n
-        tails = {sym: f.iloc[-need:] for sym, f in frames.items()}
-        xs = [self._features(t, what=f"{self.name} input for {sym}", min_rows=need) for sym, t in tails.items()]
-        outs = self._score_last(xs, last_n)
+        assert self.spec_ is not None
+        spec = self.spec_
+        required = [c for c in spec.columns if c != "social_volume"]
+        raws = []
+        for sym, f in frames.items():
+            if len(f) < need:
+                raise DetectorError(f"{self.name} input for {sym}: needs at least {need} rows, got {len(f)}")
+            missing = [c for c in required if c not in f.columns]
+            if missing:
+                raise DetectorError(f"{self.name} input for {sym}: missing column(s) {', '.join(missing)}")
+            raws.append(raw_values(f, spec, tail=need))
+        stacked = np.stack(raws)  # (symbols, need, columns): one vectorised feature pass for all
+        bad = ~np.isfinite(stacked).all(axis=(1, 2))
+        if bad.any():
+            sym = list(frames)[int(np.flatnonzero(bad)[0])]
+            raise DetectorError(f"{self.name} input for {sym}: missing or non-finite values in the last {need} rows")
+        x = features_from_values(stacked, spec)
+        if self.scaler_ is not None:
+            x = self.scaler_.transform(x)
+        outs = self._score_last(list(x), last_n)
         return {
-            sym: pd.Series(np.asarray(out, dtype="float64"), index=tails[sym].index[-last_n:], name="score")
-            for sym, out in zip(tails, outs, strict=True)
+            sym: pd.Series(np.asarray(out, dtype="float64"), index=f.index[-last_n:], name="score")
+            for (sym, f), out in zip(frames.items(), outs, strict=True)
         }
 
     def thresholds(self, scores: pd.Series) -> pd.Series:

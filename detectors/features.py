@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,9 @@ __all__ = [
     "RobustScaler",
     "build_features",
     "check_frame",
+    "features_from_values",
     "infer_spec",
+    "raw_values",
     "sliding_windows",
 ]
 
@@ -125,30 +128,75 @@ def check_frame(frame: pd.DataFrame, spec: FeatureSpec, *, min_rows: int, what: 
             raise DetectorError(f"{what}: non-positive price at {frame.index[row]}")
 
 
-def _relative_log(x: pd.Series, window: int) -> np.ndarray:
+def _rolling_median(x: np.ndarray, window: int) -> np.ndarray:
+    """Median of the last ``window`` rows along axis -1 (NaN until full); x shape (..., n)."""
+    out = np.full(x.shape, np.nan)
+    if x.shape[-1] >= window:
+        out[..., window - 1 :] = np.median(np.lib.stride_tricks.sliding_window_view(x, window, axis=-1), axis=-1)
+    return out
+
+
+def _relative_log(x: np.ndarray, window: int) -> np.ndarray:
     """log1p(x) minus its rolling median over the last ``window`` rows (NaN until full)."""
-    lx = np.log1p(x.clip(lower=0))
-    return (lx - lx.rolling(window, min_periods=window).median()).to_numpy(dtype="float64")
+    lx = np.log1p(np.clip(x, 0, None))
+    return lx - _rolling_median(lx, window)
+
+
+@lru_cache(maxsize=256)
+def _positions(have: tuple[str, ...], want: tuple[str, ...]) -> np.ndarray:
+    """Column positions of ``want`` in ``have`` (-1 where absent); cached per header."""
+    return np.array([have.index(c) if c in have else -1 for c in want], dtype=np.intp)
+
+
+def raw_values(frame: pd.DataFrame, spec: FeatureSpec, tail: int | None = None) -> np.ndarray:
+    """The input columns as float64 (n, n_columns), optionally only the last ``tail`` rows.
+
+    A missing (or unknown) social value reads as 0 mentions. Uses one ``to_numpy`` of the
+    frame (a view for an all-float frame) rather than per-column pandas indexing: this runs
+    once per symbol in ``score_batch``.
+    """
+    arr = frame.to_numpy(dtype="float64", copy=False)
+    if tail is not None:
+        arr = arr[-tail:]
+    pos = _positions(tuple(frame.columns), spec.columns)
+    if (pos >= 0).all():
+        out = arr[:, pos]
+    else:
+        out = np.zeros((len(arr), len(pos)))
+        present = pos >= 0
+        out[:, present] = arr[:, pos[present]]
+    if spec.social:
+        out[:, -1] = np.nan_to_num(out[:, -1], nan=0.0)
+    return out
+
+
+def features_from_values(values: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+    """Unscaled features from raw values in ``spec.columns`` order.
+
+    Works on one series (n, n_columns) or a stack of equally long series
+    (n_series, n, n_columns), so a batch of symbols is computed in one vectorised pass.
+    Returns (..., n, n_features); rows inside the warm-up are NaN. Causal.
+    """
+    if spec.mode == "columns":
+        return values.astype("float64", copy=False)
+    v = np.moveaxis(values, -1, 0)  # (n_columns, ..., n)
+    open_, high, low, close, volume = v[:5]
+    log_ret = np.full(close.shape, np.nan)
+    log_ret[..., 1:] = np.diff(np.log(close), axis=-1)
+    cols = [log_ret, _relative_log(volume, spec.norm_window), np.log(high / low)]
+    if spec.social:
+        cols.append(_relative_log(v[5], spec.norm_window))
+    out = np.stack(cols, axis=-1)
+    out[..., : spec.warmup, :] = np.nan
+    return out
 
 
 def build_features(frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
-    """Unscaled features, shape (n_rows, n_features); rows inside the warm-up are NaN.
+    """Unscaled features of one frame, shape (n_rows, n_features); rows inside the warm-up are NaN.
 
     Causal: row ``t`` uses rows ``<= t`` only. Missing social values count as 0 mentions.
     """
-    if spec.mode == "columns":
-        return frame[list(spec.columns)].to_numpy(dtype="float64")
-    close = frame["close"].to_numpy(dtype="float64")
-    log_ret = np.full(len(frame), np.nan)
-    log_ret[1:] = np.diff(np.log(close))
-    hl = np.log(frame["high"].to_numpy(dtype="float64") / frame["low"].to_numpy(dtype="float64"))
-    cols = [log_ret, _relative_log(frame["volume"], spec.norm_window), hl]
-    if spec.social:
-        social = frame[SOCIAL] if SOCIAL in frame.columns else pd.Series(0.0, index=frame.index)
-        cols.append(_relative_log(social.fillna(0.0), spec.norm_window))
-    out = np.column_stack(cols)
-    out[: spec.warmup] = np.nan
-    return out
+    return features_from_values(raw_values(frame, spec), spec)
 
 
 @dataclass

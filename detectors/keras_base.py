@@ -171,8 +171,9 @@ class KerasWindowDetector(Detector):
     def _score_last(self, xs: list[np.ndarray], last_n: int) -> list[np.ndarray]:
         """The last ``last_n`` windows of every series, through the model in one call."""
         L = self.window_length
-        per = [sliding_windows(x, L)[-last_n:] for x in xs]
-        stacked = np.concatenate(per)
+        series = np.stack(xs)  # (symbols, rows, features); base.score_batch passes equal-length tails
+        views = np.lib.stride_tricks.sliding_window_view(series, L, axis=1)[:, -last_n:]  # (s, last_n, f, L)
+        stacked = np.ascontiguousarray(np.swapaxes(views, 2, 3)).reshape(-1, L, series.shape[2])
         scores = np.full(len(stacked), np.nan)
         ok = np.isfinite(stacked).all(axis=(1, 2))
         scores[ok] = self._window_scores(stacked[ok])
