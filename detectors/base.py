@@ -37,6 +37,7 @@ from detectors.features import (
     build_features,
     check_frame,
     features_from_values,
+    frame_times,
     infer_spec,
     raw_values,
 )
@@ -86,7 +87,7 @@ class Detector(ABC):
         columns: list[str] | None = None,
         threshold: ThresholdConfig | dict[str, Any] | None = None,
         random_state: int = 0,
-        norm_window: int = 24,
+        norm_window: int = 48,
         **params: Any,
     ) -> None:
         if isinstance(threshold, ThresholdConfig):
@@ -218,7 +219,7 @@ class Detector(ABC):
         assert self.spec_ is not None
         spec = self.spec_
         required = [c for c in spec.columns if c != "social_volume"]
-        raws = []
+        raws, times = [], []
         for sym, f in frames.items():
             if len(f) < need:
                 raise DetectorError(f"{self.name} input for {sym}: needs at least {need} rows, got {len(f)}")
@@ -226,12 +227,13 @@ class Detector(ABC):
             if missing:
                 raise DetectorError(f"{self.name} input for {sym}: missing column(s) {', '.join(missing)}")
             raws.append(raw_values(f, spec, tail=need))
+            times.append(frame_times(f, tail=need))
         stacked = np.stack(raws)  # (symbols, need, columns): one vectorised feature pass for all
         bad = ~np.isfinite(stacked).all(axis=(1, 2))
         if bad.any():
             sym = list(frames)[int(np.flatnonzero(bad)[0])]
             raise DetectorError(f"{self.name} input for {sym}: missing or non-finite values in the last {need} rows")
-        x = features_from_values(stacked, spec)
+        x = features_from_values(stacked, spec, np.stack(times))
         if self.scaler_ is not None:
             x = self.scaler_.transform(x)
         outs = self._score_last(list(x), last_n)

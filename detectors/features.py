@@ -34,6 +34,7 @@ __all__ = [
     "build_features",
     "check_frame",
     "features_from_values",
+    "frame_times",
     "infer_spec",
     "raw_values",
     "sliding_windows",
@@ -55,7 +56,8 @@ class FeatureSpec:
     mode: str  # "candles" | "columns"
     columns: tuple[str, ...]  # input columns read from the frame
     social: bool = False
-    norm_window: int = 24
+    norm_window: int = 48
+    step_s: float = 0.0  # median bar length seen in training (0: unknown, no gap correction)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -66,7 +68,7 @@ class FeatureSpec:
     @property
     def warmup(self) -> int:
         """Rows consumed before the first complete feature row."""
-        return self.norm_window if self.mode == "candles" else 0
+        return self.norm_window + 1 if self.mode == "candles" else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,14 +76,17 @@ class FeatureSpec:
             "columns": list(self.columns),
             "social": self.social,
             "norm_window": self.norm_window,
+            "step_s": self.step_s,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
-        return cls(data["mode"], tuple(data["columns"]), bool(data["social"]), int(data["norm_window"]))
+        return cls(
+            data["mode"], tuple(data["columns"]), bool(data["social"]), int(data["norm_window"]), float(data["step_s"])
+        )
 
 
-def infer_spec(frame: pd.DataFrame, columns: Sequence[str] | None = None, *, norm_window: int = 24) -> FeatureSpec:
+def infer_spec(frame: pd.DataFrame, columns: Sequence[str] | None = None, *, norm_window: int = 48) -> FeatureSpec:
     """Pick candle features when OHLCV is there (and no columns were asked for), else the numeric columns."""
     if columns:
         missing = [c for c in columns if c not in frame.columns]
@@ -92,7 +97,9 @@ def infer_spec(frame: pd.DataFrame, columns: Sequence[str] | None = None, *, nor
         return FeatureSpec("columns", tuple(columns))
     if all(c in frame.columns for c in OHLCV):
         social = SOCIAL in frame.columns and bool(frame[SOCIAL].notna().any())
-        return FeatureSpec("candles", OHLCV + ((SOCIAL,) if social else ()), social, norm_window)
+        diffs = np.diff(frame.index.as_unit("ns").asi8) / 1e9 if isinstance(frame.index, pd.DatetimeIndex) else []
+        step = float(np.median(diffs)) if len(diffs) else 0.0
+        return FeatureSpec("candles", OHLCV + ((SOCIAL,) if social else ()), social, norm_window, step)
     numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
     if not numeric:
         raise DetectorError(f"no numeric columns in the input (has: {', '.join(map(str, frame.columns)) or 'none'})")
@@ -148,6 +155,13 @@ def _positions(have: tuple[str, ...], want: tuple[str, ...]) -> np.ndarray:
     return np.array([have.index(c) if c in have else -1 for c in want], dtype=np.intp)
 
 
+def frame_times(frame: pd.DataFrame, tail: int | None = None) -> np.ndarray:
+    """Epoch seconds of the frame's index (optionally the last ``tail`` rows)."""
+    ns = frame.index.asi8 if tail is None else frame.index[-tail:].asi8
+    unit = getattr(frame.index.dtype, "unit", None) or np.datetime_data(frame.index.dtype)[0]
+    return ns / {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}[unit]
+
+
 def raw_values(frame: pd.DataFrame, spec: FeatureSpec, tail: int | None = None) -> np.ndarray:
     """The input columns as float64 (n, n_columns), optionally only the last ``tail`` rows.
 
@@ -170,22 +184,65 @@ def raw_values(frame: pd.DataFrame, spec: FeatureSpec, tail: int | None = None) 
     return out
 
 
-def features_from_values(values: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+def _rolling_mean_prev(x: np.ndarray, window: int) -> np.ndarray:
+    """Mean of the ``window`` rows before each row along axis -1 (NaN until available; NaN-free input)."""
+    out = np.full(x.shape, np.nan)
+    n = x.shape[-1]
+    if n > window:
+        filled = np.nan_to_num(x, nan=0.0)
+        cs = np.concatenate([np.zeros(x.shape[:-1] + (1,)), np.cumsum(filled, axis=-1)], axis=-1)
+        out[..., window:] = (cs[..., window:n] - cs[..., : n - window]) / window
+        valid = np.isfinite(x).astype(float)
+        cv = np.concatenate([np.zeros(x.shape[:-1] + (1,)), np.cumsum(valid, axis=-1)], axis=-1)
+        counts = cv[..., window:n] - cv[..., : n - window]
+        out[..., window:] = np.where(counts == window, out[..., window:], np.nan)
+    return out
+
+
+def _bars_spanned(close: np.ndarray, times: np.ndarray | None, step_s: float) -> np.ndarray:
+    """Bars covered by the return into each row: time since the close last changed, in bars (>= 1)."""
+    n = close.shape[-1]
+    idx = np.broadcast_to(np.arange(n), close.shape)
+    changed = np.ones(close.shape, dtype=bool)
+    changed[..., 1:] = close[..., 1:] != close[..., :-1]
+    run_start = np.maximum.accumulate(np.where(changed, idx, 0), axis=-1)  # first row of each flat run
+    prev_start = np.zeros(close.shape, dtype=np.intp)
+    prev_start[..., 1:] = run_start[..., :-1]
+    if times is not None and step_s > 0:
+        bars = times / step_s
+    else:
+        bars = idx.astype("float64")
+    span = bars - np.take_along_axis(bars, prev_start, axis=-1)
+    return np.maximum(span, 1.0)
+
+
+def features_from_values(values: np.ndarray, spec: FeatureSpec, times: np.ndarray | None = None) -> np.ndarray:
     """Unscaled features from raw values in ``spec.columns`` order.
 
     Works on one series (n, n_columns) or a stack of equally long series
     (n_series, n, n_columns), so a batch of symbols is computed in one vectorised pass.
+    ``times`` (..., n) are epoch seconds, used to see gaps (missing rows).
     Returns (..., n, n_features); rows inside the warm-up are NaN. Causal.
     """
     if spec.mode == "columns":
         return values.astype("float64", copy=False)
     v = np.moveaxis(values, -1, 0)  # (n_columns, ..., n)
     open_, high, low, close, volume = v[:5]
+    w = spec.norm_window
     log_ret = np.full(close.shape, np.nan)
     log_ret[..., 1:] = np.diff(np.log(close), axis=-1)
-    cols = [log_ret, _relative_log(volume, spec.norm_window), np.log(high / low)]
+    # Gaps and stale bars: a return that spans k bars (missing rows, or a close repeated
+    # by a frozen feed) is divided by sqrt(k), so the catch-up move is not an anomaly.
+    span = _bars_spanned(close, times, spec.step_s)
+    log_ret = log_ret / np.sqrt(span)
+    # Volatility clustering: standardise by the RMS return of the previous w rows.
+    vol = np.sqrt(_rolling_mean_prev(log_ret**2, w))
+    std_ret = log_ret / np.maximum(vol, 1e-12)
+    log_hl = np.log(np.maximum(np.log(high / low), 1e-12))
+    rel_hl = log_hl - _rolling_median(log_hl, w)
+    cols = [std_ret, _relative_log(volume, w), rel_hl]
     if spec.social:
-        cols.append(_relative_log(v[5], spec.norm_window))
+        cols.append(_relative_log(v[5], w))
     out = np.stack(cols, axis=-1)
     out[..., : spec.warmup, :] = np.nan
     return out
@@ -196,7 +253,7 @@ def build_features(frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
 
     Causal: row ``t`` uses rows ``<= t`` only. Missing social values count as 0 mentions.
     """
-    return features_from_values(raw_values(frame, spec), spec)
+    return features_from_values(raw_values(frame, spec), spec, frame_times(frame))
 
 
 @dataclass

@@ -3,7 +3,8 @@
 A subclass says how long a window is, how a window splits into model input and target,
 and which Keras builder makes its network. Scores are Merlion-style normalised errors:
 ``(y - yhat) / sigma`` per feature at the window's last step, with ``sigma`` measured on
-held-out calibration rows, reduced over features by root-mean-square.
+held-out calibration rows, reduced over features by the largest absolute value (``reduce="max"``; ``"rms"`` is the
+alternative: it dilutes an anomaly seen in one feature only, such as a volume spike).
 
 Inference never loops over windows: every window of every series goes through one
 compiled ``tf.function`` call of the model (chunked only to bound memory).
@@ -31,10 +32,10 @@ _CHUNK = 16384
 
 class KerasWindowDetector(Detector):
     """Common hyper-parameters: ``lookback`` (24), ``epochs`` (20), ``batch_size`` (64), ``lr`` (1e-3),
-    ``patience`` (3, early stopping on the calibration rows), ``dropout`` (0.0)."""
+    ``patience`` (3, early stopping on the calibration rows), ``dropout`` (0.0), ``reduce`` ("max")."""
 
     calibration_fraction: ClassVar[float] = 0.2
-    default_threshold: ClassVar[dict[str, Any]] = {"policy": "k_sigma", "k": 5.0}
+    default_threshold: ClassVar[dict[str, Any]] = {"policy": "k_sigma", "k": 10.0}
 
     def __init__(
         self,
@@ -45,8 +46,11 @@ class KerasWindowDetector(Detector):
         lr: float = 1e-3,
         patience: int = 3,
         dropout: float = 0.0,
+        reduce: str = "max",
         **kwargs: Any,
     ) -> None:
+        if reduce not in ("max", "rms"):
+            raise DetectorError(f"reduce must be 'max' or 'rms', got {reduce!r}")
         if lookback < 2:
             raise DetectorError(f"lookback must be >= 2, got {lookback}")
         super().__init__(
@@ -56,6 +60,7 @@ class KerasWindowDetector(Detector):
             lr=float(lr),
             patience=int(patience),
             dropout=float(dropout),
+            reduce=reduce,
             **kwargs,
         )
         self.model_: Any = None
@@ -116,7 +121,9 @@ class KerasWindowDetector(Detector):
         err = self._last_step_error(windows, self._call(inputs.astype("float32")))
         assert self.sigma_ is not None
         z = err / self.sigma_
-        return np.sqrt(np.mean(z**2, axis=1))
+        if self.params["reduce"] == "rms":
+            return np.sqrt(np.mean(z**2, axis=1))
+        return np.max(np.abs(z), axis=1)
 
     # ------------------------------------------------------------- training
     def _fit_model(self, train: list[np.ndarray], calibration: list[np.ndarray]) -> None:
