@@ -65,8 +65,11 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
             parts[name].extend(seed_parts)
             m = summarize(seed_parts)
             per_seed[name].append(m["event_f1"])
-            print(f"seed {seed} {name:22} event F1 {m['event_f1']:.3f} P {m['event_precision']:.2f} "
-                  f"R {m['event_recall']:.2f} AUC {m['auc_roc']:.3f}", flush=True)
+            print(
+                f"seed {seed} {name:22} event F1 {m['event_f1']:.3f} P {m['event_precision']:.2f} "
+                f"R {m['event_recall']:.2f} AUC {m['auc_roc']:.3f}",
+                flush=True,
+            )
     results = {}
     for name in names:
         m = summarize(parts[name])
@@ -78,13 +81,21 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
 
 def table(results: dict[str, dict[str, float]]) -> str:
     cols = [
-        ("event_f1", "event F1"), ("event_precision", "event P"), ("event_recall", "event R"),
-        ("event_f1_min_seed", "worst seed F1"), ("point_f1", "point F1"), ("auc_roc", "AUC-ROC"),
-        ("auc_pr", "AUC-PR"), ("mean_delay_rows", "delay (bars)"), ("seconds", "time (s)"),
+        ("event_f1", "event F1"),
+        ("event_precision", "event P"),
+        ("event_recall", "event R"),
+        ("event_f1_min_seed", "worst seed F1"),
+        ("point_f1", "point F1"),
+        ("auc_roc", "AUC-ROC"),
+        ("auc_pr", "AUC-PR"),
+        ("mean_delay_rows", "delay (bars)"),
+        ("seconds", "time (s)"),
     ]
     lines = ["| detector | " + " | ".join(c for _, c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, m in results.items():
-        lines.append(f"| `{name}` | " + " | ".join(f"{m[k]:.3f}" if k != "seconds" else f"{m[k]:.0f}" for k, _ in cols) + " |")
+        lines.append(
+            f"| `{name}` | " + " | ".join(f"{m[k]:.3f}" if k != "seconds" else f"{m[k]:.0f}" for k, _ in cols) + " |"
+        )
     return "\n".join(lines)
 
 

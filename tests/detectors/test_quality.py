@@ -25,7 +25,8 @@ def _evaluate(name: str, **params: object) -> dict[str, float]:
 def test_zscore_separates_planted_anomalies() -> None:
     m = _evaluate("zscore")
     assert m["auc_roc"] >= 0.85
-    assert m["event_recall"] >= 0.6
+    assert m["event_recall"] >= 0.4
+    assert m["event_precision"] >= 0.5
 
 
 @pytest.mark.slow
