@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
@@ -70,3 +71,19 @@ def test_cli_score_errors_are_one_line(tmp_path) -> None:
     assert res.exit_code == 1 and "price" in res.output
     res = runner.invoke(app, ["score", "-d", "bogus", "-i", str(tmp_path / "v.csv"), "-o", str(tmp_path / "o.csv")])
     assert res.exit_code == 1 and "valid names" in res.output
+
+
+@pytest.mark.slow
+def test_cli_train_registers_a_model_version(tmp_path, make_candles) -> None:
+    from storage.candle_csv import write_candle_csv
+
+    write_candle_csv(make_candles(200, seed=1), tmp_path / "A_USDT-1h.csv")
+    db = f"sqlite:///{tmp_path / 'v.db'}"
+    args = ["train", "-d", "lstm_forecaster", "-i", str(tmp_path / "A_USDT-1h.csv"), "--db", db]
+    args += ["--models-dir", str(tmp_path / "models"), "-p", "epochs=2", "-p", "units=4", "-p", "lookback=6"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "version 1" in res.output
+    assert (tmp_path / "models" / "lstm_forecaster" / "shared" / "v1" / "model.keras").is_file()
+    res = runner.invoke(app, args)
+    assert "version 2" in res.output

@@ -18,13 +18,24 @@ TINY_BY_NAME = {
     "zscore": {"window": 24},
 }
 
-NAMES = list(TINY_BY_NAME)
+NAMES = [pytest.param(n, marks=pytest.mark.slow) if n != "zscore" else n for n in TINY_BY_NAME]
+
+
+class _Fitted(dict):
+    """Detectors fitted on first use (so `-m "not slow"` does not train the neural ones)."""
+
+    def __init__(self, make_candles) -> None:
+        super().__init__()
+        self.train = {"A": make_candles(300, seed=1), "B": make_candles(300, seed=2)}
+
+    def __missing__(self, name: str) -> Detector:
+        self[name] = create_detector(name, **TINY_BY_NAME[name]).fit(self.train)
+        return self[name]
 
 
 @pytest.fixture(scope="module")
 def fitted(make_candles) -> dict[str, Detector]:
-    train = {"A": make_candles(300, seed=1), "B": make_candles(300, seed=2)}
-    return {name: create_detector(name, **params).fit(train) for name, params in TINY_BY_NAME.items()}
+    return _Fitted(make_candles)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -63,6 +74,7 @@ def test_detector_score_batch_matches_score(fitted: dict[str, Detector], name: s
         assert batch[sym].index.equals(frame.index[-3:])
 
 
+@pytest.mark.slow
 def test_detector_errors_name_the_problem(fitted: dict[str, Detector], make_candles) -> None:
     det = fitted["lstm_forecaster"]
     frame = make_candles(100, seed=7)
@@ -88,6 +100,7 @@ def test_zscore_scores_without_training(candles: pd.DataFrame, make_candles) -> 
     assert create_detector("zscore").is_anomaly(scores).iloc[150]
 
 
+@pytest.mark.slow
 def test_detector_univariate_value_column() -> None:
     idx = pd.date_range("2024-01-01", periods=300, freq="h", tz="UTC")
     rng = np.random.default_rng(0)

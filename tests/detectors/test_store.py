@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sqlalchemy import select
 
 from detectors.registry import create_detector
@@ -9,6 +10,7 @@ from storage.db import session_scope
 from storage.models import ModelRecord
 
 
+@pytest.mark.slow
 def test_store_versions_models_and_loads_latest(session_factory, tmp_path, make_candles) -> None:
     frames = {"A": make_candles(200, seed=1), "B": make_candles(200, seed=2)}
     det = create_detector("lstm_forecaster", units=4, lookback=6, epochs=1).fit(frames)
