@@ -176,7 +176,7 @@ def train_command(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from detectors.io import read_series_csv
-    from detectors.registry import create_detector
+    from detectors.registry import create_detector, detector_from_config
     from detectors.store import save_model
     from storage.db import session_scope
 
@@ -198,10 +198,11 @@ def train_command(
                 frames[sym.upper()] = frame
     if not frames:
         raise InputError("nothing to train on: give --input FILE or --exchange X --symbol S")
-    params = {**(cfg.detectors[detector].params if detector in cfg.detectors else {}), **_parse_params(param)}
-    if detector in cfg.detectors and "threshold" not in params:
-        params["threshold"] = cfg.detectors[detector].threshold.model_dump(exclude_none=True)
-    det = create_detector(detector, **params)
+    if detector in cfg.detectors:
+        base = detector_from_config(detector, cfg.detectors[detector])
+        det = create_detector(detector, **{**base.params, **_parse_params(param)})
+    else:
+        det = create_detector(detector, **_parse_params(param))
     epochs = int(det.params.get("epochs", 1))
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task(f"training {detector}", total=epochs)

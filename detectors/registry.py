@@ -18,9 +18,17 @@ from typing import TYPE_CHECKING, Any
 from bot.errors import ConfigError, DetectorError
 
 if TYPE_CHECKING:
+    from bot.config import DetectorConfig
     from detectors.base import Detector
 
-__all__ = ["BUILTIN_DETECTORS", "ENTRY_POINT_GROUP", "available_detectors", "create_detector", "get_detector_class"]
+__all__ = [
+    "BUILTIN_DETECTORS",
+    "ENTRY_POINT_GROUP",
+    "available_detectors",
+    "create_detector",
+    "detector_from_config",
+    "get_detector_class",
+]
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "vigil.detectors"
@@ -80,3 +88,16 @@ def create_detector(name: str, **params: Any) -> Detector:
         return klass(**params)
     except TypeError as err:
         raise ConfigError(f"detector {name!r}: bad parameters {sorted(params)}: {err}") from None
+
+
+def detector_from_config(name: str, cfg: DetectorConfig) -> Detector:
+    """A detector from a ``[detectors.<name>]`` config table.
+
+    The threshold is passed on only when the table sets one explicitly; otherwise the
+    detector keeps its own tuned default (the config model's default, k_sigma k=4, is a
+    generic placeholder that would make the neural detectors far too noisy).
+    """
+    params = dict(cfg.params)
+    if "threshold" in cfg.model_fields_set:
+        params["threshold"] = cfg.threshold.model_dump(exclude_none=True)
+    return create_detector(name, **params)

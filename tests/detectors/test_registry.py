@@ -46,3 +46,13 @@ def test_registry_import_is_light() -> None:
     code = "import sys, detectors.registry, detectors.base; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_detector_from_config_keeps_tuned_threshold_unless_set() -> None:
+    from bot.config import DetectorConfig
+    from detectors.registry import detector_from_config
+
+    plain = detector_from_config("zscore", DetectorConfig(params={"window": 30}))
+    assert plain.params["window"] == 30 and plain.params["threshold"]["value"] == 12.0
+    cfg = DetectorConfig.model_validate({"threshold": {"policy": "rolling_quantile", "quantile": 0.99}})
+    assert detector_from_config("zscore", cfg).threshold_.policy == "rolling_quantile"
