@@ -238,7 +238,7 @@ def features_from_values(values: np.ndarray, spec: FeatureSpec, times: np.ndarra
     # Volatility clustering: standardise by the RMS return of the previous w rows.
     vol = np.sqrt(_rolling_mean_prev(log_ret**2, w))
     std_ret = log_ret / np.maximum(vol, 1e-12)
-    log_hl = np.log(np.maximum(np.log(high / low), 1e-12))
+    log_hl = np.log(np.log(high / low) + 1e-4)  # 1 bp floor: bars with high == low (no trade) are not -inf
     rel_hl = log_hl - _rolling_median(log_hl, w)
     cols = [std_ret, _relative_log(volume, w), rel_hl]
     if spec.social:
