@@ -11,6 +11,7 @@ loads TensorFlow. A third-party package registers a detector with::
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
@@ -81,9 +82,33 @@ def get_detector_class(name: str) -> type[Detector]:
     return klass
 
 
+# Modules whose classes name every hyper-parameter in their __init__ signatures (typos are caught);
+# other detectors (pump_dump, plug-ins) may take **kwargs and validate on their own.
+_CHECKED_MODULES = {"detectors.zscore", "detectors.forecaster", "detectors.autoencoder"}
+
+
+def _accepted_params(klass: type) -> set[str]:
+    """Keyword names any ``__init__`` along the class's MRO declares (the hyper-parameters)."""
+    names: set[str] = set()
+    for cls in klass.__mro__:
+        init = cls.__dict__.get("__init__")
+        if init is None or cls is object:
+            continue
+        for p in inspect.signature(init).parameters.values():
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self":
+                names.add(p.name)
+    return names
+
+
 def create_detector(name: str, **params: Any) -> Detector:
     """A new, unfitted detector; bad hyper-parameters raise ConfigError naming them."""
     klass = get_detector_class(name)
+    known = _accepted_params(klass)
+    unknown = sorted(set(params) - known) if klass.__module__ in _CHECKED_MODULES else []
+    if unknown:
+        raise ConfigError(
+            f"detector {name!r}: unknown parameter(s) {', '.join(unknown)}; accepted: {', '.join(sorted(known))}"
+        )
     try:
         return klass(**params)
     except TypeError as err:

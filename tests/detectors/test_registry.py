@@ -56,3 +56,9 @@ def test_detector_from_config_keeps_tuned_threshold_unless_set() -> None:
     assert plain.params["window"] == 30 and plain.params["threshold"]["value"] == 12.0
     cfg = DetectorConfig.model_validate({"threshold": {"policy": "rolling_quantile", "quantile": 0.99}})
     assert detector_from_config("zscore", cfg).threshold_.policy == "rolling_quantile"
+
+
+def test_create_detector_rejects_unknown_parameter() -> None:
+    with pytest.raises(ConfigError, match="unknown parameter.*windw.*accepted:.*window"):
+        create_detector("zscore", windw=5)
+    assert create_detector("lstm_autoencoder", latent=16, cell="gru", lookback=12).params["latent"] == 16
