@@ -118,6 +118,9 @@ def export_candles(
 
 def _register_subcommands() -> None:
     """Let each package add its commands (kept light: no heavy imports at this point)."""
+    from detectors import pump_cli
+
+    pump_cli.register(app)
 
 
 _register_subcommands()
