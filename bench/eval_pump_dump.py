@@ -59,7 +59,7 @@ def random_forest(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> tuple[n
     return model.predict_proba(test[LA_MORGIA_COLUMNS].to_numpy())[:, 1], best_f1_threshold(y, oof)
 
 
-def run(path: Path, seeds: list[int], test_share: float, epochs: int, lookback: int) -> pd.DataFrame:
+def run(path: Path, seeds: list[int], test_share: float, epochs: int, lookback: int, **net: object) -> pd.DataFrame:
     table = read_feature_file(path)
     rows = []
     for seed in seeds:
@@ -68,18 +68,30 @@ def run(path: Path, seeds: list[int], test_share: float, epochs: int, lookback: 
         ev, y = test["pump_index"].to_numpy(), test["gt"].to_numpy()
 
         t0 = time.perf_counter()
-        det = PumpDumpDetector(lookback=lookback, epochs=epochs, random_state=seed).fit_table(train)
+        det = PumpDumpDetector(lookback=lookback, epochs=epochs, random_state=seed, **net).fit_table(train)  # type: ignore[arg-type]
         cnn = pump_metrics(ev, y, det.score_table(test), det.threshold_)
         rows.append({"seed": seed, "method": "CNN-LSTM", **cnn, "seconds": time.perf_counter() - t0})
 
         t0 = time.perf_counter()
         rf_scores, rf_thr = random_forest(train, test, seed)
         rows.append(
-            {"seed": seed, "method": "random forest", **pump_metrics(ev, y, rf_scores, rf_thr), "seconds": time.perf_counter() - t0}
+            {
+                "seed": seed,
+                "method": "random forest",
+                **pump_metrics(ev, y, rf_scores, rf_thr),
+                "seconds": time.perf_counter() - t0,
+            }
         )
 
         naive_thr = best_f1_threshold(train["gt"].to_numpy(), naive_jump(train))
-        rows.append({"seed": seed, "method": "naive price jump", **pump_metrics(ev, y, naive_jump(test), naive_thr), "seconds": 0.0})
+        rows.append(
+            {
+                "seed": seed,
+                "method": "naive price jump",
+                **pump_metrics(ev, y, naive_jump(test), naive_thr),
+                "seconds": 0.0,
+            }
+        )
         print(pd.DataFrame(rows[-3:]).round(3).to_string(index=False), flush=True)
     return pd.DataFrame(rows)
 
@@ -91,12 +103,27 @@ def main() -> None:
     parser.add_argument("--test-share", type=float, default=0.3)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--lookback", type=int, default=16)
+    parser.add_argument("--filters", type=int, default=16)
+    parser.add_argument("--lstm-units", type=int, default=32)
+    parser.add_argument("--focal", action="store_true")
     args = parser.parse_args()
-    results = run(args.features, args.seeds, args.test_share, args.epochs, args.lookback)
+    results = run(
+        args.features,
+        args.seeds,
+        args.test_share,
+        args.epochs,
+        args.lookback,
+        filters=args.filters,
+        lstm_units=args.lstm_units,
+        focal=args.focal,
+    )
     summary = results.groupby("method", sort=False)[KEYS].agg(["mean", "std"])
     print(f"\n{args.features.name}, seeds {args.seeds}, test share {args.test_share}: mean (std) over seeds")
     table = pd.DataFrame(
-        {k: [f"{m:.3f} ({s:.3f})" for m, s in zip(summary[(k, 'mean')], summary[(k, 'std')], strict=True)] for k in KEYS},
+        {
+            k: [f"{m:.3f} ({s:.3f})" for m, s in zip(summary[(k, "mean")], summary[(k, "std")], strict=True)]
+            for k in KEYS
+        },
         index=summary.index,
     )
     print(table.to_markdown() if _has_tabulate() else table.to_string())

@@ -18,7 +18,9 @@ from bot.cli_common import console
 
 __all__ = ["register"]
 
-pump_app = typer.Typer(help="Pump-and-dump CNN-LSTM: train and evaluate on La Morgia feature files.", no_args_is_help=True)
+pump_app = typer.Typer(
+    help="Pump-and-dump CNN-LSTM: train and evaluate on La Morgia feature files.", no_args_is_help=True
+)
 
 
 def _read_tables(files: list[Path]) -> object:

@@ -27,11 +27,11 @@ import pandas as pd
 from bot.errors import DetectorError
 from detectors.pump_features import (
     SOCIAL_COLUMNS,
-    candle_market_features,
+    SOCIAL_HISTORY,
+    candle_feature_arrays,
     causal_windows,
     feature_columns,
     scale_windows,
-    social_features,
 )
 from detectors.pump_metrics import best_f1_threshold, event_split
 
@@ -40,7 +40,13 @@ __all__ = ["PumpDumpDetector", "pump_rows"]
 log = logging.getLogger(__name__)
 _META = "pump_dump.json"
 _MODEL = "model.keras"
-_SOCIAL_HISTORY = 24  # rows of rolling history social_features uses
+_OHLCV = ["open", "high", "low", "close", "volume"]
+
+
+def _social_column(frame: pd.DataFrame) -> np.ndarray:
+    if "social_volume" in frame.columns:
+        return frame["social_volume"].to_numpy(dtype=float)
+    return np.full(len(frame), np.nan)
 
 
 def pump_rows(candles: pd.DataFrame, labels: pd.DataFrame, symbol: str) -> np.ndarray:
@@ -150,22 +156,50 @@ class PumpDumpDetector:
             "has_social": np.zeros((n, 1), dtype=np.float32),
         }
 
-    def _candle_inputs(self, frame: pd.DataFrame, symbol: str, last_n: int | None = None) -> dict[str, np.ndarray]:
-        missing = [c for c in ("open", "high", "low", "close", "volume") if c not in frame.columns]
-        if missing:
-            raise DetectorError(f"pump_dump: candle frame of {symbol} lacks column(s) {', '.join(missing)}")
-        if last_n is not None:
-            # enough history for the windows, the return's previous bar and the social rolling median
-            frame = frame.iloc[-(last_n + self.lookback + _SOCIAL_HISTORY) :]
-        cols, _ = feature_columns("candles")
-        market_rows = candle_market_features(frame)[cols].to_numpy(dtype=float)
-        social_rows, has = social_features(frame)
-        groups = np.zeros(len(frame), dtype=np.int64)
-        market = self._windows(market_rows, groups, "candles")
-        social = causal_windows(social_rows.to_numpy(dtype=float), groups, self.lookback)
-        if last_n is not None:
-            market, social, has = market[-last_n:], social[-last_n:], has[-last_n:]
-        return {"market": market, "social": social, "has_social": has.reshape(-1, 1).astype(np.float32)}
+    def _candle_inputs(
+        self, frames: list[tuple[str, pd.DataFrame]], last_n: int | None = None
+    ) -> dict[str, np.ndarray]:
+        """Model inputs for the last ``last_n`` bars (all bars if None) of every frame, in frame order.
+
+        Frames of equal length are stacked and their features computed in one numpy pass; only
+        the rows the windows need are touched (``last_n + lookback + SOCIAL_HISTORY``).
+        """
+        need = None if last_n is None else last_n + self.lookback + SOCIAL_HISTORY
+        tails: list[pd.DataFrame] = []
+        by_len: dict[int, list[int]] = {}
+        for i, (symbol, frame) in enumerate(frames):
+            missing = [c for c in _OHLCV if c not in frame.columns]
+            if missing:
+                raise DetectorError(f"pump_dump: candle frame of {symbol} lacks column(s) {', '.join(missing)}")
+            tail = frame if need is None else frame.iloc[-need:]
+            tails.append(tail)
+            by_len.setdefault(len(tail), []).append(i)
+        parts: list[dict[str, np.ndarray]] = [{}] * len(frames)
+        for length, ids in by_len.items():
+            ohlcv = np.stack([tails[i][_OHLCV].to_numpy(dtype=float) for i in ids])
+            social = np.stack([_social_column(tails[i]) for i in ids])
+            index = [pd.DatetimeIndex(tails[i].index) for i in ids]
+            hour = np.stack([ix.hour.to_numpy() for ix in index]).astype(float)
+            minute = np.stack([ix.minute.to_numpy() for ix in index]).astype(float)
+            market, soc, has = candle_feature_arrays(ohlcv, social, hour, minute)
+            n_sym = len(ids)
+            groups = np.repeat(np.arange(n_sym), length)
+            mw = self._windows(market.reshape(n_sym * length, -1), groups, "candles")
+            sw = causal_windows(soc.reshape(n_sym * length, -1), groups, self.lookback)
+            hs = has.reshape(-1, 1).astype(np.float32)
+            take = length if last_n is None else min(last_n, length)
+            for j, i in enumerate(ids):
+                rows = slice(j * length + length - take, (j + 1) * length)
+                parts[i] = {"market": mw[rows], "social": sw[rows], "has_social": hs[rows]}
+        return self._concat(parts) if parts else self._concat([self._empty_inputs()])
+
+    def _empty_inputs(self) -> dict[str, np.ndarray]:
+        n_market = len(feature_columns("candles")[0]) + len(feature_columns("candles")[1])
+        return {
+            "market": np.zeros((0, self.lookback, n_market), np.float32),
+            "social": np.zeros((0, self.lookback, len(SOCIAL_COLUMNS)), np.float32),
+            "has_social": np.zeros((0, 1), np.float32),
+        }
 
     @staticmethod
     def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -250,7 +284,7 @@ class PumpDumpDetector:
                 y = frame["is_pump"].fillna(0).to_numpy().astype(np.int64)
             else:
                 raise DetectorError(f"pump_dump: no labels for {symbol}: pass labels= or an is_pump column")
-            parts.append(self._candle_inputs(frame, symbol))
+            parts.append(self._candle_inputs([(symbol, frame)]))
             ys.append(y)
             groups.append(np.full(len(frame), gid))
             vals.append(np.arange(len(frame)) >= int(len(frame) * (1 - self.validation_share)))
@@ -267,30 +301,25 @@ class PumpDumpDetector:
     def score(self, frame: pd.DataFrame) -> pd.Series:
         """P(pump) per bar of one symbol's candle frame; NaN during warm-up; causal."""
         self._check_fitted("candles")
-        scores = pd.Series(self._predict(self._candle_inputs(frame, "frame")), index=frame.index, dtype=float)
+        scores = pd.Series(self._predict(self._candle_inputs([("frame", frame)])), index=frame.index, dtype=float)
         scores.iloc[: self.warmup] = np.nan
         return scores
 
     def score_batch(self, frames: Mapping[str, pd.DataFrame], last_n: int = 1) -> dict[str, pd.Series]:
         """The last ``last_n`` scores of every symbol; all windows go through the model in one call."""
         self._check_fitted("candles")
-        parts, spans = [], []
-        for symbol, frame in frames.items():
-            part = self._candle_inputs(frame, symbol, last_n=last_n)
-            parts.append(part)
-            spans.append((symbol, frame.index[-len(part["market"]) :] if len(part["market"]) else frame.index[:0]))
-        if not parts:
+        items = list(frames.items())
+        if not items:
             return {}
-        scores = self._predict(self._concat(parts))
+        scores = self._predict(self._candle_inputs(items, last_n=last_n))
         out: dict[str, pd.Series] = {}
         pos = 0
-        for symbol, index in spans:
-            values = scores[pos : pos + len(index)]
-            pos += len(index)
-            n_rows = len(frames[symbol])
-            first_row = n_rows - len(index)
-            warm = np.arange(first_row, n_rows) < self.warmup
-            out[symbol] = pd.Series(np.where(warm, np.nan, values), index=index, dtype=float)
+        for symbol, frame in items:
+            take = min(last_n, len(frame))
+            values = scores[pos : pos + take]
+            pos += take
+            warm = np.arange(len(frame) - take, len(frame)) < self.warmup
+            out[symbol] = pd.Series(np.where(warm, np.nan, values), index=frame.index[len(frame) - take :], dtype=float)
         return out
 
     # -- persistence ------------------------------------------------------------------------

@@ -15,6 +15,7 @@ and no future row is ever used.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,8 @@ __all__ = [
     "LA_MORGIA_COLUMNS",
     "SCALE_COLUMNS_CANDLES",
     "SOCIAL_COLUMNS",
+    "SOCIAL_HISTORY",
+    "candle_feature_arrays",
     "candle_market_features",
     "causal_windows",
     "feature_columns",
@@ -127,7 +130,9 @@ def read_feature_file(path: str | Path, *, require_label: bool = True) -> pd.Dat
         bad = ~frame["gt"].isin([0.0, 1.0])
         if bad.any():
             first = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(f"{path}: line {first + 2}, column gt: label must be 0 or 1, got {frame['gt'].iloc[first]!r}")
+            raise InputError(
+                f"{path}: line {first + 2}, column gt: label must be 0 or 1, got {frame['gt'].iloc[first]!r}"
+            )
         frame["gt"] = frame["gt"].astype(np.int64)
     _check_consecutive_events(frame, path)
     return frame
@@ -225,56 +230,96 @@ def _time_of_day(index: pd.DatetimeIndex) -> dict[str, np.ndarray]:
     }
 
 
-def candle_market_features(candles: pd.DataFrame) -> pd.DataFrame:
-    """Per-bar market features from a candle frame (``CANDLE_MARKET_COLUMNS``, same index).
+SOCIAL_HISTORY = 24  # past bars of social volume the social features compare against
 
-    Trades-only features (rush orders, trade counts) cannot be derived from candles; the
-    candle grain uses quote volume, range and return instead. Row ``t`` uses bars ``<= t``.
+
+def candle_feature_arrays(
+    ohlcv: np.ndarray, social: np.ndarray | None, hour: np.ndarray, minute: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-bar market and social features for a stack of equally long candle frames, in numpy.
+
+    Vectorized over symbols so the live loop computes 500 symbols' features in one pass. Bar
+    ``t`` uses bars ``<= t`` only. Trades-only features (rush orders, trade counts) cannot be
+    derived from candles; this grain uses quote volume, range and return instead.
+
+    Parameters
+    ----------
+    ohlcv : ndarray, shape (n_symbols, n_bars, 5), columns open, high, low, close, volume
+    social : ndarray, shape (n_symbols, n_bars), mentions per bar, NaN when unknown; or None
+    hour, minute : ndarray, shape (n_symbols, n_bars), UTC time of day of each bar
+
+    Returns
+    -------
+    market : (n_symbols, n_bars, 10), columns ``CANDLE_MARKET_COLUMNS``
+    social : (n_symbols, n_bars, 5), columns ``SOCIAL_COLUMNS`` (0 where unknown)
+    has_social : (n_symbols, n_bars), 1.0 where the bar's social volume is known
     """
-    close = candles["close"].astype(float)
-    ret = np.log(close / close.shift(1)).fillna(0.0).clip(-1.0, 1.0)
-    out = pd.DataFrame(
-        {
-            "close": close,
-            "high": candles["high"].astype(float),
-            "volume": candles["volume"].astype(float),
-            "quote_volume": candles["volume"].astype(float) * close,
-            "range": (candles["high"] - candles["low"]).astype(float),
-            "ret": ret,
-            **_time_of_day(pd.DatetimeIndex(candles.index)),
-        },
-        index=candles.index,
+    o, h, lo, c, v = (ohlcv[..., i].astype(float) for i in range(5))
+    prev = np.concatenate([c[:, :1], c[:, :-1]], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ret = np.clip(np.nan_to_num(np.log(c / prev), nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)
+    market = np.stack(
+        [
+            c,
+            h,
+            v,
+            v * c,
+            h - lo,
+            ret,
+            np.sin(2 * np.pi * hour / 24),
+            np.cos(2 * np.pi * hour / 24),
+            np.sin(2 * np.pi * minute / 60),
+            np.cos(2 * np.pi * minute / 60),
+        ],
+        axis=-1,
     )
-    return out.fillna(0.0)
+    market = np.nan_to_num(market, nan=0.0)
+    n_sym, n_bars = c.shape
+    if social is None:
+        return market, np.zeros((n_sym, n_bars, len(SOCIAL_COLUMNS))), np.zeros((n_sym, n_bars))
+    has = (~np.isnan(social)).astype(float)
+    s = np.clip(np.nan_to_num(social, nan=0.0), 0.0, None)
+    padded = np.concatenate([np.full((n_sym, SOCIAL_HISTORY), np.nan), s], axis=1)
+    past = np.lib.stride_tricks.sliding_window_view(padded[:, :-1], SOCIAL_HISTORY, axis=1)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        past_median = np.nan_to_num(np.nanmedian(past, axis=-1), nan=0.0)
+    past_total = np.nansum(past, axis=-1)
+    log = np.log1p(s)
+    feats = np.stack(
+        [
+            np.log1p(s / (past_median + 1.0)),
+            log,
+            np.diff(log, axis=1, prepend=log[:, :1]),
+            log - np.log1p(past_median),
+            s / (past_total + s + 1.0),
+        ],
+        axis=-1,
+    )
+    return market, feats * has[..., None], has
+
+
+def candle_market_features(candles: pd.DataFrame) -> pd.DataFrame:
+    """``candle_feature_arrays``' market part for one candle frame, as a frame on its index."""
+    market, _, _ = _one_frame(candles)
+    return pd.DataFrame(market[0], index=candles.index, columns=CANDLE_MARKET_COLUMNS)
 
 
 def social_features(candles: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """Social features (``SOCIAL_COLUMNS``) and a per-row has-social flag, shape (n_rows,).
+    """Social features (``SOCIAL_COLUMNS``) and the per-row has-social flag, shape (n_rows,).
 
     A row has social data when ``social_volume`` is present and not NaN; otherwise its social
     features are zero and the flag is 0, which the network learned to treat as "unknown".
     """
-    n = len(candles)
-    if "social_volume" not in candles.columns:
-        return pd.DataFrame(0.0, index=candles.index, columns=SOCIAL_COLUMNS), np.zeros(n, dtype=np.float32)
-    raw = candles["social_volume"].astype(float)
-    has = raw.notna().to_numpy().astype(np.float32)
-    s = raw.fillna(0.0).clip(lower=0.0)
-    log = np.log1p(s)
-    past_median = s.shift(1).rolling(24, min_periods=1).median().fillna(0.0)
-    past_total = s.shift(1).rolling(24, min_periods=1).sum().fillna(0.0)
-    frame = pd.DataFrame(
-        {
-            "social_level": np.log1p(s / (past_median + 1.0)),
-            "social_log": log,
-            "social_diff": log.diff().fillna(0.0),
-            "social_jump": np.log1p(s) - np.log1p(past_median),
-            "social_share": s / (past_total + s + 1.0),
-        },
-        index=candles.index,
-    )
-    frame = frame.mul(has, axis=0)
-    return frame, has
+    _, social, has = _one_frame(candles)
+    return pd.DataFrame(social[0], index=candles.index, columns=SOCIAL_COLUMNS), has[0].astype(np.float32)
+
+
+def _one_frame(candles: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    index = pd.DatetimeIndex(candles.index)
+    ohlcv = candles[["open", "high", "low", "close", "volume"]].to_numpy(dtype=float)[None]
+    social = candles["social_volume"].to_numpy(dtype=float)[None] if "social_volume" in candles.columns else None
+    return candle_feature_arrays(ohlcv, social, index.hour.to_numpy()[None], index.minute.to_numpy()[None])
 
 
 def trades_to_chunks(trades: pd.DataFrame, chunk: str = "60s", window: int = 60) -> pd.DataFrame:
