@@ -43,6 +43,11 @@ _MODEL = "model.keras"
 _OHLCV = ["open", "high", "low", "close", "volume"]
 
 
+def _ohlcv(frame: pd.DataFrame) -> np.ndarray:
+    """(n, 5) float array of open, high, low, close, volume without pandas' slow column indexing."""
+    return frame.to_numpy(dtype=float, na_value=np.nan)[:, frame.columns.get_indexer(_OHLCV)]
+
+
 def _social_column(frame: pd.DataFrame) -> np.ndarray:
     if "social_volume" in frame.columns:
         return frame["social_volume"].to_numpy(dtype=float)
@@ -138,9 +143,11 @@ class PumpDumpDetector:
         return (scores >= self.thresholds(scores)).fillna(False).astype(bool)
 
     # -- arrays -----------------------------------------------------------------------------
-    def _windows(self, market: np.ndarray, groups: np.ndarray, grain: str) -> np.ndarray:
+    def _windows(
+        self, market: np.ndarray, groups: np.ndarray, grain: str, rows: np.ndarray | None = None
+    ) -> np.ndarray:
         cols, scale = feature_columns(grain)
-        w = scale_windows(causal_windows(market, groups, self.lookback), [cols.index(c) for c in scale])
+        w = scale_windows(causal_windows(market, groups, self.lookback, rows), [cols.index(c) for c in scale])
         if self.scaler_ is not None:
             mean, std = self.scaler_
             w = np.clip((w - mean) / std, -20.0, 20.0).astype(np.float32)
@@ -176,7 +183,7 @@ class PumpDumpDetector:
             by_len.setdefault(len(tail), []).append(i)
         parts: list[dict[str, np.ndarray]] = [{}] * len(frames)
         for length, ids in by_len.items():
-            ohlcv = np.stack([tails[i][_OHLCV].to_numpy(dtype=float) for i in ids])
+            ohlcv = np.stack([_ohlcv(tails[i]) for i in ids])
             social = np.stack([_social_column(tails[i]) for i in ids])
             index = [pd.DatetimeIndex(tails[i].index) for i in ids]
             hour = np.stack([ix.hour.to_numpy() for ix in index]).astype(float)
@@ -184,13 +191,15 @@ class PumpDumpDetector:
             market, soc, has = candle_feature_arrays(ohlcv, social, hour, minute)
             n_sym = len(ids)
             groups = np.repeat(np.arange(n_sym), length)
-            mw = self._windows(market.reshape(n_sym * length, -1), groups, "candles")
-            sw = causal_windows(soc.reshape(n_sym * length, -1), groups, self.lookback)
-            hs = has.reshape(-1, 1).astype(np.float32)
             take = length if last_n is None else min(last_n, length)
+            # only the windows that get scored: the last `take` rows of every symbol
+            rows = (np.arange(n_sym)[:, None] * length + np.arange(length - take, length)[None, :]).reshape(-1)
+            mw = self._windows(market.reshape(n_sym * length, -1), groups, "candles", rows)
+            sw = causal_windows(soc.reshape(n_sym * length, -1), groups, self.lookback, rows)
+            hs = has.reshape(-1, 1)[rows].astype(np.float32)
             for j, i in enumerate(ids):
-                rows = slice(j * length + length - take, (j + 1) * length)
-                parts[i] = {"market": mw[rows], "social": sw[rows], "has_social": hs[rows]}
+                sel = slice(j * take, (j + 1) * take)
+                parts[i] = {"market": mw[sel], "social": sw[sel], "has_social": hs[sel]}
         return self._concat(parts) if parts else self._concat([self._empty_inputs()])
 
     def _empty_inputs(self) -> dict[str, np.ndarray]:

@@ -158,7 +158,7 @@ def _check_consecutive_events(frame: pd.DataFrame, path: Path) -> None:
         raise InputError(f"{path}: line {first + 2}, column date: goes back in time inside event {ids[first]}")
 
 
-def causal_windows(values: np.ndarray, groups: np.ndarray, steps: int) -> np.ndarray:
+def causal_windows(values: np.ndarray, groups: np.ndarray, steps: int, rows: np.ndarray | None = None) -> np.ndarray:
     """For every row, the ``steps`` rows of its group ending at it (edge-padded at the group start).
 
     Parameters
@@ -166,10 +166,11 @@ def causal_windows(values: np.ndarray, groups: np.ndarray, steps: int) -> np.nda
     values : ndarray, shape (n_rows, n_features)
     groups : ndarray, shape (n_rows,); rows of a group are consecutive and in time order
     steps : int
+    rows : ndarray of int, optional; build windows only for these rows (default: every row)
 
     Returns
     -------
-    ndarray, shape (n_rows, steps, n_features). Row ``i``'s window holds rows ``<= i`` of its
+    ndarray, shape (n_rows or len(rows), steps, n_features). Row ``i``'s window holds rows ``<= i`` of its
     own group only; before the group has ``steps`` rows its first row is repeated.
     """
     n = len(values)
@@ -177,9 +178,10 @@ def causal_windows(values: np.ndarray, groups: np.ndarray, steps: int) -> np.nda
         return np.zeros((0, steps, values.shape[1]), dtype=np.float32)
     starts = np.r_[True, groups[1:] != groups[:-1]]
     group_start = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+    at = np.arange(n) if rows is None else np.asarray(rows)
     offsets = np.arange(-steps + 1, 1)
-    idx = np.arange(n)[:, None] + offsets[None, :]
-    idx = np.maximum(idx, group_start[:, None])
+    idx = at[:, None] + offsets[None, :]
+    idx = np.maximum(idx, group_start[at][:, None])
     return values[idx].astype(np.float32)
 
 
