@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["best_f1_threshold", "event_split", "event_hit_rate", "pump_metrics"]
+__all__ = ["best_f1_threshold", "event_detection", "event_split", "event_hit_rate", "pump_metrics"]
 
 
 def best_f1_threshold(y: np.ndarray, scores: np.ndarray) -> float:
@@ -81,4 +81,40 @@ def pump_metrics(events: np.ndarray, y: np.ndarray, scores: np.ndarray, threshol
         "auc_roc": float(roc_auc_score(y, scores)) if both else float("nan"),
         "auc_pr": float(average_precision_score(y, scores)) if both else float("nan"),
         "event_hit_rate": float(event_hit_rate(np.asarray(events), y, scores)),
+    }
+
+
+def event_detection(alarms: np.ndarray, pumps: list[tuple[int, int, int]]) -> dict[str, int]:
+    """Event-wise counts for one symbol's alarm series.
+
+    Parameters
+    ----------
+    alarms : ndarray of bool, shape (n_bars,)
+    pumps : (start, peak, end) bar positions of every pump, inclusive
+
+    Returns
+    -------
+    ``tp`` pumps with an alarm in [start, peak] (detected no later than the price peak),
+    ``late`` pumps whose first alarm came after the peak, ``fn`` pumps not detected in time,
+    ``fp`` alarm episodes (runs of consecutive alarms) touching no pump's [start, end],
+    ``episodes`` all alarm episodes.
+    """
+    alarms = np.asarray(alarms, dtype=bool)
+    covered = np.zeros(len(alarms), dtype=bool)
+    tp = late = 0
+    for start, peak, end in pumps:
+        covered[start : end + 1] = True
+        if alarms[start : peak + 1].any():
+            tp += 1
+        elif alarms[peak + 1 : end + 1].any():
+            late += 1
+    starts = np.flatnonzero(alarms & ~np.r_[False, alarms[:-1]])
+    ends = np.flatnonzero(alarms & ~np.r_[alarms[1:], False])
+    touching = np.array([covered[a : b + 1].any() for a, b in zip(starts, ends, strict=True)], dtype=bool)
+    return {
+        "tp": tp,
+        "late": late,
+        "fn": len(pumps) - tp,
+        "fp": int((~touching).sum()),
+        "episodes": len(starts),
     }
