@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli_common import console
+from bot.cli_common import ConfigOption, console, load_cli_config
 
 __all__ = ["register"]
 
@@ -89,6 +89,63 @@ def evaluate(
         clean = {k: (None if math.isnan(v) else v) for k, v in metrics.items()}
         json_out.write_text(json.dumps(clean, indent=2))
         console.print(f"metrics written to {json_out}")
+
+
+@pump_app.command("build-dataset")
+def build_dataset(
+    events: Annotated[Path, typer.Option("--events", help="Events CSV: symbol,date,hour[,exchange] (UTC).")],
+    exchange: Annotated[str, typer.Option("--exchange", help="ccxt exchange id, e.g. binance.")],
+    out: Annotated[Path, typer.Option("--out", help="CSV to write.")],
+    before: Annotated[str, typer.Option("--before", help="History before each pump, e.g. 6h.")] = "6h",
+    after: Annotated[str, typer.Option("--after", help="Time after each pump, e.g. 1h.")] = "1h",
+    quote: Annotated[str, typer.Option("--quote", help="Quote currency of the pumped pairs.")] = "BTC",
+    config: ConfigOption = None,
+) -> None:
+    """Fetch 1m candles around every listed pump (ccxt) and write a labelled set (gt=1 on the pump bar)."""
+    import asyncio
+
+    from rich.progress import Progress
+
+    from bot.errors import InputError
+    from detectors.pump_dataset import build_pump_dataset, read_pump_events
+    from feeds.timeframes import timeframe_to_ms
+
+    spans = {}
+    for key, value in (("--before", before), ("--after", after)):
+        try:
+            spans[key] = timeframe_to_ms(value)
+        except ValueError as err:
+            raise InputError(f"{key}: {err}") from None
+    cfg = load_cli_config(config)
+    ex_cfg = cfg.exchanges.get(exchange)
+    table = read_pump_events(events, exchange)
+    if table.empty:
+        raise InputError(f"{events}: no events on exchange {exchange!r}")
+    with Progress(console=console) as progress:
+        task = progress.add_task(f"fetching {len(table)} events from {exchange}", total=len(table))
+        data, skipped = asyncio.run(
+            build_pump_dataset(
+                exchange,
+                dict(ex_cfg.ccxt_config) if ex_cfg else {},
+                table,
+                _timedelta(spans["--before"]),
+                _timedelta(spans["--after"]),
+                quote=quote,
+                page=ex_cfg.candles_per_request if ex_cfg else 1000,
+                progress=lambda: progress.advance(task),
+            )
+        )
+    for line in skipped:
+        console.print(f"[yellow]skipped:[/] {line}")
+    data.to_csv(out, index=False)
+    n_events = data["pump_index"].nunique() if len(data) else 0
+    console.print(f"wrote {len(data)} rows ({n_events} events, {len(skipped)} skipped) to {out}")
+
+
+def _timedelta(ms: int) -> object:
+    import pandas as pd
+
+    return pd.Timedelta(milliseconds=ms)
 
 
 def register(app: typer.Typer) -> None:
