@@ -33,13 +33,14 @@ from detectors.pump_features import (
     feature_columns,
     scale_windows,
 )
-from detectors.pump_metrics import best_f1_threshold, event_split
+from detectors.pump_metrics import best_event_f1_threshold, best_f1_threshold, event_split
 
 __all__ = ["PumpDumpDetector", "pump_rows"]
 
 log = logging.getLogger(__name__)
 _META = "pump_dump.json"
 _MODEL = "model.keras"
+_EVENT_BETA = 2.0  # recall counts double: a missed pump costs more than one extra alarm (tuned on dev seeds 5-6)
 _OHLCV = ["open", "high", "low", "close", "volume"]
 
 
@@ -265,7 +266,10 @@ class PumpDumpDetector:
         )
         val_idx = np.flatnonzero(val_mask)
         val_scores = self._predict({k: v[val_idx] for k, v in inputs.items()})
-        self.threshold_ = best_f1_threshold(y[val_idx], val_scores)
+        if self.grain_ == "candles":  # pumps span several bars: pick the threshold on events, not rows
+            self.threshold_ = best_event_f1_threshold(y[val_idx], val_scores, events[val_idx], beta=_EVENT_BETA)
+        else:
+            self.threshold_ = best_f1_threshold(y[val_idx], val_scores)
         log.info("pump_dump: trained on %d windows, threshold %.4f", len(yt), self.threshold_)
 
     def fit_table(self, table: pd.DataFrame) -> Self:

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["best_f1_threshold", "event_detection", "event_split", "event_hit_rate", "pump_metrics"]
+__all__ = [
+    "best_event_f1_threshold",
+    "best_f1_threshold",
+    "event_detection",
+    "event_f1",
+    "event_hit_rate",
+    "event_split",
+    "pump_metrics",
+]
 
 
 def best_f1_threshold(y: np.ndarray, scores: np.ndarray) -> float:
@@ -118,3 +126,45 @@ def event_detection(alarms: np.ndarray, pumps: list[tuple[int, int, int]]) -> di
         "fp": int((~touching).sum()),
         "episodes": len(starts),
     }
+
+
+def event_f1(alarms: np.ndarray, y: np.ndarray, groups: np.ndarray, beta: float = 1.0) -> float:
+    """Event-wise F1: a run of consecutive ``y=1`` rows is caught when an alarm falls inside it;
+    an alarm episode (consecutive alarms) with no ``y=1`` row is a false positive.
+
+    Parameters
+    ----------
+    alarms, y : ndarray of bool, shape (n,)
+    groups : ndarray, shape (n,); runs and episodes never continue across a group change
+    beta : F-beta weight of recall (1: F1)
+    """
+    alarms, y = np.asarray(alarms, dtype=bool), np.asarray(y, dtype=bool)
+    new = np.r_[True, groups[1:] != groups[:-1]]
+    a_start = alarms & ~(np.r_[False, alarms[:-1]] & ~new)
+    y_start = y & ~(np.r_[False, y[:-1]] & ~new)
+    episodes, runs = int(a_start.sum()), int(y_start.sum())
+    if episodes == 0 or runs == 0:
+        return 0.0
+    hit = alarms & y
+    true_episodes = len(np.unique(np.cumsum(a_start)[hit]))
+    caught = len(np.unique(np.cumsum(y_start)[hit]))
+    precision, recall = true_episodes / episodes, caught / runs
+    b2 = beta * beta
+    return (1 + b2) * precision * recall / (b2 * precision + recall) if precision + recall else 0.0
+
+
+def best_event_f1_threshold(
+    y: np.ndarray, scores: np.ndarray, groups: np.ndarray, candidates: int = 2000, beta: float = 1.0
+) -> float:
+    """Threshold maximizing ``event_f1`` (F-beta) over the ``candidates`` highest scores (and coarser quantiles below).
+
+    When several thresholds tie (a plateau), the middle one is taken, leaving a margin both ways.
+    """
+    scores = np.asarray(scores, dtype=float)
+    if not np.asarray(y).any():
+        return best_f1_threshold(y, scores)
+    top = np.sort(scores)[-candidates:]  # every distinct score of the highest `candidates` rows
+    grid = np.unique(np.r_[top, np.quantile(scores, np.linspace(0.5, 1.0, 64))])
+    f1 = np.array([event_f1(scores >= t, y, groups, beta) for t in grid])
+    best = np.flatnonzero(f1 >= f1.max() - 1e-12)
+    return float(grid[best[len(best) // 2]])  # middle of the best plateau: margin on both sides

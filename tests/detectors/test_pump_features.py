@@ -14,7 +14,7 @@ from detectors.pump_features import (
     scale_windows,
     trades_to_chunks,
 )
-from detectors.pump_metrics import best_f1_threshold, event_hit_rate, event_split
+from detectors.pump_metrics import best_event_f1_threshold, best_f1_threshold, event_f1, event_hit_rate, event_split
 from tests.detectors.pump_data import feature_table
 
 
@@ -130,3 +130,19 @@ def test_event_split_keeps_whole_events_together() -> None:
     per_event = pd.Series(mask).groupby(events).nunique()
     assert (per_event == 1).all()
     assert pd.Series(mask).groupby(events).first().sum() == 3
+
+
+def test_event_f1_counts_pump_runs_and_false_alarm_episodes() -> None:
+    y = np.array([0, 1, 1, 0, 0, 0, 0, 1, 0, 0], dtype=bool)
+    groups = np.zeros(10, dtype=int)
+    alarms = np.array([0, 0, 1, 1, 0, 1, 0, 0, 0, 0], dtype=bool)  # catches run 1, misses run 2, one false episode
+    assert event_f1(alarms, y, groups) == pytest.approx(0.5)
+    # a run split by a symbol change is two runs
+    assert event_f1(y, y, np.array([0, 0, 1, 1, 1, 1, 1, 1, 1, 1])) == pytest.approx(1.0)
+
+
+def test_best_event_f1_threshold_prefers_one_alarm_per_pump_over_row_recall() -> None:
+    y = np.array([0, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0], dtype=bool)
+    scores = np.array([0.1, 0.9, 0.5, 0.5, 0.55, 0.1, 0.1, 0.1, 0.8, 0.5, 0.5, 0.1])
+    t = best_event_f1_threshold(y, scores, np.zeros(12, dtype=int), beta=1.0)
+    assert 0.55 < t <= 0.8  # both pumps caught by their first bar, the 0.55 bar between them stays quiet
