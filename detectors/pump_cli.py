@@ -103,11 +103,13 @@ def build_dataset(
 ) -> None:
     """Fetch 1m candles around every listed pump (ccxt) and write a labelled set (gt=1 on the pump bar)."""
     import asyncio
+    from collections.abc import Callable
 
     from rich.progress import Progress
 
     from bot.errors import InputError
     from detectors.pump_dataset import build_pump_dataset, read_pump_events
+    from feeds.exchange import ExchangeFeed
     from feeds.timeframes import timeframe_to_ms
 
     spans = {}
@@ -121,24 +123,25 @@ def build_dataset(
     table = read_pump_events(events, exchange)
     if table.empty:
         raise InputError(f"{events}: no events on exchange {exchange!r}")
-    with Progress(console=console) as progress:
-        task = progress.add_task(f"fetching {len(table)} events from {exchange}", total=len(table))
-        data, skipped = asyncio.run(
-            build_pump_dataset(
-                exchange,
-                dict(ex_cfg.ccxt_config) if ex_cfg else {},
+
+    async def run(advance: Callable[[], None]) -> tuple[object, list[str]]:
+        async with ExchangeFeed(exchange, ex_cfg) as feed:
+            return await build_pump_dataset(
+                feed,
                 table,
                 _timedelta(spans["--before"]),
                 _timedelta(spans["--after"]),
                 quote=quote,
-                page=ex_cfg.candles_per_request if ex_cfg else 1000,
-                progress=lambda: progress.advance(task),
+                progress=advance,
             )
-        )
+
+    with Progress(console=console) as progress:
+        task = progress.add_task(f"fetching {len(table)} events from {exchange}", total=len(table))
+        data, skipped = asyncio.run(run(lambda: progress.advance(task)))
     for line in skipped:
         console.print(f"[yellow]skipped:[/] {line}")
-    data.to_csv(out, index=False)
-    n_events = data["pump_index"].nunique() if len(data) else 0
+    data.to_csv(out, index=False)  # type: ignore[attr-defined]
+    n_events = data["pump_index"].nunique() if len(data) else 0  # type: ignore[index,arg-type]
     console.print(f"wrote {len(data)} rows ({n_events} events, {len(skipped)} skipped) to {out}")
 
 

@@ -5,10 +5,9 @@
 ``after`` it for every event on the chosen exchange and writes one row per bar with the event id
 and ``gt`` = 1 on the bar that contains the announced pump minute.
 
-``feeds.exchange.ExchangeFeed`` had not landed when this was written, so it uses
-``ccxt.async_support`` directly with the same constructor-config pattern (``urls``, ``options``
-from ``[exchanges.<name>] ccxt_config``). Trades are not fetched: most exchanges only serve
-recent trades, so historical pumps get candles only.
+Fetching goes through ``feeds.exchange.ExchangeFeed`` (ccxt async, the exchange's
+``[exchanges.<name>]`` config). Trades are not fetched: most exchanges only serve recent
+trades, so historical pumps get candles only.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from bot.errors import DataSourceError, InputError
 __all__ = ["build_pump_dataset", "label_event_candles", "read_pump_events"]
 
 log = logging.getLogger(__name__)
-_MINUTE = 60_000
 
 
 def read_pump_events(path: str | Path, exchange: str | None = None) -> pd.DataFrame:
@@ -78,66 +76,38 @@ def label_event_candles(candles: pd.DataFrame, pump_time: pd.Timestamp, pump_ind
     return out.reset_index(drop=True)
 
 
-async def _fetch_1m(exchange: Any, market: str, since_ms: int, until_ms: int, page: int) -> pd.DataFrame:
-    """Closed 1m candles in [since_ms, until_ms), paginated explicitly."""
-    rows: list[list[float]] = []
-    cursor = since_ms
-    while cursor < until_ms:
-        batch = await exchange.fetch_ohlcv(market, "1m", since=cursor, limit=page, params={"endTime": until_ms - 1})
-        batch = [r for r in batch if since_ms <= r[0] < until_ms]
-        if not batch:
-            break
-        rows.extend(batch)
-        cursor = int(batch[-1][0]) + _MINUTE
-    frame = pd.DataFrame(rows, columns=["timestamp", "open", "high", "low", "close", "volume"])
-    frame = frame.drop_duplicates("timestamp").sort_values("timestamp")
-    frame.index = pd.to_datetime(frame.pop("timestamp"), unit="ms", utc=True)
-    return frame.astype(float)
-
-
 async def build_pump_dataset(
-    exchange_id: str,
-    ccxt_config: dict[str, Any],
+    feed: Any,
     events: pd.DataFrame,
     before: pd.Timedelta,
     after: pd.Timedelta,
     *,
     quote: str = "BTC",
-    page: int = 1000,
     progress: Callable[[], None] | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Labelled 1m candles around every event, and one line per skipped event saying why."""
-    import ccxt.async_support as ccxt_async
+    """Labelled 1m candles around every event, and one line per skipped event saying why.
 
-    if not hasattr(ccxt_async, exchange_id):
-        raise InputError(f"--exchange: ccxt has no exchange {exchange_id!r}")
-    exchange = getattr(ccxt_async, exchange_id)({"enableRateLimit": True, **ccxt_config})
+    ``feed`` is an open ``feeds.exchange.ExchangeFeed`` (markets loaded, retries with backoff,
+    explicit pagination of closed candles). An unlisted pair or a failed fetch skips that event
+    with its reason instead of aborting the whole set.
+    """
     parts, skipped = [], []
-    try:
+    for event in events.itertuples(index=False):
+        market = f"{event.symbol}/{quote.upper()}"
         try:
-            await exchange.load_markets()
-        except ccxt_async.BaseError as err:
-            raise DataSourceError(f"{exchange_id}: cannot load markets ({type(err).__name__}: {err})") from None
-        for event in events.itertuples(index=False):
-            market = f"{event.symbol}/{quote.upper()}"
-            if market not in exchange.markets:
-                skipped.append(f"event {event.pump_index}: {exchange_id} does not list {market}")
-            else:
-                since = int((event.time - before).value // 1_000_000)
-                until = int((event.time + after).value // 1_000_000)
-                try:
-                    candles = await _fetch_1m(exchange, market, since, until, page)
-                except ccxt_async.BaseError as err:
-                    skipped.append(f"event {event.pump_index}: {market}: {type(err).__name__}: {err}")
-                    candles = None
-                if candles is not None and candles.empty:
-                    skipped.append(f"event {event.pump_index}: no candles for {market} around {event.time}")
-                elif candles is not None:
-                    parts.append(label_event_candles(candles, event.time, int(event.pump_index), event.symbol))
-            if progress is not None:
-                progress()
-    finally:
-        await exchange.close()
+            market = await feed.validate_symbol(market)
+            since = int((event.time - before).value // 1_000_000)
+            until = int((event.time + after).value // 1_000_000)
+            candles = await feed.fetch_closed_candles(market, "1m", since, until_ms=until)
+        except DataSourceError as err:  # BadSymbolError included
+            skipped.append(f"event {event.pump_index}: {err}")
+            candles = None
+        if candles is not None and candles.empty:
+            skipped.append(f"event {event.pump_index}: no candles for {market} around {event.time}")
+        elif candles is not None:
+            parts.append(label_event_candles(candles, event.time, int(event.pump_index), event.symbol))
+        if progress is not None:
+            progress()
     columns = ["date", "pump_index", "symbol", "open", "high", "low", "close", "volume", "gt"]
     data = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     return data, skipped
