@@ -314,6 +314,8 @@ class PumpDumpDetector:
     def score(self, frame: pd.DataFrame) -> pd.Series:
         """P(pump) per bar of one symbol's candle frame; NaN during warm-up; causal."""
         self._check_fitted("candles")
+        if frame.empty:
+            return pd.Series(dtype=float, index=frame.index)
         scores = pd.Series(self._predict(self._candle_inputs([("frame", frame)])), index=frame.index, dtype=float)
         scores.iloc[: self.warmup] = np.nan
         return scores
@@ -321,11 +323,13 @@ class PumpDumpDetector:
     def score_batch(self, frames: Mapping[str, pd.DataFrame], last_n: int = 1) -> dict[str, pd.Series]:
         """The last ``last_n`` scores of every symbol; all windows go through the model in one call."""
         self._check_fitted("candles")
-        items = list(frames.items())
+        if last_n < 1:
+            raise DetectorError(f"pump_dump.score_batch: last_n must be >= 1, got {last_n}")
+        out: dict[str, pd.Series] = {s: pd.Series(dtype=float, index=f.index[:0]) for s, f in frames.items() if f.empty}
+        items = [(s, f) for s, f in frames.items() if not f.empty]
         if not items:
-            return {}
+            return out
         scores = self._predict(self._candle_inputs(items, last_n=last_n))
-        out: dict[str, pd.Series] = {}
         pos = 0
         for symbol, frame in items:
             take = min(last_n, len(frame))

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
@@ -15,6 +16,7 @@ from tests.detectors.pump_data import feature_table
 runner = CliRunner()
 
 
+@pytest.mark.slow
 def test_pumpdump_train_then_evaluate_writes_the_metrics_json(tmp_path: Path) -> None:
     train_csv, test_csv = tmp_path / "train.csv", tmp_path / "test.csv"
     feature_table(8, 14, seed=1).to_csv(train_csv, index=False)

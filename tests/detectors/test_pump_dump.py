@@ -85,7 +85,9 @@ def test_score_batch_matches_per_symbol_scores(candle_model: PumpDumpDetector) -
     frames = {f"S{i}/BTC": candle_frame(90, seed=10 + i, pumps=(80,)) for i in range(3)}
     frames["NOSOCIAL/BTC"] = candle_frame(90, seed=20, social=False)
     frames["SHORT/BTC"] = candle_frame(5, seed=21)
+    frames["EMPTY/BTC"] = candle_frame(5, seed=22).iloc[:0]
     batch = candle_model.score_batch(frames, last_n=3)
+    assert batch["EMPTY/BTC"].empty
     for symbol, frame in frames.items():
         alone = candle_model.score(frame).iloc[-3:]
         assert batch[symbol].index.equals(alone.index)
