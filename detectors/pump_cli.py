@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot.cli_common import ConfigOption, console, load_cli_config
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["register"]
 
@@ -23,7 +26,7 @@ pump_app = typer.Typer(
 )
 
 
-def _read_tables(files: list[Path]) -> object:
+def _read_tables(files: list[Path]) -> pd.DataFrame:
     import pandas as pd
 
     from bot.errors import InputError
@@ -53,8 +56,8 @@ def train(
     from detectors.pump_dump import PumpDumpDetector
 
     table = _read_tables(features)
-    with console.status(f"training on {len(table)} rows, {table['pump_index'].nunique()} events"):  # type: ignore[attr-defined]
-        det = PumpDumpDetector(lookback=lookback, epochs=epochs, random_state=seed).fit_table(table)  # type: ignore[arg-type]
+    with console.status(f"training on {len(table)} rows, {table['pump_index'].nunique()} events"):
+        det = PumpDumpDetector(lookback=lookback, epochs=epochs, random_state=seed).fit_table(table)
     det.save(model)
     console.print(f"model saved to {model} (threshold {det.threshold_:.4f})")
 
@@ -73,14 +76,10 @@ def evaluate(
 
     det = PumpDumpDetector.load(model)
     table = _read_tables(features)
-    scores = det.score_table(table)  # type: ignore[arg-type]
-    metrics = pump_metrics(
-        table["pump_index"].to_numpy(),  # type: ignore[index]
-        table["gt"].to_numpy(),  # type: ignore[index]
-        scores,
-        float(det.threshold_),  # type: ignore[arg-type]
-    )
-    out = Table(title=f"pump_dump on {', '.join(str(f) for f in features)} (threshold {det.threshold_:.4f})")
+    scores = det.score_table(table)  # raises DetectorError when the model is not fitted
+    threshold = float(det.threshold_ or 0.0)
+    metrics = pump_metrics(table["pump_index"].to_numpy(), table["gt"].to_numpy(), scores, threshold)
+    out = Table(title=f"pump_dump on {', '.join(str(f) for f in features)} (threshold {threshold:.4f})")
     for key in metrics:
         out.add_column(key, justify="right")
     out.add_row(*(f"{v:.3f}" for v in metrics.values()))
@@ -124,7 +123,7 @@ def build_dataset(
     if table.empty:
         raise InputError(f"{events}: no events on exchange {exchange!r}")
 
-    async def run(advance: Callable[[], None]) -> tuple[object, list[str]]:
+    async def run(advance: Callable[[], None]) -> tuple[pd.DataFrame, list[str]]:
         async with ExchangeFeed(exchange, ex_cfg) as feed:
             return await build_pump_dataset(
                 feed,
@@ -140,12 +139,12 @@ def build_dataset(
         data, skipped = asyncio.run(run(lambda: progress.advance(task)))
     for line in skipped:
         console.print(f"[yellow]skipped:[/] {line}")
-    data.to_csv(out, index=False)  # type: ignore[attr-defined]
-    n_events = data["pump_index"].nunique() if len(data) else 0  # type: ignore[index,arg-type]
+    data.to_csv(out, index=False)
+    n_events = data["pump_index"].nunique() if len(data) else 0
     console.print(f"wrote {len(data)} rows ({n_events} events, {len(skipped)} skipped) to {out}")
 
 
-def _timedelta(ms: int) -> object:
+def _timedelta(ms: int) -> pd.Timedelta:
     import pandas as pd
 
     return pd.Timedelta(milliseconds=ms)

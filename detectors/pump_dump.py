@@ -125,8 +125,8 @@ class PumpDumpDetector:
         return self.lookback - 1
 
     def params(self) -> dict[str, Any]:
-        keys = ("lookback", "epochs", "batch_size", "filters", "lstm_units", "social_dropout")
-        keys += ("validation_share", "max_negative_ratio", "focal", "random_state")
+        keys = ["lookback", "epochs", "batch_size", "filters", "lstm_units", "social_dropout"]
+        keys += ["validation_share", "max_negative_ratio", "focal", "random_state"]
         return {k: getattr(self, k) for k in keys}
 
     def _check_fitted(self, grain: str | None = None) -> None:
