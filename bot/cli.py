@@ -118,10 +118,12 @@ def export_candles(
 
 def _register_subcommands() -> None:
     """Let each package add its commands (kept light: no heavy imports at this point)."""
+    from bot import cli_bot
     from detectors import pump_cli
     from feeds import cli as feeds_cli
 
     feeds_cli.register(app)
+    cli_bot.register(app)
     pump_cli.register(app)
 
 
