@@ -63,6 +63,15 @@ def _import_target(name: str, target: str) -> Any:
         raise DetectorError(f"detector {name!r}: cannot import {target!r}: {err}") from err
 
 
+# A detector that does not fit the base class's template (e.g. the supervised pump_dump
+# classifier) may still serve if it offers the same public methods.
+_PROTOCOL = ("fit", "score", "score_batch", "thresholds", "is_anomaly", "save", "load")
+
+
+def _has_protocol(klass: type) -> bool:
+    return all(callable(getattr(klass, attr, None)) for attr in _PROTOCOL)
+
+
 def get_detector_class(name: str) -> type[Detector]:
     """The class registered under ``name``; unknown names raise ConfigError listing the valid ones."""
     from detectors.base import Detector
@@ -77,8 +86,10 @@ def get_detector_class(name: str) -> type[Detector]:
             klass = eps[name].load()
         except Exception as err:  # a broken plugin must say which one
             raise DetectorError(f"detector {name!r}: entry point {eps[name].value!r} failed to load: {err}") from err
-    if not (isinstance(klass, type) and issubclass(klass, Detector)):
-        raise DetectorError(f"detector {name!r}: {klass!r} is not a detectors.base.Detector subclass")
+    if not (isinstance(klass, type) and (issubclass(klass, Detector) or _has_protocol(klass))):
+        raise DetectorError(
+            f"detector {name!r}: {klass!r} is neither a detectors.base.Detector subclass nor has {', '.join(_PROTOCOL)}"
+        )
     return klass
 
 

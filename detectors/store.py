@@ -53,13 +53,14 @@ def save_model(
         .where(ModelRecord.detector == detector.name, ModelRecord.scope == scope)
         .values(active=False)
     )
-    start, end = detector.train_range_ or (None, None)
+    start, end = getattr(detector, "train_range_", None) or (None, None)
+    params = detector.params() if callable(detector.params) else detector.params
     record = ModelRecord(
         detector=detector.name,
         scope=scope,
         version=version,
         path=str(path),
-        params=dict(detector.params),
+        params=dict(params),
         train_start=start,
         train_end=end,
         metrics=dict(metrics or {}),
@@ -81,7 +82,9 @@ def load_latest_model(session: Session, name: str, scope: str = "shared") -> Det
     ).first()
     if record is None:
         return None
-    return Detector.load(record.path)
+    from detectors.registry import get_detector_class
+
+    return get_detector_class(record.detector).load(record.path)
 
 
 def retrain(

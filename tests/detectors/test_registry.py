@@ -62,3 +62,8 @@ def test_create_detector_rejects_unknown_parameter() -> None:
     with pytest.raises(ConfigError, match="unknown parameter.*windw.*accepted:.*window"):
         create_detector("zscore", windw=5)
     assert create_detector("lstm_autoencoder", latent=16, cell="gru", lookback=12).params["latent"] == 16
+
+
+def test_registry_resolves_pump_dump() -> None:
+    klass = get_detector_class("pump_dump")
+    assert klass.name == "pump_dump"
