@@ -119,8 +119,12 @@ def export_candles(
 def _register_subcommands() -> None:
     """Let each package add its commands (kept light: no heavy imports at this point)."""
     from bot import cli_bot, runtime_cli
+    from detectors import cli as detectors_cli
+    from detectors import pump_cli
     from feeds import cli as feeds_cli
 
+    detectors_cli.register(app)
+    pump_cli.register(app)
     feeds_cli.register(app)
     cli_bot.register(app)
     runtime_cli.register(app)
