@@ -36,7 +36,19 @@ DEFAULT_DETECTORS: dict[str, dict[str, Any]] = {
     "zscore": {},
     "lstm_forecaster": {},
     "lstm_autoencoder": {},
+    "pump_dump": {},
 }
+# Detectors that learn from labelled examples rather than from the watched series.
+LABELLED_DETECTORS = frozenset({"pump_dump"})
+LABELLED_SEED = 90_210
+
+
+def _timeframe_of(step: pd.Timedelta) -> str:
+    seconds = int(step.total_seconds())
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 @dataclass
@@ -57,11 +69,15 @@ class DetectorPool:
         model_root: str | Path,
         *,
         min_train_rows: int = 200,
+        labelled_symbols: int = 12,
+        labelled_bars: int = 1500,
         param_overrides: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.factory = factory
         self.model_root = Path(model_root)
         self.min_train_rows = min_train_rows
+        self.labelled_symbols = labelled_symbols
+        self.labelled_bars = labelled_bars
         configured = cfg.detectors or {name: DetectorConfig(**kw) for name, kw in DEFAULT_DETECTORS.items()}
         self._slots = {name: _Slot(name, dc) for name, dc in configured.items() if dc.enabled}
         self._param_overrides = {k: dict(v) for k, v in (param_overrides or {}).items()}
@@ -76,10 +92,10 @@ class DetectorPool:
         return {**slot.config.params, **self._param_overrides.get(slot.name, {})}
 
     def _create(self, slot: _Slot) -> Any:
-        from detectors.registry import create_detector
-        from detectors.thresholds import make_threshold
+        from detectors.registry import detector_from_config
 
-        return create_detector(slot.name, threshold=make_threshold(slot.config.threshold), **self._params(slot))
+        config = slot.config.model_copy(update={"params": self._params(slot)})
+        return detector_from_config(slot.name, config)
 
     def ensure_ready(self, frames: Mapping[str, pd.DataFrame]) -> None:
         """Load or train every detector that is not ready yet; refresh overrides."""
@@ -93,37 +109,67 @@ class DetectorPool:
                 log.exception("detector %s could not be loaded or trained; skipping it this cycle", slot.name)
 
     def _load_or_train(self, slot: _Slot, frames: Mapping[str, pd.DataFrame]) -> None:
-        from detectors.store import load_latest_model
+        from detectors.registry import get_detector_class
+        from detectors.store import latest_model_record
 
         with self.factory() as session:
-            loaded = load_latest_model(session, slot.name, scope=slot.config.scope)
-        if loaded is not None:
-            detector, version = loaded if isinstance(loaded, tuple) else (loaded, None)
-            slot.detector, slot.version = detector, version
-            log.info("detector %s: loaded model %s", slot.name, version)
+            record = latest_model_record(session, slot.name, scope=slot.config.scope)
+        if record is not None:
+            slot.detector = get_detector_class(record.detector).load(record.path)
+            slot.version = f"v{record.version}"
+            log.info("detector %s: loaded model %s", slot.name, slot.version)
             return
         detector = self._create(slot)
-        if getattr(detector, "requires_training", True):
-            usable = {k: f for k, f in frames.items() if len(f) >= self.min_train_rows}
-            if not usable:
-                log.info("detector %s: waiting for %d bars of history to train", slot.name, self.min_train_rows)
-                return
-            self._train_and_store(slot, detector, usable)
-        else:
-            detector.fit(frames)
+        if not getattr(detector, "requires_training", True):
+            detector.fit(dict(frames))
             slot.detector, slot.version = detector, "untrained"
+            return
+        usable = {k: f for k, f in frames.items() if len(f) >= self.min_train_rows}
+        if not usable:
+            log.info("detector %s: waiting for %d bars of history to train", slot.name, self.min_train_rows)
+            return
+        self._train_and_store(slot, detector, usable)
 
     def _train_and_store(self, slot: _Slot, detector: Any, frames: Mapping[str, pd.DataFrame]) -> None:
         from detectors.store import save_model
 
-        log.info("detector %s: training on %d symbols", slot.name, len(frames))
-        detector.fit(dict(frames))
+        if slot.name in LABELLED_DETECTORS:
+            self._fit_on_synthetic(slot.name, detector, frames)
+        else:
+            log.info("detector %s: training on %d symbols", slot.name, len(frames))
+            detector.fit(dict(frames))
         with self.factory.begin() as session:
             record = save_model(session, detector, scope=slot.config.scope, root=self.model_root)
             version = f"v{record.version}"
         with self._lock:
             slot.detector, slot.version = detector, version
         log.info("detector %s: trained and stored as %s", slot.name, version)
+
+    def _fit_on_synthetic(self, name: str, detector: Any, frames: Mapping[str, pd.DataFrame]) -> None:
+        """Train a detector that learns from labels on a synthetic labelled market.
+
+        Live candles carry no labels, and the shared pump-and-dump files are
+        at trade-chunk grain, not candle grain. So a classifier like
+        ``pump_dump`` is trained on the synthetic market's injected pumps, at
+        the timeframe being watched and from a seed of its own: never on the
+        series it will then watch. ``vigil pumpdump train`` replaces it with a
+        model trained on real labelled data where a user has some.
+        """
+        from feeds.synthetic import generate_market
+
+        first = next(iter(frames.values()))
+        step = (first.index[1] - first.index[0]) if len(first) > 1 else pd.Timedelta(hours=1)
+        timeframe = _timeframe_of(step)
+        days = max(30.0, self.labelled_bars * step / pd.Timedelta(days=1))
+        market = generate_market(self.labelled_symbols, days=days, timeframe=timeframe, seed=LABELLED_SEED)
+        log.info(
+            "detector %s: training on a synthetic labelled market (%d symbols, %g days of %s)",
+            name,
+            self.labelled_symbols,
+            days,
+            timeframe,
+        )
+        detector.fit(dict(market.candles), market.labels)
 
     def retrain(self, frames: Mapping[str, pd.DataFrame]) -> list[str]:
         """Train fresh models on recent data and swap them in; returns the names retrained.
@@ -133,6 +179,8 @@ class DetectorPool:
         """
         done = []
         for slot in self._slots.values():
+            if slot.name in LABELLED_DETECTORS:  # learns from labels, not from recent live bars
+                continue
             detector = self._create(slot)
             if not getattr(detector, "requires_training", True):
                 continue

@@ -22,7 +22,7 @@ from bot.errors import DetectorError
 from detectors.base import Detector
 from storage.models import ModelRecord
 
-__all__ = ["load_latest_model", "retrain", "save_model"]
+__all__ = ["latest_model_record", "load_latest_model", "retrain", "save_model"]
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +72,19 @@ def save_model(
     return record
 
 
-def load_latest_model(session: Session, name: str, scope: str = "shared") -> Detector | None:
-    """The newest active model of ``name`` for ``scope``, or None when none was trained."""
-    record = session.scalars(
+def latest_model_record(session: Session, name: str, scope: str = "shared") -> ModelRecord | None:
+    """The newest active ``models`` row of ``name`` for ``scope``."""
+    return session.scalars(
         select(ModelRecord)
         .where(ModelRecord.detector == name, ModelRecord.scope == scope, ModelRecord.active.is_(True))
         .order_by(ModelRecord.version.desc())
         .limit(1)
     ).first()
+
+
+def load_latest_model(session: Session, name: str, scope: str = "shared") -> Detector | None:
+    """The newest active model of ``name`` for ``scope``, or None when none was trained."""
+    record = latest_model_record(session, name, scope)
     if record is None:
         return None
     from detectors.registry import get_detector_class
