@@ -36,6 +36,7 @@ DEMO_DETECTORS: dict[str, dict[str, Any]] = {
     "zscore": {},
     "lstm_forecaster": {"params": {"epochs": 4}},
     "lstm_autoencoder": {"params": {"epochs": 4}},
+    "pump_dump": {},
 }
 
 
@@ -114,7 +115,8 @@ async def run_demo(options: DemoOptions, base: Config | None = None, progress: A
     cfg = demo_config(options, sorted(frames), timeframe, base)
     _engine, factory = open_database(cfg.database.url)
     feed = ReplayFeed("replay", frames, timeframe)
-    pool = DetectorPool(cfg, factory, options.directory / "models", min_train_rows=48)
+    pool = DetectorPool(cfg, factory, options.directory / "models", min_train_rows=48, labelled_symbols=8,
+                        labelled_bars=1000)
     dispatcher, targets, _app = await build_dispatcher(
         cfg, factory, feeds={"replay": feed}, console_too=True, with_application=False
     )

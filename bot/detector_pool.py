@@ -120,15 +120,20 @@ class DetectorPool:
             log.info("detector %s: loaded model %s", slot.name, slot.version)
             return
         detector = self._create(slot)
+        usable = self._usable(detector, frames)
+        if not usable:
+            log.debug("detector %s: waiting for enough history to start", slot.name)
+            return
         if not getattr(detector, "requires_training", True):
-            detector.fit(dict(frames))
+            detector.fit(usable)
             slot.detector, slot.version = detector, "untrained"
             return
-        usable = {k: f for k, f in frames.items() if len(f) >= self.min_train_rows}
-        if not usable:
-            log.info("detector %s: waiting for %d bars of history to train", slot.name, self.min_train_rows)
-            return
         self._train_and_store(slot, detector, usable)
+
+    def _usable(self, detector: Any, frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        """The symbols with enough history to fit ``detector`` on."""
+        need = max(self.min_train_rows, int(getattr(detector, "warmup", 0)) + 2)
+        return {k: f for k, f in frames.items() if len(f) >= need}
 
     def _train_and_store(self, slot: _Slot, detector: Any, frames: Mapping[str, pd.DataFrame]) -> None:
         from detectors.store import save_model
@@ -184,7 +189,7 @@ class DetectorPool:
             detector = self._create(slot)
             if not getattr(detector, "requires_training", True):
                 continue
-            usable = {k: f for k, f in frames.items() if len(f) >= self.min_train_rows}
+            usable = self._usable(detector, frames)
             if not usable:
                 continue
             try:

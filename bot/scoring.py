@@ -6,8 +6,8 @@ live loop, the demo and the walk-forward backtest make the same decisions.
 
 Severity is how far a score clears its threshold: under 1.5x is low, under
 3x medium, beyond that high. It is relative so that one rule serves detectors
-whose scores live on different scales (z-scores, reconstruction errors,
-probabilities).
+whose scores live on different scales (z-scores, reconstruction errors). A
+classifier's probability is judged on its own scale (see ``severity_for``).
 """
 
 from __future__ import annotations
@@ -27,8 +27,15 @@ _MEDIUM_RATIO = 1.5
 _HIGH_RATIO = 3.0
 
 
-def severity_for(score: float, threshold: float) -> Severity:
-    """Severity of a score that cleared ``threshold``."""
+def severity_for(score: float, threshold: float, *, probability: bool = False) -> Severity:
+    """Severity of a score that cleared ``threshold``.
+
+    Probabilities (a classifier's P(pump)) are judged on their own scale: a
+    tuned threshold can be far below 0.5, and a ratio to it would call every
+    hit high.
+    """
+    if probability:
+        return Severity.HIGH if score >= 0.8 else Severity.MEDIUM if score >= 0.5 else Severity.LOW
     if threshold > 0:
         ratio = score / threshold
     else:  # thresholds at or below zero: fall back to the absolute margin
@@ -90,7 +97,7 @@ def events_from_scores(
     events = []
     for ts in scores.index[fired.to_numpy()]:  # events are rare: this loop is over hits, not bars
         score, threshold = float(scores.loc[ts]), float(thr.loc[ts])
-        sev = severity_for(score, threshold)
+        sev = severity_for(score, threshold, probability=kind == "pump_dump")
         if order.index(sev) < order.index(min_severity):
             continue
         details = bar_context(frame, ts)

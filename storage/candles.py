@@ -128,7 +128,8 @@ def load_candles(
     else:
         query = query.order_by(c.ts)
     rows = session.execute(query).all()
-    frame = pd.DataFrame(rows, columns=["ts", *CANDLE_COLUMNS])
+    # Plain tuples: pandas treats Row objects as mappings and looks every cell up by key.
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=["ts", *CANDLE_COLUMNS])
     if limit is not None:
         frame = frame.iloc[::-1]
     frame = frame.astype({"ts": "int64", **{col: "float64" for col in CANDLE_COLUMNS}})

@@ -79,7 +79,7 @@ def load_social(
     if end_ms is not None:
         query = query.where(c.ts < end_ms)
     rows = session.execute(query.order_by(c.ts)).all()
-    frame = pd.DataFrame(rows, columns=["ts", "value"]).astype({"ts": "int64", "value": "float64"})
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=["ts", "value"]).astype({"ts": "int64", "value": "float64"})
     series = frame.groupby("ts")["value"].sum()
     index = pd.DatetimeIndex(pd.to_datetime(series.index.to_numpy(), unit="ms", utc=True), name="time")
     return pd.Series(series.to_numpy(dtype="float64"), index=index, name=metric or "social_volume")

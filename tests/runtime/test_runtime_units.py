@@ -105,3 +105,9 @@ def test_redaction_masks_tokens_in_messages_and_tracebacks(caplog: pytest.LogCap
     text = caplog.text
     assert token not in text
     assert "request to" in text and "***" in text
+
+
+def test_probability_scores_get_severity_from_the_probability() -> None:
+    assert severity_for(0.3, 0.004, probability=True) is Severity.LOW
+    assert severity_for(0.6, 0.004, probability=True) is Severity.MEDIUM
+    assert severity_for(0.95, 0.004, probability=True) is Severity.HIGH
