@@ -115,15 +115,14 @@ async def run_demo(options: DemoOptions, base: Config | None = None, progress: A
     cfg = demo_config(options, sorted(frames), timeframe, base)
     _engine, factory = open_database(cfg.database.url)
     feed = ReplayFeed("replay", frames, timeframe)
-    pool = DetectorPool(cfg, factory, options.directory / "models", min_train_rows=48, labelled_symbols=8,
-                        labelled_bars=1000)
+    pool = DetectorPool(
+        cfg, factory, options.directory / "models", min_train_rows=48, labelled_symbols=16, labelled_bars=1200
+    )
     dispatcher, targets, _app = await build_dispatcher(
         cfg, factory, feeds={"replay": feed}, console_too=True, with_application=False
     )
     social = [feed.social_source()] if any("social_volume" in f for f in frames.values()) else []
-    runtime = Runtime(
-        cfg, factory, {"replay": feed}, pool, dispatcher=dispatcher, social=social, alert_targets=targets
-    )
+    runtime = Runtime(cfg, factory, {"replay": feed}, pool, dispatcher=dispatcher, social=social, alert_targets=targets)
 
     step = timeframe_to_ms(timeframe)
     first, last = feed.span_ms()

@@ -69,7 +69,7 @@ class DetectorPool:
         model_root: str | Path,
         *,
         min_train_rows: int = 200,
-        labelled_symbols: int = 12,
+        labelled_symbols: int = 20,
         labelled_bars: int = 1500,
         param_overrides: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
@@ -166,7 +166,10 @@ class DetectorPool:
         step = (first.index[1] - first.index[0]) if len(first) > 1 else pd.Timedelta(hours=1)
         timeframe = _timeframe_of(step)
         days = max(30.0, self.labelled_bars * step / pd.Timedelta(days=1))
-        market = generate_market(self.labelled_symbols, days=days, timeframe=timeframe, seed=LABELLED_SEED)
+        # Twice the generator's default anomaly rate: enough pumps to learn from in few bars.
+        market = generate_market(
+            self.labelled_symbols, days=days, timeframe=timeframe, seed=LABELLED_SEED, anomaly_rate=1 / 150
+        )
         log.info(
             "detector %s: training on a synthetic labelled market (%d symbols, %g days of %s)",
             name,

@@ -138,7 +138,12 @@ class Runtime:
             async with caps[entry.exchange]:
                 try:
                     result = await sync_candles(
-                        feed, self.factory, entry.symbol, entry.timeframe, since_ms=first_since, now_ms=now_ms,
+                        feed,
+                        self.factory,
+                        entry.symbol,
+                        entry.timeframe,
+                        since_ms=first_since,
+                        now_ms=now_ms,
                         fill_gaps=gap_key not in self._gaps_checked,
                     )
                     self._gaps_checked.add(gap_key)

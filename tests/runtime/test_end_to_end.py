@@ -48,7 +48,9 @@ async def test_cycles_store_candles_events_and_deliver_alerts_with_photos(
             watchlist=[{"exchange": "binance", "symbol": s, "timeframe": "1h"} for s in frames],
             detectors=zscore_only,
             telegram={
-                "token": tg.token, "base_url": tg.base_url, "base_file_url": tg.base_file_url,
+                "token": tg.token,
+                "base_url": tg.base_url,
+                "base_file_url": tg.base_file_url,
                 "allowed_chat_ids": [CHAT],
             },
             alerts={"chart_dir": str(tmp_path / "charts"), "cooldown_minutes": 0},
@@ -59,8 +61,14 @@ async def test_cycles_store_candles_events_and_deliver_alerts_with_photos(
         await feed.open()
         dispatcher, targets, app = await build_dispatcher(cfg, factory, feeds={"binance": feed}, with_application=False)
         assert app is None and targets == [("telegram", CHAT)]
-        runtime = Runtime(cfg, factory, {"binance": feed}, DetectorPool(cfg, factory, tmp_path / "models"),
-                          dispatcher=dispatcher, alert_targets=targets)
+        runtime = Runtime(
+            cfg,
+            factory,
+            {"binance": feed},
+            DetectorPool(cfg, factory, tmp_path / "models"),
+            dispatcher=dispatcher,
+            alert_targets=targets,
+        )
         index = next(iter(frames.values())).index
         step = 3_600_000
         start = int(index[int(len(index) * 0.3)].value // 10**6)
@@ -100,14 +108,18 @@ async def test_cycles_store_candles_events_and_deliver_alerts_with_photos(
         with factory() as s:
             bars = {(e.symbol, e.bar_ts) for e in s.scalars(select(Event))}
         hits = sum(
-            any(sym == lab.symbol and lab.start.value // 10**6 <= ts <= lab.end.value // 10**6 + 2 * step
-                for sym, ts in bars)
+            any(
+                sym == lab.symbol and lab.start.value // 10**6 <= ts <= lab.end.value // 10**6 + 2 * step
+                for sym, ts in bars
+            )
             for lab in market.itertuples()
         )
         assert len(market) and hits / len(market) >= 0.5
 
 
-async def test_restarted_runtime_scores_missed_bars_once(tmp_path: Path, zscore_only: dict[str, dict[str, object]]) -> None:
+async def test_restarted_runtime_scores_missed_bars_once(
+    tmp_path: Path, zscore_only: dict[str, dict[str, object]]
+) -> None:
     frames, _labels = _market()
     async with FakeBinance(frames) as fake_ex:
         cfg = default_config(

@@ -47,8 +47,13 @@ def _frames(now_min: pd.Timestamp) -> dict[str, pd.DataFrame]:
             volume[-2 - ago] *= 40  # -1 is the open bar, -2 the last closed one
         open_ = np.r_[close[0], close[:-1]]
         frames[symbol] = pd.DataFrame(
-            {"open": open_, "high": np.maximum(open_, close) * 1.0005, "low": np.minimum(open_, close) * 0.9995,
-             "close": close, "volume": volume},
+            {
+                "open": open_,
+                "high": np.maximum(open_, close) * 1.0005,
+                "low": np.minimum(open_, close) * 0.9995,
+                "close": close,
+                "volume": volume,
+            },
             index=idx,
         )
     return frames
@@ -100,7 +105,7 @@ base_file_url = "{tg.base_file_url}"
 allowed_chat_ids = [{CHAT}]
 [alerts]
 cooldown_minutes = 0
-chart_dir = "{path.parent / 'charts'}"
+chart_dir = "{path.parent / "charts"}"
 [scheduler]
 close_delay_seconds = 1
 history_bars = 300
@@ -114,8 +119,18 @@ async def _start(cfg: Path, crash_at: str | None) -> asyncio.subprocess.Process:
     if crash_at:
         env["VIGIL_CRASH_AT"] = crash_at
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", "--config", str(cfg), "--models", str(cfg.parent / "models"),
-        env=env, cwd=str(cfg.parent), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--config",
+        str(cfg),
+        "--models",
+        str(cfg.parent / "models"),
+        env=env,
+        cwd=str(cfg.parent),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
 
 
@@ -177,8 +192,11 @@ async def test_sigkill_mid_cycle_loses_and_doubles_nothing(tmp_path: Path, crash
     assert spike_bars <= {(e.symbol, e.bar_ts) for e in events}
     assert len({(e.symbol, e.detector, e.bar_ts) for e in events}) == len(events)
     assert len(deliveries) == len(alerts) and all(d.status == "sent" for d in deliveries)
-    sent = [c for c in tg.calls(ok_only=True) if c.method in {"sendPhoto", "sendMessage"}
-            and int(c.params.get("chat_id", 0)) == CHAT]
+    sent = [
+        c
+        for c in tg.calls(ok_only=True)
+        if c.method in {"sendPhoto", "sendMessage"} and int(c.params.get("chat_id", 0)) == CHAT
+    ]
     captions = [c.params.get("caption") or c.params.get("text") for c in sent]
     assert len(captions) == len(alerts)  # every alert exactly once
     assert len(set(captions)) == len(captions)
