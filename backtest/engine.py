@@ -138,6 +138,21 @@ def column_params(strategy: Strategy, n: int, sym: np.ndarray) -> dict[str, np.n
     }
 
 
+def _match_kinds(sched: dict[str, np.ndarray], fills: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """Exit reason of each filled trade.
+
+    Every scheduled trade fills unless the column has no cash left (a short
+    blown through its stop can leave it negative); those are skipped, logged.
+    """
+    sched_key = sched["col"] * (n + 2) + sched["entry"]
+    fill_key = fills["col"] * (n + 2) + fills["entry_idx"]
+    pos = np.searchsorted(sched_key, fill_key)
+    if len(fill_key) != len(sched_key):
+        log.warning("%d of %d scheduled trades could not be filled (no cash left)", len(sched_key) - len(fill_key),
+                    len(sched_key))
+    return sched["kind"][pos]
+
+
 def _bar_ms(index: pd.DatetimeIndex) -> int:
     return int(np.median(np.diff(index.as_unit("ms").asi8)))
 
@@ -170,7 +185,7 @@ def _random_events(
 
 
 def _portfolio_metrics(equity: np.ndarray, init: float, returns: np.ndarray, held: float, ppy: float) -> dict:
-    return compute_metrics(equity, init, returns, int(round(held)), ppy)
+    return compute_metrics(equity, init, returns, held, ppy)
 
 
 def run_backtest(
@@ -206,8 +221,7 @@ def run_backtest(
     sched = schedule_trades(prices, ev_ptr, ev_bar, ev_score, cols)
     equity, records, _pf = execute_on_bars(index, prices, sched, sym, cols["short"], strategy)
     fills = trades_from_records(records)
-    if len(fills["col"]) != len(sched["col"]):
-        raise BacktestError(f"vectorbt filled {len(fills['col'])} of {len(sched['col'])} scheduled trades")
+    kinds = _match_kinds(sched, fills, n)
 
     exit_bar = np.minimum(fills["exit_idx"], n - 1)
     trades = pd.DataFrame(
@@ -220,7 +234,7 @@ def run_backtest(
             "exit_price": fills["exit_price"],
             "return": fills["return"],
             "pnl": fills["pnl"],
-            "exit_reason": np.asarray(EXIT_KINDS, dtype=object)[sched["kind"]],
+            "exit_reason": np.asarray(EXIT_KINDS, dtype=object)[kinds],
             "entry_bar": fills["entry_idx"],
             "exit_bar": fills["exit_idx"],
         }

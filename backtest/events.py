@@ -102,7 +102,10 @@ def events_to_csr(
     ev_bar : ndarray, shape (n_events,)
     ev_score : ndarray, shape (n_events,)
     """
-    if len(symbols) == 1:
+    if symbols == [""]:  # one unnamed candle series: every event is about it
+        mine = events
+        sym_pos = np.zeros(len(mine), dtype=np.int64)
+    elif len(symbols) == 1:
         mine = events.loc[events["symbol"].isin([symbols[0], ""])]
         sym_pos = np.zeros(len(mine), dtype=np.int64)
     else:

@@ -102,7 +102,7 @@ def compute_metrics(
     equity: np.ndarray,
     init_cash: float,
     trade_returns: np.ndarray,
-    bars_in_market: int,
+    bars_in_market: float,
     ppy: float,
 ) -> dict[str, float]:
     """Every metric in :data:`METRIC_NAMES` for one equity curve.
@@ -115,7 +115,7 @@ def compute_metrics(
         Value before the first bar.
     trade_returns : ndarray, shape (n_trades,)
         Return of each closed trade (P&L over entry cost).
-    bars_in_market : int
+    bars_in_market : float
         Bars with an open position, for ``exposure``.
     ppy : float
         Bars per year (see :func:`periods_per_year`).
