@@ -148,8 +148,11 @@ def _match_kinds(sched: dict[str, np.ndarray], fills: dict[str, np.ndarray], n: 
     fill_key = fills["col"] * (n + 2) + fills["entry_idx"]
     pos = np.searchsorted(sched_key, fill_key)
     if len(fill_key) != len(sched_key):
-        log.warning("%d of %d scheduled trades could not be filled (no cash left)", len(sched_key) - len(fill_key),
-                    len(sched_key))
+        log.warning(
+            "%d of %d scheduled trades could not be filled (no cash left)",
+            len(sched_key) - len(fill_key),
+            len(sched_key),
+        )
     return sched["kind"][pos]
 
 
@@ -282,9 +285,7 @@ def run_backtest(
         draw_of_trade = r_fills["col"] // n_sym
         for d in range(draws):  # one metrics call per draw (<= 100), not per bar
             eq = r_equity[:, d * n_sym : (d + 1) * n_sym].sum(axis=1)
-            per_draw.append(
-                _portfolio_metrics(eq, init * n_sym, r_fills["return"][draw_of_trade == d], r_held[d], ppy)
-            )
+            per_draw.append(_portfolio_metrics(eq, init * n_sym, r_fills["return"][draw_of_trade == d], r_held[d], ppy))
         frame = pd.DataFrame(per_draw)
         metrics["random"] = {k: float(frame[k].replace([np.inf, -np.inf], np.nan).mean()) for k in frame.columns}
         strat_total = metrics["strategy"]["total_return"]

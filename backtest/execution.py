@@ -31,8 +31,15 @@ TRADE_RETURN_DOC = "P&L over entry cost (fill x size + entry fees)"
 _PERCENT, _AMOUNT = 2, 0
 
 
-def _orders(sched: dict[str, np.ndarray], n_rows: int, n_cols: int, entry_row: np.ndarray, exit_row: np.ndarray,
-            entry_price: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _orders(
+    sched: dict[str, np.ndarray],
+    n_rows: int,
+    n_cols: int,
+    entry_row: np.ndarray,
+    exit_row: np.ndarray,
+    entry_price: np.ndarray,
+    size: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     size_arr = np.full((n_rows, n_cols), np.nan)
     price_arr = np.full((n_rows, n_cols), np.nan)
     type_arr = np.full((n_rows, n_cols), _AMOUNT, dtype=np.int64)
@@ -86,8 +93,9 @@ def execute_on_bars(
     step = index[-1] - index[-2] if n > 1 else pd.Timedelta(1, "ms")
     ext_index = index.append(pd.DatetimeIndex([index[-1] + step]))
     entry_price = prices["open"][sched["entry"], col_sym[sched["col"]]]
-    size_arr, price_arr, type_arr = _orders(sched, n + 1, n_cols, sched["entry"], sched["exit"], entry_price,
-                                            strategy.size)
+    size_arr, price_arr, type_arr = _orders(
+        sched, n + 1, n_cols, sched["entry"], sched["exit"], entry_price, strategy.size
+    )
     direction = np.where(col_short, 1, 0).astype(np.int64)[None, :]
     pf = _portfolio(pd.DataFrame(close_ext, index=ext_index), size_arr, price_arr, type_arr, direction, strategy)
     value = pf.value().to_numpy()

@@ -38,8 +38,26 @@ _TIME, _SL, _TP, _TRAIL, _END = 0, 1, 2, 3, 4
 
 @njit(cache=True, nogil=True)
 def _schedule(
-    open_, high, low, close, ev_ptr, ev_bar, ev_score, col_sym, col_ev, col_min_score, col_hold, col_tp, col_sl, col_trail,
-    col_short, out_col, out_entry, out_exit, out_price, out_kind,
+    open_,
+    high,
+    low,
+    close,
+    ev_ptr,
+    ev_bar,
+    ev_score,
+    col_sym,
+    col_ev,
+    col_min_score,
+    col_hold,
+    col_tp,
+    col_sl,
+    col_trail,
+    col_short,
+    out_col,
+    out_entry,
+    out_exit,
+    out_price,
+    out_kind,
 ):  # pragma: no cover - compiled
     n = open_.shape[0]
     k_out = 0

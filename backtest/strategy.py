@@ -161,9 +161,7 @@ _NULLABLE = {"detector", "min_score", "min_severity", "symbols", "take_profit", 
 def _coerce(strategy: str, key: str, raw: Any) -> Any:
     """Turn a CLI/chat string (or a typed value) into the field's type, naming the value on failure."""
     if key not in _FIELD_TYPES:
-        raise InputError(
-            f"strategy {strategy!r}: unknown parameter {key!r}; valid: {', '.join(sorted(_FIELD_TYPES))}"
-        )
+        raise InputError(f"strategy {strategy!r}: unknown parameter {key!r}; valid: {', '.join(sorted(_FIELD_TYPES))}")
     kind = _FIELD_TYPES[key]
     if isinstance(raw, str) and key in _NULLABLE and raw.strip().lower() in ("", "none", "off"):
         return None

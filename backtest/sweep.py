@@ -34,8 +34,13 @@ __all__ = ["SWEEPABLE", "SweepResult", "heatmap_png", "parse_grid", "run_sweep"]
 
 log = logging.getLogger(__name__)
 
-SWEEPABLE = {"min_score": "min_score", "hold_bars": "hold", "take_profit": "tp", "stop_loss": "sl",
-             "trailing_stop": "trail"}
+SWEEPABLE = {
+    "min_score": "min_score",
+    "hold_bars": "hold",
+    "take_profit": "tp",
+    "stop_loss": "sl",
+    "trailing_stop": "trail",
+}
 
 
 @dataclass
@@ -118,7 +123,11 @@ def run_sweep(
 
 
 def heatmap_png(
-    result: SweepResult, *, x: str | None = None, y: str | None = None, metric: str = "total_return",
+    result: SweepResult,
+    *,
+    x: str | None = None,
+    y: str | None = None,
+    metric: str = "total_return",
     path: str | Path | None = None,
 ) -> bytes:
     """A heat map of ``metric`` over two swept parameters (mean over any others); PNG bytes, also written to path."""

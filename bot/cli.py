@@ -118,6 +118,9 @@ def export_candles(
 
 def _register_subcommands() -> None:
     """Let each package add its commands (kept light: no heavy imports at this point)."""
+    from backtest.cli import register as register_backtest
+
+    register_backtest(app)
 
 
 _register_subcommands()

@@ -111,7 +111,8 @@ def test_vectorbt_trade_records_give_the_documented_return_formula() -> None:
 
     close = pd.Series([10.0, 11, 12, 13], index=IDX[:4])
     size = np.array([np.nan, np.inf, np.nan, -np.inf])
-    pf = vbt.Portfolio.from_orders(close, size=size, price=close.to_numpy(), fees=0.01, slippage=0.001, init_cash=100.0, direction="longonly"
+    pf = vbt.Portfolio.from_orders(
+        close, size=size, price=close.to_numpy(), fees=0.01, slippage=0.001, init_cash=100.0, direction="longonly"
     )
     rec = pf.exit_trades.values[0]
     ours = rec["pnl"] / (rec["size"] * rec["entry_price"] + rec["entry_fees"])

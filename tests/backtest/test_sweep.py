@@ -30,7 +30,9 @@ def setup() -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     rows = []
     for sym in candles:
         bars = np.sort(rng.choice(399, 60, replace=False))
-        rows.append(pd.DataFrame({"timestamp": candles[sym].index[bars], "score": rng.uniform(0, 5, 60), "symbol": sym}))
+        rows.append(
+            pd.DataFrame({"timestamp": candles[sym].index[bars], "score": rng.uniform(0, 5, 60), "symbol": sym})
+        )
     return candles, normalize_events(pd.concat(rows))
 
 
