@@ -132,7 +132,7 @@ def load_candles(
     if limit is not None:
         frame = frame.iloc[::-1]
     frame = frame.astype({"ts": "int64", **{col: "float64" for col in CANDLE_COLUMNS}})
-    frame.index = pd.DatetimeIndex(pd.to_datetime(frame.pop("ts"), unit="ms", utc=True), name="time")
+    frame.index = pd.DatetimeIndex(pd.to_datetime(frame.pop("ts"), unit="ms", utc=True), name="time").as_unit("ns")
     return frame
 
 

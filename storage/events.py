@@ -138,5 +138,3 @@ def events_frame(events: Sequence[Event]) -> pd.DataFrame:
         columns=["timestamp", "exchange", "symbol", "timeframe", "detector", "score", "threshold", "severity", "kind"],
     )
     return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
-
-
