@@ -103,15 +103,25 @@ def align_candles(candles: pd.DataFrame | Mapping[str, pd.DataFrame], symbol: st
     frames = dict(candles) if isinstance(candles, Mapping) else {symbol.upper(): candles}
     if not frames:
         raise BacktestError("no candles given")
-    index = None
+    out: dict[str, pd.DataFrame] = {}
     for name, frame in frames.items():
         if len(frame) < 2:
             raise BacktestError(f"{name or 'candles'}: need at least 2 bars, got {len(frame)}")
-        index = frame.index if index is None else index.intersection(frame.index)
+        if not isinstance(frame.index, pd.DatetimeIndex) or frame.index.tz is None:
+            raise BacktestError(f"{name or 'candles'}: index must be a UTC DatetimeIndex of bar open times")
+        f = frame.copy()
+        f.index = f.index.as_unit("ns")  # one unit whatever the source (CSV, database, date_range)
+        out[name] = f
+    index = None
+    for f in out.values():
+        index = f.index if index is None else index.intersection(f.index)
     assert index is not None
     if len(index) < 2:
         raise BacktestError(f"symbols {', '.join(frames)} share fewer than 2 bars")
-    return {name: frame.loc[index] for name, frame in frames.items()}
+    if any(len(f) != len(index) for f in out.values()):
+        log.warning("symbols do not share every bar: using the %d bars they all have", len(index))
+        out = {name: f.loc[index] for name, f in out.items()}
+    return out
 
 
 def _price_arrays(frames: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
