@@ -21,6 +21,8 @@ Two grids:
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
@@ -28,11 +30,13 @@ __all__ = ["TRADE_RETURN_DOC", "execute_on_bars", "execute_on_slots", "trades_fr
 
 TRADE_RETURN_DOC = "P&L over entry cost (fill x size + entry fees)"
 
+log = logging.getLogger(__name__)
 _PERCENT, _AMOUNT = 2, 0
 
 
 def _orders(
     sched: dict[str, np.ndarray],
+    col: np.ndarray,
     n_rows: int,
     n_cols: int,
     entry_row: np.ndarray,
@@ -43,7 +47,6 @@ def _orders(
     size_arr = np.full((n_rows, n_cols), np.nan)
     price_arr = np.full((n_rows, n_cols), np.nan)
     type_arr = np.full((n_rows, n_cols), _AMOUNT, dtype=np.int64)
-    col = sched["col"]
     size_arr[entry_row, col] = size
     type_arr[entry_row, col] = _PERCENT
     price_arr[entry_row, col] = entry_price
@@ -94,7 +97,7 @@ def execute_on_bars(
     ext_index = index.append(pd.DatetimeIndex([index[-1] + step]))
     entry_price = prices["open"][sched["entry"], col_sym[sched["col"]]]
     size_arr, price_arr, type_arr = _orders(
-        sched, n + 1, n_cols, sched["entry"], sched["exit"], entry_price, strategy.size
+        sched, sched["col"], n + 1, n_cols, sched["entry"], sched["exit"], entry_price, strategy.size
     )
     direction = np.where(col_short, 1, 0).astype(np.int64)[None, :]
     pf = _portfolio(pd.DataFrame(close_ext, index=ext_index), size_arr, price_arr, type_arr, direction, strategy)
@@ -110,32 +113,64 @@ def execute_on_slots(
     col_sym: np.ndarray,
     col_short: np.ndarray,
     strategy: object,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Run the schedule on the trade-slot grid (2 rows per trade).
+    *,
+    lane_length: int = 1024,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Run the schedule on a trade-slot grid (2 rows per trade).
+
+    With percentage sizing a trade's return (P&L over entry cost) does not
+    depend on the cash it starts with, so trades of different parameter
+    columns can share a vectorbt column ("lane"): all trades are laid out
+    back to back, ``lane_length`` per lane, and each column's total return is
+    the product of ``1 + size * r`` over its trades. If a lane runs out of
+    cash (a short blown through its stop), the trades are re-run with one
+    vectorbt column per parameter column and totals taken from the cash.
 
     Returns
     -------
-    final_value : ndarray, shape (n_cols,)
-    records : structured ndarray
-        vectorbt exit-trade records; ``entry_idx // 2`` is the trade's position within its column.
+    total_return : ndarray, shape (n_cols,)
+    trades : dict of ndarray, shape (n_filled,)
+        ``col``, ``return``, ``pnl`` of each filled trade, in schedule order.
     """
     n_cols = len(col_sym)
     col = sched["col"]
+    total = len(col)
     counts = np.bincount(col, minlength=n_cols)
-    first = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    k = np.arange(len(col)) - first[col]
-    n_rows = max(2 * int(counts.max(initial=0)), 2)
     entry_price = prices["open"][sched["entry"], col_sym[col]]
-    size_arr, price_arr, type_arr = _orders(sched, n_rows, n_cols, 2 * k, 2 * k + 1, entry_price, strategy.size)
-    close = pd.DataFrame(price_arr).ffill().fillna(1.0).to_numpy()
+    uniform = bool(np.all(col_short == col_short[0])) if n_cols else True
+    if total and uniform:
+        length = max(1, min(lane_length, total))
+        t = np.arange(total)
+        lane, slot = t // length, t % length
+        n_lanes = int(lane[-1]) + 1
+        size_arr, price_arr, type_arr = _orders(
+            sched, lane, 2 * length, n_lanes, 2 * slot, 2 * slot + 1, entry_price, strategy.size
+        )
+        direction = np.int64(1 if col_short[0] else 0)
+        pf = _portfolio(pd.DataFrame(price_arr), size_arr, price_arr, type_arr, direction, strategy)
+        fills = trades_from_records(pf.exit_trades.values)
+        if len(fills["col"]) == total:
+            growth = np.ones(n_cols)
+            has = counts > 0
+            starts = np.concatenate(([0], np.cumsum(counts)[:-1]))[has]
+            growth[has] = np.multiply.reduceat(1.0 + strategy.size * fills["return"], starts)
+            return growth - 1.0, {"col": col, "return": fills["return"], "pnl": fills["pnl"]}
+        log.warning("a packed lane ran out of cash; re-running one column per parameter set")
+    first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    k = np.arange(total) - first[col]
+    n_rows = max(2 * int(counts.max(initial=0)), 2)
+    size_arr, price_arr, type_arr = _orders(sched, col, n_rows, n_cols, 2 * k, 2 * k + 1, entry_price, strategy.size)
     direction = np.where(col_short, 1, 0).astype(np.int64)[None, :]
-    pf = _portfolio(pd.DataFrame(close), size_arr, price_arr, type_arr, direction, strategy)
-    return pf.final_value().to_numpy(), pf.exit_trades.values
+    pf = _portfolio(pd.DataFrame(price_arr), size_arr, price_arr, type_arr, direction, strategy)
+    fills = trades_from_records(pf.exit_trades.values)
+    final = strategy.init_cash + np.bincount(fills["col"], weights=fills["pnl"], minlength=n_cols)
+    return final / strategy.init_cash - 1.0, {"col": fills["col"], "return": fills["return"], "pnl": fills["pnl"]}
 
 
 def trades_from_records(records: np.ndarray) -> dict[str, np.ndarray]:
     """Fill prices and returns of closed trades, return as P&L over entry cost (fees included)."""
-    closed = records[records["status"] == 1]
+    closed_mask = records["status"] == 1
+    closed = records if closed_mask.all() else records[closed_mask]
     cost = closed["size"] * closed["entry_price"] + closed["entry_fees"]
     return {
         "col": closed["col"].astype(np.int64),

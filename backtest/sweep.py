@@ -25,7 +25,7 @@ import pandas as pd
 
 from backtest.engine import _price_arrays, align_candles, column_params
 from backtest.events import events_to_csr, filter_events
-from backtest.execution import execute_on_slots, trades_from_records
+from backtest.execution import execute_on_slots
 from backtest.kernel import schedule_trades
 from backtest.strategy import Strategy, make_strategy
 from bot.errors import InputError
@@ -100,8 +100,7 @@ def run_sweep(
             values = np.where(np.isnan(values), -np.inf, values)
         cols[SWEEPABLE[key]] = np.repeat(values, n_sym).astype(cols[SWEEPABLE[key]].dtype)
     sched = schedule_trades(prices, ev_ptr, ev_bar, ev_score, cols)
-    final, records = execute_on_slots(prices, sched, cols["sym"], cols["short"], strategy)
-    fills = trades_from_records(records)
+    col_return, fills = execute_on_slots(prices, sched, cols["sym"], cols["short"], strategy)
 
     combo_of = fills["col"] // n_sym
     r = fills["return"]
@@ -113,7 +112,7 @@ def run_sweep(
     held = np.bincount(sched["col"] // n_sym, weights=sched["exit"] - sched["entry"], minlength=n_combo)
     with np.errstate(divide="ignore", invalid="ignore"):
         table = pd.DataFrame(combos, columns=names) if names else pd.DataFrame(index=range(1))
-        table["total_return"] = final.reshape(n_combo, n_sym).sum(axis=1) / (strategy.init_cash * n_sym) - 1.0
+        table["total_return"] = col_return.reshape(n_combo, n_sym).mean(axis=1)  # equal cash per symbol
         table["trades"] = trades
         table["win_rate"] = np.where(trades > 0, wins / trades, np.nan)
         table["profit_factor"] = np.where(losses > 0, gains / losses, np.where(gains > 0, np.inf, np.nan))
