@@ -1,4 +1,4 @@
-"""Backtest sweep: 1 year of hourly candles x 10 symbols x 1,000 parameter combinations (aim: < 5 s, first call included).
+"""Backtest sweep: 1 year hourly x 10 symbols x 1,000 parameter combinations (aim: < 5 s, first call included).
 
 Peer, in the same run: backtesting.py 0.6 (``backtesting``) on the same
 strategy (fixed hold with a stop-loss, entries on the next open after an
@@ -82,20 +82,29 @@ def main() -> None:
     peer_total = peer_per_run * n_cols
 
     print(f"data: {args.symbols} symbols x {n_bars} hourly bars, {len(events)} candidate events (score >= 2)")
-    print(f"grid: {len(sweep.table)} combinations x {args.symbols} symbols = {n_cols} columns, "
-          f"{int(sweep.table['trades'].sum())} trades")
+    print(
+        f"grid: {len(sweep.table)} combinations x {args.symbols} symbols = {n_cols} columns, "
+        f"{int(sweep.table['trades'].sum())} trades"
+    )
     print(f"numba cache: {'cold (fresh dir)' if args.cold_cache else 'default (warm after the first run)'}")
     print(f"import numpy/pandas/vectorbt/backtest: {t_import:.2f} s")
     print(f"vigil run_sweep, first call: {t_first:.2f} s")
     print(f"vigil run_sweep, second call: {t_warm:.2f} s")
-    print(f"vigil run_backtest, one combination x {args.symbols} symbols with 100 random draws: {t_single:.2f} s "
-          f"({int(single.metrics['strategy']['trades'])} trades)")
-    print(f"backtesting.py {backtesting_version()}: {peer_per_run * 1000:.1f} ms per (symbol, combination) run, "
-          f"timed on {args.peer_runs} runs; extrapolated to {n_cols} runs: {peer_total:.0f} s")
+    print(
+        f"vigil run_backtest, one combination x {args.symbols} symbols with {single.random_draws} random draws: "
+        f"{t_single:.2f} s "
+        f"({int(single.metrics['strategy']['trades'])} trades)"
+    )
+    print(
+        f"backtesting.py {backtesting_version()}: {peer_per_run * 1000:.1f} ms per (symbol, combination) run, "
+        f"timed on {args.peer_runs} runs; extrapolated to {n_cols} runs: {peer_total:.0f} s"
+    )
     print(f"ratio (backtesting.py extrapolated / vigil first call): {peer_total / t_first:.0f}x")
-    print(f"same-strategy check on {check['label']}: trades vigil {check['vigil_trades']} vs backtesting.py "
-          f"{check['peer_trades']}, total return vigil {check['vigil_return']:.4%} vs backtesting.py "
-          f"{check['peer_return']:.4%}")
+    print(
+        f"same-strategy check on {check['label']}: trades vigil {check['vigil_trades']} vs backtesting.py "
+        f"{check['peer_trades']}, total return vigil {check['vigil_return']:.4%} vs backtesting.py "
+        f"{check['peer_return']:.4%}"
+    )
 
 
 def backtesting_version() -> str:

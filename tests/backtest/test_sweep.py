@@ -65,3 +65,15 @@ def test_parse_grid_types_values_and_rejects_bad_ones() -> None:
         parse_grid(["hold_bars=6,x"])
     with pytest.raises(InputError, match="'fees' cannot be swept"):
         parse_grid(["fees=0,0.1"])
+
+
+def test_random_baseline_makes_as_many_trades_as_the_strategy(
+    setup: tuple[dict[str, pd.DataFrame], pd.DataFrame],
+) -> None:
+    candles, events = setup
+    result = run_backtest(candles, events, make_strategy("fixed_hold", {"hold_bars": 4}), random_draws=20)
+    assert result.random_draws == 20
+    assert result.metrics["random"]["trades"] == result.metrics["strategy"]["trades"]
+    assert 0.0 <= result.random_p_value <= 1.0
+    again = run_backtest(candles, events, make_strategy("fixed_hold", {"hold_bars": 4}), random_draws=20)
+    assert again.metrics["random"] == result.metrics["random"]  # seeded
