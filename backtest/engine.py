@@ -219,7 +219,12 @@ def run_backtest(
     frames = align_candles(candles, symbol)
     symbols = list(frames)
     if strategy.symbols is not None:
-        symbols = [s for s in symbols if s in strategy.symbols] or symbols
+        picked = [s for s in symbols if s in strategy.symbols]
+        if not picked:
+            raise InputError(
+                f"strategy symbols {', '.join(strategy.symbols)} have no candles (have: {', '.join(symbols)})"
+            )
+        symbols = picked
         frames = {s: frames[s] for s in symbols}
     index = next(iter(frames.values())).index
     n, n_sym = len(index), len(symbols)
