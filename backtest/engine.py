@@ -25,7 +25,7 @@ from backtest.metrics import compute_metrics, periods_per_year
 from backtest.strategy import Strategy
 from bot.errors import BacktestError, InputError
 
-__all__ = ["BacktestResult", "align_candles", "column_params", "run_backtest"]
+__all__ = ["BacktestResult", "align_candles", "column_params", "run_backtest", "select_symbols"]
 
 log = logging.getLogger(__name__)
 PORTFOLIO = "portfolio"
@@ -124,6 +124,16 @@ def align_candles(candles: pd.DataFrame | Mapping[str, pd.DataFrame], symbol: st
     return out
 
 
+def select_symbols(frames: dict[str, pd.DataFrame], strategy: Strategy) -> dict[str, pd.DataFrame]:
+    """The frames of the symbols the strategy trades (all when it names none)."""
+    if strategy.symbols is None:
+        return frames
+    picked = {s: f for s, f in frames.items() if s in strategy.symbols}
+    if not picked:
+        raise InputError(f"strategy symbols {', '.join(strategy.symbols)} have no candles (have: {', '.join(frames)})")
+    return picked
+
+
 def _price_arrays(frames: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
     return {
         key: np.column_stack([f[key].to_numpy(dtype=np.float64) for f in frames.values()])
@@ -216,16 +226,8 @@ def run_backtest(
     Raises ``InputError`` for an event timestamp that is not on the candle grid.
     """
     _check_events_frame(events)
-    frames = align_candles(candles, symbol)
+    frames = select_symbols(align_candles(candles, symbol), strategy)
     symbols = list(frames)
-    if strategy.symbols is not None:
-        picked = [s for s in symbols if s in strategy.symbols]
-        if not picked:
-            raise InputError(
-                f"strategy symbols {', '.join(strategy.symbols)} have no candles (have: {', '.join(symbols)})"
-            )
-        symbols = picked
-        frames = {s: frames[s] for s in symbols}
     index = next(iter(frames.values())).index
     n, n_sym = len(index), len(symbols)
     prices = _price_arrays(frames)

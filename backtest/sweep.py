@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from backtest.engine import _price_arrays, align_candles, column_params
+from backtest.engine import _price_arrays, align_candles, column_params, select_symbols
 from backtest.events import events_to_csr, filter_events
 from backtest.execution import execute_on_slots
 from backtest.kernel import schedule_trades
@@ -80,7 +80,7 @@ def run_sweep(
     unknown = [k for k in grid if k not in SWEEPABLE]
     if unknown:
         raise InputError(f"cannot sweep {', '.join(unknown)}; sweepable: {', '.join(SWEEPABLE)}")
-    frames = align_candles(candles, symbol)
+    frames = select_symbols(align_candles(candles, symbol), strategy)
     symbols = list(frames)
     index = next(iter(frames.values())).index
     n, n_sym = len(index), len(symbols)
