@@ -25,7 +25,7 @@ from backtest.metrics import compute_metrics, periods_per_year
 from backtest.strategy import Strategy
 from bot.errors import BacktestError, InputError
 
-__all__ = ["BacktestResult", "align_candles", "column_params", "run_backtest", "select_symbols"]
+__all__ = ["BacktestResult", "align_candles", "column_params", "price_arrays", "run_backtest", "select_symbols"]
 
 log = logging.getLogger(__name__)
 PORTFOLIO = "portfolio"
@@ -134,7 +134,7 @@ def select_symbols(frames: dict[str, pd.DataFrame], strategy: Strategy) -> dict[
     return picked
 
 
-def _price_arrays(frames: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
+def price_arrays(frames: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
     return {
         key: np.column_stack([f[key].to_numpy(dtype=np.float64) for f in frames.values()])
         for key in ("open", "high", "low", "close")
@@ -230,7 +230,7 @@ def run_backtest(
     symbols = list(frames)
     index = next(iter(frames.values())).index
     n, n_sym = len(index), len(symbols)
-    prices = _price_arrays(frames)
+    prices = price_arrays(frames)
     bar_ms = _bar_ms(index)
     ppy = periods_per_year(bar_ms)
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from backtest.engine import _price_arrays, align_candles, column_params, select_symbols
+from backtest.engine import align_candles, column_params, price_arrays, select_symbols
 from backtest.events import events_to_csr, filter_events
 from backtest.execution import execute_on_slots
 from backtest.kernel import schedule_trades
@@ -84,7 +84,7 @@ def run_sweep(
     symbols = list(frames)
     index = next(iter(frames.values())).index
     n, n_sym = len(index), len(symbols)
-    prices = _price_arrays(frames)
+    prices = price_arrays(frames)
     ev_ptr, ev_bar, ev_score = events_to_csr(filter_events(events, strategy), index, symbols)
 
     names = list(grid)
