@@ -36,9 +36,10 @@ def setup() -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     return candles, normalize_events(pd.concat(rows))
 
 
-def test_sweep_column_equals_single_run(setup: tuple[dict[str, pd.DataFrame], pd.DataFrame]) -> None:
+@pytest.mark.parametrize("direction", ["long", "short"])
+def test_sweep_column_equals_single_run(setup: tuple[dict[str, pd.DataFrame], pd.DataFrame], direction: str) -> None:
     candles, events = setup
-    base = make_strategy("fixed_hold", {"fees": 0.001, "slippage": 0.0005})
+    base = make_strategy("fixed_hold", {"fees": 0.001, "slippage": 0.0005, "direction": direction, "size": 0.5})
     grid = {"min_score": [None, 2.5], "hold_bars": [3, 12], "stop_loss": [None, 0.01], "take_profit": [None, 0.02]}
     sweep = run_sweep(candles, events, base, grid)
     assert sweep.columns == 16 * 2
