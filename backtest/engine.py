@@ -189,22 +189,21 @@ def _random_events(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Random event lists: for each (draw, symbol), ``counts[s]`` events at least ``spacing`` bars apart.
 
-    Spaced so each event finds the strategy flat when it has a time stop, so
-    the baseline makes as many trades as the strategy did.
+    Spaced by the strategy's longest holding period when that fits, so each
+    event finds the strategy flat and the baseline makes as many trades as
+    the strategy did; otherwise as widely as the data allows (then a few
+    random events may land inside a trade and the baseline trades less; its
+    ``trades`` metric says so).
     """
-    lists, ptr = [], [0]
-    for _ in range(draws):
-        for k in counts:
-            k = int(k)
-            room = n - 1 - (k - 1) * spacing
-            if k == 0 or room <= 0:
-                bars = np.empty(0, np.int64)
-            else:
-                bars = np.sort(rng.integers(0, room, size=k)) + np.arange(k) * spacing
-            lists.append(bars)
-            ptr.append(ptr[-1] + len(bars))
-    ev_bar = np.concatenate(lists) if lists else np.empty(0, np.int64)
-    return np.asarray(ptr, np.int64), ev_bar.astype(np.int64), np.zeros(len(ev_bar))
+    per_symbol = []
+    for k in (int(k) for k in counts):
+        gap = max(1, min(spacing, (n - 2) // (k - 1))) if k > 1 else spacing
+        room = max(1, n - 1 - (k - 1) * gap)
+        per_symbol.append(np.sort(rng.integers(0, room, size=(draws, k)), axis=1) + np.arange(k) * gap)
+    lists = [per_symbol[s][d] for d in range(draws) for s in range(len(counts))]
+    ptr = np.concatenate(([0], np.cumsum([len(b) for b in lists]))).astype(np.int64)
+    ev_bar = np.concatenate(lists).astype(np.int64) if lists else np.empty(0, np.int64)
+    return ptr, ev_bar, np.zeros(len(ev_bar))
 
 
 def _portfolio_metrics(equity: np.ndarray, init: float, returns: np.ndarray, held: float, ppy: float) -> dict:

@@ -78,3 +78,12 @@ def test_random_baseline_makes_as_many_trades_as_the_strategy(
     assert 0.0 <= result.random_p_value <= 1.0
     again = run_backtest(candles, events, make_strategy("fixed_hold", {"hold_bars": 4}), random_draws=20)
     assert again.metrics["random"] == result.metrics["random"]  # seeded
+
+
+def test_random_baseline_trades_even_when_stops_end_trades_early(
+    setup: tuple[dict[str, pd.DataFrame], pd.DataFrame],
+) -> None:
+    candles, events = setup
+    strategy = make_strategy("bracket", {"hold_bars": 200, "take_profit": 0.01, "stop_loss": 0.01})
+    result = run_backtest(candles, events, strategy, random_draws=10)
+    assert result.metrics["random"]["trades"] >= 0.8 * result.metrics["strategy"]["trades"] > 0
