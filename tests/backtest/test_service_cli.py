@@ -59,9 +59,9 @@ def _stored(url: str, market: pd.DataFrame) -> object:
     return factory
 
 
-def test_backtest_symbol_matches_run_backtest_on_the_same_data(sqlite_url: str) -> None:
+def test_backtest_symbol_matches_run_backtest_on_the_same_data(db_url: str) -> None:
     market = _market()
-    factory = _stored(sqlite_url, market)
+    factory = _stored(db_url, market)
     result = backtest_symbol(
         factory,
         exchange="binance",
