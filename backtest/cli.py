@@ -90,6 +90,11 @@ def backtest(
     with console.status("simulating"):
         result = run_backtest(frames, ev, strat, random_draws=random_draws)
     console.print(metrics_table(result))
+    if result.events_used < len(ev):
+        console.print(
+            f"[yellow]note:[/] {len(ev) - result.events_used} of {len(ev)} events did not match the strategy's "
+            "trigger (detector, min_score, min_severity, symbols) or the candles' symbol"
+        )
     if json_out:
         write_json(result, json_out)
         console.print(f"wrote {json_out} ({len(result.trades)} trades)")
