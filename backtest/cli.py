@@ -44,6 +44,9 @@ def backtest(
     ] = False,
     train_bars: Annotated[int, typer.Option(help="Walk-forward training window, bars.")] = 720,
     retrain_every: Annotated[int, typer.Option(help="Walk-forward refit interval, bars.")] = 168,
+    detector_param: Annotated[
+        list[str] | None, typer.Option("--detector-param", help="Walk-forward detector hyper-parameter key=value.")
+    ] = None,
     grid: Annotated[
         list[str] | None, typer.Option("--grid", help="Sweep key=v1,v2,... (repeatable): runs a parameter grid.")
     ] = None,
@@ -73,14 +76,13 @@ def backtest(
         overrides.setdefault("detector", detector)
     strat = make_strategy(name, {**defaults, **overrides})
 
+    wf = {"train_bars": train_bars, "retrain_every": retrain_every, "params": _typed(detector_param or [])}
     if candles is None and symbol is None:
         raise InputError("give --candles FILE.csv (with --events or --walk-forward) or --symbol for stored data")
     if candles is not None:
-        frames, ev = _file_inputs(candles, events, symbol, detector, walk_forward, train_bars, retrain_every)
+        frames, ev = _file_inputs(candles, events, symbol, detector, walk_forward, wf)
     else:
-        frames, ev = _db_inputs(
-            cfg, exchange, symbol or "", timeframe, detector, period, walk_forward, train_bars, retrain_every
-        )
+        frames, ev = _db_inputs(cfg, exchange, symbol or "", timeframe, detector, period, walk_forward, wf)
     if grid:
         _sweep(frames, ev, strat, name, grid, heatmap, json_out)
         return
@@ -106,7 +108,24 @@ def backtest(
         console.print(f"wrote {html_out}")
 
 
-def _walk_forward(frames, detector, train_bars, retrain_every):  # type: ignore[no-untyped-def]
+def _typed(items: list[str]) -> dict[str, object]:
+    """``["epochs=1", "lr=0.01", "kind=x"]`` -> ints, floats, or text, for detector constructors."""
+    from backtest.strategy import parse_param_args
+
+    out: dict[str, object] = {}
+    for key, raw in parse_param_args(items).items():
+        for kind in (int, float):
+            try:
+                out[key] = kind(raw)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key] = raw
+    return out
+
+
+def _walk_forward(frames, detector, wf):  # type: ignore[no-untyped-def]
     from rich.progress import Progress
 
     from backtest.events import normalize_events
@@ -115,20 +134,20 @@ def _walk_forward(frames, detector, train_bars, retrain_every):  # type: ignore[
 
     if not detector:
         raise InputError("--walk-forward needs --detector NAME")
-    maker = detector_factory(detector)
+    maker = detector_factory(detector, wf["params"])
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task(f"walk-forward {detector}", total=None)
         raw = walk_forward_events(
             frames,
             maker,
-            train_bars=train_bars,
-            retrain_every=retrain_every,
+            train_bars=wf["train_bars"],
+            retrain_every=wf["retrain_every"],
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     return normalize_events(raw, where=f"walk-forward {detector}")
 
 
-def _file_inputs(candles, events, symbol, detector, walk_forward, train_bars, retrain_every):  # type: ignore[no-untyped-def]
+def _file_inputs(candles, events, symbol, detector, walk_forward, wf):  # type: ignore[no-untyped-def]
     from backtest.events import read_events_csv
     from bot.errors import InputError
     from storage.candle_csv import read_candle_csv
@@ -136,13 +155,13 @@ def _file_inputs(candles, events, symbol, detector, walk_forward, train_bars, re
     label = (symbol or "").upper()
     frames = {label: read_candle_csv(candles)}
     if walk_forward:
-        return frames, _walk_forward(frames, detector, train_bars, retrain_every)
+        return frames, _walk_forward(frames, detector, wf)
     if events is None:
         raise InputError("--candles needs --events EVENTS.csv (or --walk-forward --detector NAME)")
     return frames, read_events_csv(events, default_symbol=label or None)
 
 
-def _db_inputs(cfg, exchange, symbol, timeframe, detector, period, walk_forward, train_bars, retrain_every):  # type: ignore[no-untyped-def]
+def _db_inputs(cfg, exchange, symbol, timeframe, detector, period, walk_forward, wf):  # type: ignore[no-untyped-def]
     from backtest.events import normalize_events
     from backtest.service import parse_period
     from bot.errors import BacktestError
@@ -168,7 +187,7 @@ def _db_inputs(cfg, exchange, symbol, timeframe, detector, period, walk_forward,
         raise BacktestError(f"{exchange}:{sym}:{timeframe}: {len(frame)} stored candles; import or sync some first")
     frames = {sym: frame}
     if walk_forward:
-        return frames, _walk_forward(frames, detector, train_bars, retrain_every)
+        return frames, _walk_forward(frames, detector, wf)
     return frames, normalize_events(events_frame(stored), default_symbol=sym)
 
 
