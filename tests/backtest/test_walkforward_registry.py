@@ -23,7 +23,8 @@ pytest.importorskip("detectors.registry")
 def _market(n: int = 600) -> pd.DataFrame:
     rng = np.random.default_rng(21)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.004, n)))
-    close[[250, 400, 520]] *= [1.08, 0.93, 1.1]  # spikes for the detector to find
+    spikes = np.array([250, 400, 520])
+    close[spikes[spikes < n]] *= np.array([1.08, 0.93, 1.1])[spikes < n]  # for the detector to find
     open_ = np.concatenate(([100.0], close[:-1]))
     idx = pd.date_range("2024-06-01", periods=n, freq="h", tz="UTC")
     return pd.DataFrame(
