@@ -110,4 +110,10 @@ def backtest_symbol(
     else:
         events = normalize_events(events_frame(stored), default_symbol=symbol)
     log.info("backtest %s:%s:%s %s on %d events", exchange, symbol, timeframe, strat.name, len(events))
-    return run_backtest({symbol: candles}, events, strat, random_draws=random_draws)
+    result = run_backtest({symbol: candles}, events, strat, random_draws=random_draws)
+    result.extra["events_source"] = (
+        {"walk_forward": {k: v for k, v in walk_forward.items() if k != "detector_params"}, "detector": detector}
+        if walk_forward
+        else {"database": {"exchange": exchange, "timeframe": timeframe, "detector": detector}}
+    )
+    return result

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bot.errors import InputError
@@ -80,7 +80,6 @@ class Strategy:
     slippage: float = 0.0005
     size: float = 1.0
     init_cash: float = 10_000.0
-    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         def bad(key: str, why: str) -> InputError:
@@ -115,7 +114,7 @@ class Strategy:
 
     def params(self) -> dict[str, Any]:
         """The settable fields and their values (for JSON reports)."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         if out["symbols"] is not None:
             out["symbols"] = list(out["symbols"])
         return out
