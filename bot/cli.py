@@ -119,9 +119,11 @@ def export_candles(
 def _register_subcommands() -> None:
     """Let each package add its commands (kept light: no heavy imports at this point)."""
     from backtest.cli import register as register_backtest
+    from bot import cli_bot
     from feeds import cli as feeds_cli
 
     feeds_cli.register(app)
+    cli_bot.register(app)
     register_backtest(app)
 
 

@@ -88,6 +88,8 @@ class ExchangeConfig(_Section):
     )
     max_concurrency: int = Field(default=8, ge=1, le=256)
     max_retries: int = Field(default=5, ge=0, le=50)
+    retry_base_delay: float = Field(default=1.0, ge=0, le=600, description="seconds before the first retry; doubles")
+    retry_max_delay: float = Field(default=30.0, ge=0, le=3600, description="cap on one backoff wait, seconds")
     candles_per_request: int = Field(default=1000, ge=1, le=10_000)
 
 

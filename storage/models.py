@@ -45,6 +45,7 @@ __all__ = [
     "ModelRecord",
     "Severity",
     "SocialPoint",
+    "SymbolMute",
     "ThresholdOverride",
     "UTCDateTime",
     "WatchlistEntry",
@@ -85,6 +86,7 @@ class Severity(enum.StrEnum):
 
 class DeliveryStatus(enum.StrEnum):
     PENDING = "pending"
+    SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
 
@@ -296,3 +298,13 @@ class Cycle(Base):
     events: Mapped[int] = mapped_column(default=0)
     errors: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class SymbolMute(Base):
+    """A chat has muted one symbol until a time (the alert's "mute 1 h" button)."""
+
+    __tablename__ = "symbol_mutes"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    symbol: Mapped[str] = mapped_column(String(64), primary_key=True)
+    until: Mapped[utc_ts]

@@ -1,0 +1,142 @@
+"""Alert text and buttons: pure functions from stored rows to a Telegram message.
+
+:func:`compose_alert` is pure (no I/O, no clock): the dispatcher, the console
+sink and the tests call it with the alert's events and the candles up to the
+bar. Everything that came from data (symbol, detector names) is HTML-escaped,
+because the message is sent with ``parse_mode=HTML``.
+
+Callback data is versioned and tiny (``v1:m:123``): Telegram caps it at 64
+bytes, and an old button pressed after an upgrade must be recognised as old,
+not misread.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+__all__ = [
+    "CALLBACK_ACTIONS",
+    "AlertMetrics",
+    "alert_keyboard",
+    "alert_metrics",
+    "compose_alert",
+    "decode_callback",
+    "encode_callback",
+    "html_to_text",
+]
+
+CALLBACK_VERSION = "v1"
+CALLBACK_ACTIONS = {"m": "mute 1 h", "c": "7-day chart", "b": "backtest", "d": "details"}
+_CALLBACK_RE = re.compile(r"^v1:([mcbd]):([1-9][0-9]{0,17})$")
+BASELINE_BARS = 24
+_SEVERITY_ICON = {"low": "🟡", "medium": "🟠", "high": "🔴"}
+
+
+@dataclass(frozen=True)
+class AlertMetrics:
+    """How the alert bar compares with the bars before it (NaN when unknown)."""
+
+    close: float = math.nan
+    price_change: float = math.nan  # close / previous close - 1
+    volume_multiple: float = math.nan  # volume / median volume of the previous bars
+    social_multiple: float = math.nan
+
+
+def alert_metrics(candles: pd.DataFrame | None, bar_ts: int, baseline: int = BASELINE_BARS) -> AlertMetrics:
+    """Metrics of the bar opening at ``bar_ts`` against the ``baseline`` bars before it.
+
+    Uses only rows at or before the bar, so it tells what was known at alert time.
+    """
+    if candles is None or candles.empty:
+        return AlertMetrics()
+    when = pd.Timestamp(bar_ts, unit="ms", tz="UTC")
+    upto = candles.loc[candles.index <= when]
+    if upto.empty or upto.index[-1] != when:
+        return AlertMetrics()
+    bar = upto.iloc[-1]
+    prior = upto.iloc[-1 - baseline : -1]
+    prev_close = float(prior["close"].iloc[-1]) if len(prior) else float(bar["open"])
+    change = float(bar["close"]) / prev_close - 1 if prev_close else math.nan
+    med_vol = float(prior["volume"].median()) if len(prior) else math.nan
+    vol_mult = float(bar["volume"]) / med_vol if med_vol and not math.isnan(med_vol) else math.nan
+    social_mult = math.nan
+    if "social_volume" in upto.columns and len(prior):
+        med_social = float(prior["social_volume"].median())
+        value = float(bar["social_volume"])
+        if med_social and not math.isnan(med_social) and not math.isnan(value):
+            social_mult = value / med_social
+    return AlertMetrics(float(bar["close"]), change, vol_mult, social_mult)
+
+
+def _fmt_price(x: float) -> str:
+    if math.isnan(x):
+        return "?"
+    return f"{x:,.2f}" if abs(x) >= 100 else f"{x:.6g}"
+
+
+def compose_alert(alert: Any, events: Sequence[Any], candles: pd.DataFrame | None = None) -> str:
+    """The alert message (HTML) for one symbol and bar, listing every detector that fired.
+
+    ``alert`` needs ``exchange, symbol, timeframe, bar_ts, severity``; each event
+    ``detector, score, threshold, kind``. ``candles`` (optional) supplies price,
+    volume and social-volume context.
+    """
+    esc = html.escape
+    sev = str(alert.severity)
+    when = pd.Timestamp(int(alert.bar_ts), unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"{_SEVERITY_ICON.get(sev, '⚪')} <b>{esc(alert.symbol)}</b> · {esc(alert.exchange)} · "
+        f"{esc(alert.timeframe)} — <b>{esc(sev.upper())}</b>",
+        f"bar {when}",
+    ]
+    m = alert_metrics(candles, int(alert.bar_ts))
+    facts = []
+    if not math.isnan(m.price_change):
+        facts.append(f"price {m.price_change:+.2%} (close {_fmt_price(m.close)})")
+    if not math.isnan(m.volume_multiple):
+        facts.append(f"volume ×{m.volume_multiple:.1f}")
+    if not math.isnan(m.social_multiple):
+        facts.append(f"social ×{m.social_multiple:.1f}")
+    if facts:
+        lines.append(" · ".join(facts))
+    for e in sorted(events, key=lambda ev: -(ev.score / ev.threshold if ev.threshold else ev.score)):
+        ratio = f" (×{e.score / e.threshold:.1f})" if e.threshold else ""
+        kind = "" if e.kind in ("anomaly", "") else f" [{esc(e.kind)}]"
+        lines.append(f"• {esc(e.detector)}{kind}: score {e.score:.3g} / threshold {e.threshold:.3g}{ratio}")
+    return "\n".join(lines)
+
+
+def html_to_text(message: str) -> str:
+    """The plain text of a composed message (for the console sink and logs)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", message))
+
+
+def encode_callback(action: str, alert_id: int) -> str:
+    if action not in CALLBACK_ACTIONS:
+        raise ValueError(f"unknown callback action {action!r}")
+    return f"{CALLBACK_VERSION}:{action}:{int(alert_id)}"
+
+
+def decode_callback(data: object) -> tuple[str, int] | None:
+    """``(action, alert_id)`` for valid current-version data, else None (old, forged or garbage)."""
+    if not isinstance(data, str) or len(data) > 64:
+        return None
+    match = _CALLBACK_RE.match(data)
+    return (match.group(1), int(match.group(2))) if match else None
+
+
+def alert_keyboard(alert_id: int) -> InlineKeyboardMarkup:
+    """Mute 1 h, 7-day chart, backtest, details."""
+    buttons = [
+        InlineKeyboardButton(label, callback_data=encode_callback(action, alert_id))
+        for action, label in CALLBACK_ACTIONS.items()
+    ]
+    return InlineKeyboardMarkup([buttons[:2], buttons[2:]])

@@ -1,0 +1,310 @@
+"""The service layer the CLI and the Telegram handlers share.
+
+Handlers and CLI commands only parse input (``bot/inputs.py``), call one
+method here and format the answer. Nothing here knows about Telegram or the
+terminal. Database work is synchronous SQLAlchemy run in a worker thread
+(``asyncio.to_thread``), so a slow query never stalls the bot's event loop.
+
+Two collaborators are injected, which keeps this module free of ccxt and of
+the backtest engine: ``validate_symbol(exchange, symbol) -> normalized``
+(``feeds.exchange.ExchangeFeed.validate_symbol`` in production) and
+``run_backtest_for_chat(symbol, strategy, period) -> (text, png)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import html
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.alerts import compose_alert
+from bot.charts import events_for_chart, render_alert_chart
+from bot.config import Config
+from bot.errors import BadSymbolError, BotError, InputError
+from feeds.timeframes import timeframe_to_ms
+from storage.candles import load_candles
+from storage.chats import ensure_chat, mute_symbol, set_chat_muted
+from storage.events import list_events
+from storage.models import Alert, Cycle, Event, ModelRecord, WatchlistEntry, utcnow
+from storage.thresholds import list_overrides, resolve_override, set_detector_enabled, set_threshold
+from storage.watchlist import add_watch, list_watch, remove_watch
+
+__all__ = [
+    "BacktestRunner",
+    "BotService",
+    "MarketsValidator",
+    "StatusReport",
+    "SymbolValidator",
+]
+
+log = logging.getLogger(__name__)
+
+SymbolValidator = Callable[[str, str], Awaitable[str]]
+BacktestRunner = Callable[[str, str | None, str | None], Any]
+T = TypeVar("T")
+
+
+class MarketsValidator:
+    """A symbol validator over a fixed list of markets per exchange.
+
+    The production validator asks the exchange (``ExchangeFeed.validate_symbol``);
+    this one answers from a known list, with the same contract: the normalized
+    symbol, or :class:`BadSymbolError` naming symbol and exchange with close
+    matches in ``.suggestions``.
+    """
+
+    def __init__(self, markets: Mapping[str, Iterable[str]]) -> None:
+        self.markets = {ex: sorted(set(symbols)) for ex, symbols in markets.items()}
+
+    async def __call__(self, exchange: str, symbol: str) -> str:
+        known = self.markets.get(exchange)
+        if known is None:
+            raise BadSymbolError(f"exchange {exchange!r} is not configured")
+        if symbol in known:
+            return symbol
+        err = BadSymbolError(f"{symbol} is not listed on {exchange}")
+        base = symbol.split("/")[0]
+        close = difflib.get_close_matches(symbol, known, n=3, cutoff=0.5)
+        same_base = [s for s in known if s.split("/")[0] == base and s not in close]
+        err.suggestions = (close + same_base)[:3]  # type: ignore[attr-defined]
+        raise err
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    now: datetime
+    last_cycle: Cycle | None
+    cycles_24h: int
+    errors_24h: int
+    markets: list[dict[str, Any]] = field(default_factory=list)  # symbol, timeframe, last_ts, lag_s, last_error
+    models: list[dict[str, Any]] = field(default_factory=list)  # detector, scope, version, created_at
+    deliveries: dict[str, int] = field(default_factory=dict)
+
+
+class BotService:
+    """Watchlist, thresholds, detectors, events, charts, mutes and status, for chat and CLI alike."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        session_factory: sessionmaker[Session],
+        *,
+        validate_symbol: SymbolValidator | None = None,
+        run_backtest_for_chat: BacktestRunner | None = None,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.cfg = cfg
+        self.session_factory = session_factory
+        self.validate_symbol = validate_symbol
+        self.run_backtest_for_chat = run_backtest_for_chat
+        self.now = now
+
+    # -- plumbing -------------------------------------------------------------------------
+    async def _db(self, fn: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with self.session_factory.begin() as session:
+                return fn(session)
+
+        return await asyncio.to_thread(run)
+
+    @property
+    def default_exchange(self) -> str:
+        return next(iter(self.cfg.exchanges), "binance")
+
+    @property
+    def default_timeframe(self) -> str:
+        return self.cfg.watchlist[0].timeframe if self.cfg.watchlist else "1h"
+
+    def known_detectors(self, seen: Iterable[str] = ()) -> list[str]:
+        names = set(self.cfg.detectors) | set(seen)
+        try:  # the registry may list more (detectors helper); it is optional here
+            from detectors.registry import available_detectors
+
+            names |= set(available_detectors())
+        except Exception:  # noqa: BLE001 - absent or broken registry just means "config names only"
+            pass
+        return sorted(names)
+
+    def check_exchange(self, exchange: str | None) -> str:
+        name = (exchange or self.default_exchange).strip().lower()
+        if self.cfg.exchanges and name not in self.cfg.exchanges:
+            known = ", ".join(sorted(self.cfg.exchanges))
+            raise InputError(f"exchange {name!r} is not configured (configured: {known})")
+        return name
+
+    # -- watchlist --------------------------------------------------------------------------
+    async def watch(
+        self, symbol: str, timeframe: str | None = None, exchange: str | None = None, *, user_id: int | None = None
+    ) -> tuple[WatchlistEntry, bool]:
+        """Validate against the exchange's markets, then add. Raises BadSymbolError with suggestions."""
+        ex = self.check_exchange(exchange)
+        tf = timeframe or self.default_timeframe
+        if self.validate_symbol is not None:
+            symbol = await self.validate_symbol(ex, symbol)
+        return await self._db(lambda s: add_watch(s, ex, symbol, tf, added_by=user_id))
+
+    async def unwatch(self, symbol: str, timeframe: str | None = None, exchange: str | None = None) -> int:
+        return await self._db(lambda s: remove_watch(s, symbol, timeframe=timeframe, exchange=exchange))
+
+    async def watchlist(self) -> list[WatchlistEntry]:
+        return await self._db(lambda s: list_watch(s))
+
+    async def _entry_for(self, symbol: str) -> WatchlistEntry:
+        entries = await self._db(lambda s: list_watch(s, symbol=symbol))
+        if not entries:
+            raise InputError(f"{symbol} is not on the watchlist (try /watch {symbol})")
+        return entries[0]
+
+    # -- thresholds and detectors ----------------------------------------------------------
+    async def thresholds(self, symbol: str | None = None) -> list[tuple[str, str, float | None, bool | None]]:
+        rows = await self._db(lambda s: list_overrides(s, symbol=symbol))
+        return [(r.symbol or "*", r.detector or "*", r.value, r.enabled) for r in rows]
+
+    async def set_threshold(self, symbol: str, detector: str, value: float) -> None:
+        await self._db(lambda s: set_threshold(s, symbol, detector, value))
+
+    async def detectors(self, symbol: str | None = None) -> list[tuple[str, bool, float | None]]:
+        """(detector, enabled, threshold override) for ``symbol`` (or globally)."""
+
+        def run(s: Session) -> tuple[list[Any], list[str]]:
+            return list_overrides(s), list(s.scalars(select(Event.detector).distinct()))
+
+        rows, seen = await self._db(run)
+        out = []
+        for name in self.known_detectors(seen):
+            res = resolve_override(rows, symbol or "", name)
+            out.append((name, res.enabled, res.threshold))
+        return out
+
+    async def set_detector(self, symbol: str, detector: str, enabled: bool) -> None:
+        await self._db(lambda s: set_detector_enabled(s, symbol, detector, enabled))
+
+    # -- events, charts, backtests -----------------------------------------------------------
+    async def events(self, symbol: str | None = None, n: int = 10) -> list[Event]:
+        return await self._db(lambda s: list_events(s, symbol=symbol, limit=n))
+
+    async def chart(self, symbol: str, period: timedelta = timedelta(days=7), *, max_bars: int = 2000) -> bytes:
+        """PNG of the stored candles of ``symbol`` over ``period`` with its events marked."""
+        entry = await self._entry_for(symbol)
+        end = int(self.now().timestamp() * 1000)
+        start = end - int(period.total_seconds() * 1000)
+
+        def run(s: Session) -> tuple[pd.DataFrame, list[Event]]:
+            frame = load_candles(s, entry.exchange, entry.symbol, entry.timeframe, start_ms=start, limit=max_bars)
+            evs = list_events(s, exchange=entry.exchange, symbol=symbol, timeframe=entry.timeframe, since_ms=start)
+            return frame, evs
+
+        frame, evs = await self._db(run)
+        if frame.empty:
+            raise InputError(f"no candles stored for {symbol} {entry.timeframe} in the last {period}")
+        title = f"{entry.exchange}:{symbol} {entry.timeframe}"
+        return await asyncio.to_thread(render_alert_chart, frame, events=events_for_chart(evs), title=title)
+
+    async def backtest(self, symbol: str, strategy: str | None, period: str | None) -> tuple[str, bytes | None]:
+        if self.run_backtest_for_chat is None:
+            raise BotError("backtests are not available in this installation")
+        await self._entry_for(symbol)
+        result = await asyncio.to_thread(self.run_backtest_for_chat, symbol, strategy, period)
+        if inspect.isawaitable(result):
+            result = await result
+        text, png = result
+        return str(text), png
+
+    # -- alerts (buttons) --------------------------------------------------------------------
+    async def alert(self, alert_id: int) -> Alert:
+        def run(s: Session) -> Alert:
+            alert = s.get(Alert, alert_id)
+            if alert is None:
+                raise InputError(f"alert {alert_id} no longer exists")
+            _ = list(alert.events)
+            return alert
+
+        return await self._db(run)
+
+    async def alert_details(self, alert_id: int) -> str:
+        alert = await self.alert(alert_id)
+        bars = self.cfg.alerts.chart_bars
+
+        def run(s: Session) -> pd.DataFrame:
+            return load_candles(s, alert.exchange, alert.symbol, alert.timeframe, end_ms=alert.bar_ts + 1, limit=bars)
+
+        frame = await self._db(run)
+        lines = [compose_alert(alert, alert.events, frame)]
+        for e in alert.events:
+            if e.model_version:
+                lines.append(f"{html.escape(e.detector)}: model {html.escape(e.model_version)}")
+        return "\n".join(lines)
+
+    # -- mutes ---------------------------------------------------------------------------------
+    async def mute(self, chat_id: int, duration: timedelta) -> datetime:
+        until = self.now() + duration
+        await self._db(lambda s: set_chat_muted(s, chat_id, until))
+        return until
+
+    async def unmute(self, chat_id: int) -> None:
+        await self._db(lambda s: set_chat_muted(s, chat_id, None))
+
+    async def mute_symbol(self, chat_id: int, symbol: str, duration: timedelta) -> datetime:
+        until = self.now() + duration
+        await self._db(lambda s: mute_symbol(s, chat_id, symbol, until))
+        return until
+
+    async def set_chat_active(self, chat_id: int, active: bool) -> None:
+        def run(s: Session) -> None:
+            ensure_chat(s, chat_id).active = active
+
+        await self._db(run)
+
+    async def touch_chat(self, chat_id: int, title: str | None) -> None:
+        """Record a chat we talk to (and revive one marked inactive after a 403)."""
+        await self._db(lambda s: ensure_chat(s, chat_id, title=title, revive=True))
+
+    # -- status ----------------------------------------------------------------------------------
+    async def status(self) -> StatusReport:
+        now = self.now()
+
+        def run(s: Session) -> StatusReport:
+            from storage.candles import last_candle_ts
+            from storage.outbox import delivery_counts
+
+            last = s.scalar(select(Cycle).order_by(Cycle.started_at.desc(), Cycle.id.desc()).limit(1))
+            day = now - timedelta(hours=24)
+            n, errs = s.execute(
+                select(func.count(), func.coalesce(func.sum(Cycle.errors), 0)).where(Cycle.started_at >= day)
+            ).one()
+            markets = []
+            for e in list_watch(s):
+                ts = last_candle_ts(s, e.exchange, e.symbol, e.timeframe)
+                lag = None
+                if ts is not None:
+                    lag = (now.timestamp() * 1000 - (ts + timeframe_to_ms(e.timeframe))) / 1000
+                markets.append(
+                    {
+                        "exchange": e.exchange,
+                        "symbol": e.symbol,
+                        "timeframe": e.timeframe,
+                        "last_ts": ts,
+                        "lag_s": lag,
+                        "last_error": e.last_error,
+                    }
+                )
+            newest = (
+                select(ModelRecord.detector, ModelRecord.scope, func.max(ModelRecord.version))
+                .where(ModelRecord.active.is_(True))
+                .group_by(ModelRecord.detector, ModelRecord.scope)
+                .order_by(ModelRecord.detector, ModelRecord.scope)
+            )
+            models = [{"detector": d, "scope": sc, "version": int(v)} for d, sc, v in s.execute(newest)]
+            return StatusReport(now, last, int(n), int(errs), markets, models, delivery_counts(s))
+
+        return await self._db(run)

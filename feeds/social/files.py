@@ -1,0 +1,96 @@
+"""Social volume from CSV or Parquet files (exports, research data sets).
+
+``path`` may hold ``{symbol_file}`` (``BTC_USDT``), ``{base}``, ``{quote}``
+or ``{symbol}``, so one config line serves a folder of per-coin files; a file
+with a ``symbol`` column (set ``symbol_column``) serves many coins at once.
+Parquet needs pyarrow; without it the error says so instead of failing
+deep inside pandas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bot.errors import ConfigError, DataSourceError
+from feeds.social.base import empty_series, symbol_parts, to_series
+
+__all__ = ["FileSocialSource"]
+
+_TIME_COLUMNS = ("timestamp_ms", "timestamp", "time", "datetime", "date")
+
+
+class FileSocialSource:
+    """Reads ``time, value`` columns from a CSV or Parquet file per fetch.
+
+    Options: ``path`` (required), ``time_column`` (default: the first of
+    timestamp_ms, timestamp, time, datetime, date), ``value_column`` (default:
+    the metric name, else the only other numeric column), ``symbol_column``
+    (optional, for multi-coin files; matched against the base or the symbol).
+    """
+
+    def __init__(self, name: str, kind: str, metric: str, options: dict[str, Any]) -> None:
+        if kind not in ("csv", "parquet"):
+            raise ConfigError(f"social source {name!r}: kind must be csv or parquet, got {kind!r}")
+        if "path" not in options:
+            raise ConfigError(f"social source {name!r}: options.path is required")
+        if kind == "parquet" and importlib.util.find_spec("pyarrow") is None:
+            raise ConfigError(
+                f"social source {name!r}: reading Parquet needs the 'pyarrow' package, which is not installed "
+                '(pip install pyarrow), or use kind = "csv"'
+            )
+        self.name = name
+        self.kind = kind
+        self.metric = metric
+        self.path_template = str(options["path"])
+        self.time_column = options.get("time_column")
+        self.value_column = options.get("value_column")
+        self.symbol_column = options.get("symbol_column")
+
+    def _read(self, path: Path) -> pd.DataFrame:
+        try:
+            if self.kind == "parquet":
+                return pd.read_parquet(path)
+            return pd.read_csv(path)
+        except FileNotFoundError:
+            raise DataSourceError(f"social source {self.name!r}: no such file {path}") from None
+        except (ValueError, OSError, pd.errors.ParserError) as err:
+            raise DataSourceError(f"social source {self.name!r}: cannot read {path}: {err}") from None
+
+    def _load(self, symbol: str, start_ms: int, end_ms: int) -> pd.Series:
+        parts = symbol_parts(symbol)
+        path = Path(self.path_template.format(**parts))
+        where = f"social source {self.name!r} ({path})"
+        frame = self._read(path)
+        frame.columns = [str(c).strip() for c in frame.columns]
+        if self.symbol_column:
+            if self.symbol_column not in frame.columns:
+                raise DataSourceError(f"{where}: no column {self.symbol_column!r}")
+            col = frame[self.symbol_column].astype(str).str.upper()
+            frame = frame[col.isin([parts["base"], parts["symbol"], parts["symbol_file"]])]
+        time_col = self.time_column or next((c for c in _TIME_COLUMNS if c in frame.columns), None)
+        if time_col is None or time_col not in frame.columns:
+            raise DataSourceError(f"{where}: no time column (tried {time_col or ', '.join(_TIME_COLUMNS)})")
+        value_col = self.value_column
+        if value_col is None:
+            numeric = [c for c in frame.select_dtypes("number").columns if c not in (time_col, self.symbol_column)]
+            value_col = self.metric if self.metric in frame.columns else (numeric[0] if len(numeric) == 1 else None)
+        if value_col is None or value_col not in frame.columns:
+            raise DataSourceError(f"{where}: set options.value_column (columns: {', '.join(frame.columns)})")
+        if frame.empty:
+            return empty_series(self.metric)
+        times = frame[time_col]
+        if pd.api.types.is_numeric_dtype(times):
+            unit = "ms" if float(times.max()) > 1e11 else "s"
+        else:
+            unit = "iso"
+        return to_series(
+            times, frame[value_col], unit=unit, start_ms=start_ms, end_ms=end_ms, name=self.metric, where=where
+        )
+
+    async def fetch(self, symbol: str, start_ms: int, end_ms: int) -> pd.Series:
+        return await asyncio.to_thread(self._load, symbol, start_ms, end_ms)
