@@ -120,11 +120,15 @@ def _register_subcommands() -> None:
     """Let each package add its commands (kept light: no heavy imports at this point)."""
     from backtest.cli import register as register_backtest
     from bot import cli_bot
+    from detectors import cli as detectors_cli
+    from detectors import pump_cli
     from feeds import cli as feeds_cli
 
+    detectors_cli.register(app)
     feeds_cli.register(app)
     cli_bot.register(app)
     register_backtest(app)
+    pump_cli.register(app)
 
 
 _register_subcommands()

@@ -1,0 +1,62 @@
+"""Alert rate of the default thresholds on the real candles in ``../shared/data/candles``.
+
+    python bench/alert_rate_real.py [--detectors zscore,lstm_forecaster,lstm_autoencoder]
+
+Per timeframe (1h, 5m) one shared model per detector is fitted on the first 20 % of
+every file (at most the last ``--max-rows`` rows of each file are used), then each file
+is scored in full and alarmed by the detector's default threshold. Reported: alerts per
+symbol-week on the part after training, where an alert is a run of consecutive alarmed
+bars (what a user would be messaged about), plus alarmed bars per 1,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from detectors.registry import create_detector  # noqa: E402
+from storage.candle_csv import read_candle_csv  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "candles"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--detectors", default="zscore,lstm_forecaster,lstm_autoencoder")
+    ap.add_argument("--max-rows", type=int, default=8760)
+    ap.add_argument("--train-fraction", type=float, default=0.2)
+    args = ap.parse_args()
+    print("| detector | timeframe | symbols | test weeks | alerts | alerts per symbol-week | alarmed bars per 1000 |")
+    print("|---|---|---|---|---|---|---|")
+    for tf in ("1h", "5m"):
+        files = sorted(DATA.glob(f"*-{tf}.csv"))
+        frames = {p.stem: read_candle_csv(p).iloc[-args.max_rows :] for p in files}
+        train = {s: f.iloc[: int(len(f) * args.train_fraction)] for s, f in frames.items()}
+        for name in args.detectors.split(","):
+            det = create_detector(name).fit(train)
+            alerts = bars = rows = 0
+            weeks = 0.0
+            for sym, frame in frames.items():
+                test = frame.iloc[len(train[sym]) - det.warmup :]
+                alarms = det.is_anomaly(det.score(test)).to_numpy()[det.warmup :]
+                runs = int(np.sum(alarms[1:] & ~alarms[:-1]) + alarms[0])
+                alerts += runs
+                bars += int(alarms.sum())
+                rows += len(alarms)
+                weeks += (test.index[-1] - test.index[det.warmup]).total_seconds() / (7 * 86400)
+            print(
+                f"| `{name}` | {tf} | {len(frames)} | {weeks:.0f} | {alerts} | {alerts / weeks:.2f} | "
+                f"{1000 * bars / rows:.2f} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,299 @@
+"""The detector contract every detector honours (PyOD's fit/score, Merlion's score != alarm).
+
+A detector turns a frame (UTC ``DatetimeIndex``) into one anomaly score per row,
+higher = more anomalous, NaN during the warm-up. Scores are causal: the score at
+``t`` uses rows up to ``t`` only, so appending rows never changes earlier scores.
+Alarms are a separate, swappable :mod:`~detectors.thresholds` policy fitted on the
+training scores.
+
+Subclasses implement three hooks and the base does the rest (validation, features,
+scaling, the threshold, batching, save/load)::
+
+    _fit_model(train: list[ndarray (n_i, n_features)]) -> None
+    _score_rows(x: ndarray (n, n_features)) -> ndarray (n,)       # one series
+    _score_last(xs: list[ndarray (n_i, n_features)], last_n) -> list[ndarray (last_n,)]  # all at once
+
+plus ``model_warmup`` (rows of features the model needs before its first score).
+Keras detectors also implement ``_save_model``/``_load_model``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+
+from bot.config import ThresholdConfig
+from bot.errors import DetectorError
+from detectors.features import (
+    FeatureSpec,
+    RobustScaler,
+    build_features,
+    check_frame,
+    features_from_values,
+    frame_times,
+    infer_spec,
+    raw_values,
+)
+from detectors.thresholds import ThresholdPolicy, make_threshold, threshold_from_dict
+
+__all__ = ["METADATA_FILE", "Detector", "as_frames"]
+
+log = logging.getLogger(__name__)
+METADATA_FILE = "metadata.json"
+FORMAT_VERSION = 1
+
+
+def as_frames(frames: pd.DataFrame | Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """One frame or a symbol -> frame mapping, as a dict."""
+    if isinstance(frames, pd.DataFrame):
+        return {"series": frames}
+    if not frames:
+        raise DetectorError("no frames given")
+    return dict(frames)
+
+
+class Detector(ABC):
+    """Base class: hyper-parameters in, fitted scaling and threshold out (learned state ends in ``_``).
+
+    Parameters
+    ----------
+    columns : list of str, optional
+        Input columns to use directly. Default: candle features if OHLCV is present,
+        else every numeric column.
+    threshold : ThresholdConfig or dict, optional
+        The alarm policy; default ``default_threshold`` of the class.
+    random_state : int
+        Seed for anything random (weights, shuffling).
+    norm_window : int
+        Rolling-median length for relative volume (candle mode).
+    """
+
+    name: ClassVar[str] = "base"
+    requires_training: ClassVar[bool] = True
+    default_threshold: ClassVar[dict[str, Any]] = {"policy": "k_sigma", "k": 4.0}
+    #: fraction of each symbol's training rows (the latest part) held out to fit the threshold
+    calibration_fraction: ClassVar[float] = 0.0
+
+    def __init__(
+        self,
+        *,
+        columns: list[str] | None = None,
+        threshold: ThresholdConfig | dict[str, Any] | None = None,
+        random_state: int = 0,
+        norm_window: int = 48,
+        **params: Any,
+    ) -> None:
+        if isinstance(threshold, ThresholdConfig):
+            threshold = threshold.model_dump(exclude_none=True)
+        self.params: dict[str, Any] = {
+            "columns": list(columns) if columns else None,
+            "threshold": dict(threshold or self.default_threshold),
+            "random_state": int(random_state),
+            "norm_window": int(norm_window),
+            **params,
+        }
+        self.threshold_: ThresholdPolicy = make_threshold(self.params["threshold"])
+        self.spec_: FeatureSpec | None = None
+        self.scaler_: RobustScaler | None = None
+        self.train_range_: tuple[int, int] | None = None
+        self.fitted_ = False
+
+    # ------------------------------------------------------------------ hooks
+    @property
+    @abstractmethod
+    def model_warmup(self) -> int:
+        """Feature rows the model consumes before its first score."""
+
+    @abstractmethod
+    def _fit_model(self, train: list[np.ndarray], calibration: list[np.ndarray]) -> None:
+        """Learn from scaled training features, one array (n_i, n_features) per symbol.
+
+        ``calibration`` holds the latest part of each symbol's training rows (held out
+        from ``train`` when ``calibration_fraction`` > 0): for early stopping and error scales.
+        """
+
+    @abstractmethod
+    def _score_rows(self, x: np.ndarray) -> np.ndarray:
+        """Scores (n,) for scaled features (n, n_features) of one series; NaN where not computable."""
+
+    def _score_last(self, xs: list[np.ndarray], last_n: int) -> list[np.ndarray]:
+        """The last ``last_n`` scores of every series; override to batch all series in one model call."""
+        return [self._score_rows(x)[-last_n:] for x in xs]
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def _set_extra_state(self, state: dict[str, Any]) -> None:  # noqa: B027 (optional hook)
+        """Restore what ``_extra_state`` saved."""
+
+    def _save_model(self, directory: Path) -> None:  # noqa: B027 (optional hook)
+        """Write model files (Keras detectors)."""
+
+    def _load_model(self, directory: Path) -> None:  # noqa: B027 (optional hook)
+        """Read model files (Keras detectors)."""
+
+    # -------------------------------------------------------------- contract
+    @property
+    def warmup(self) -> int:
+        """Rows before the first score (feature warm-up + model warm-up)."""
+        spec_warmup = self.spec_.warmup if self.spec_ is not None else 0
+        return spec_warmup + self.model_warmup
+
+    @property
+    def input_columns(self) -> tuple[str, ...]:
+        """The columns read from each frame (known after fit, or from ``columns``)."""
+        if self.spec_ is not None:
+            return self.spec_.columns
+        return tuple(self.params["columns"] or ())
+
+    def _features(self, frame: pd.DataFrame, *, what: str, min_rows: int | None = None) -> np.ndarray:
+        assert self.spec_ is not None
+        check_frame(frame, self.spec_, min_rows=self.warmup + 1 if min_rows is None else min_rows, what=what)
+        raw = build_features(frame, self.spec_)
+        return self.scaler_.transform(raw) if self.scaler_ is not None else raw
+
+    def _ensure_spec(self, frame: pd.DataFrame) -> None:
+        if self.spec_ is None:
+            self.spec_ = infer_spec(frame, self.params["columns"], norm_window=self.params["norm_window"])
+
+    def _check_fitted(self) -> None:
+        if self.requires_training and not self.fitted_:
+            raise DetectorError(f"detector {self.name!r} is not fitted: call fit() or load a trained model")
+
+    def fit(self, frames: pd.DataFrame | Mapping[str, pd.DataFrame], **kwargs: Any) -> Self:
+        """Fit scaling, model and threshold on training frames (one symbol, or many for a shared model)."""
+        data = as_frames(frames)
+        self.spec_ = infer_spec(
+            next(iter(data.values())), self.params["columns"], norm_window=self.params["norm_window"]
+        )
+        raw = {sym: (f, build_features(f, self.spec_)) for sym, f in data.items()}
+        for sym, (frame, _) in raw.items():
+            check_frame(frame, self.spec_, min_rows=self.warmup + 2, what=f"training data for {sym}")
+        self.scaler_ = RobustScaler.fit(np.concatenate([x for _, x in raw.values()]))
+        scaled = [self.scaler_.transform(x) for _, x in raw.values()]
+        cal_fraction = self.calibration_fraction
+        fit_parts, cal_parts = [], []
+        for x in scaled:
+            n_cal = int(len(x) * cal_fraction)
+            if n_cal > self.warmup + 10:
+                fit_parts.append(x[:-n_cal])
+                cal_parts.append(x[-n_cal - self.warmup :])
+            else:
+                fit_parts.append(x)
+                cal_parts.append(x)
+        self._fit_kwargs = kwargs
+        self._fit_model(fit_parts, cal_parts)
+        self.fitted_ = True
+        train_scores = np.concatenate([self._score_rows(x) for x in cal_parts])
+        if self.threshold_.policy != "static":
+            self.threshold_.fit(train_scores)
+        starts = [int(f.index[0].value // 1_000_000) for f in data.values()]
+        ends = [int(f.index[-1].value // 1_000_000) for f in data.values()]
+        self.train_range_ = (min(starts), max(ends))
+        log.info("fitted %s on %d series, %d rows", self.name, len(data), sum(len(f) for f in data.values()))
+        return self
+
+    def score(self, frame: pd.DataFrame) -> pd.Series:
+        """Anomaly score per row of ``frame`` (aligned to its index), NaN during warm-up; causal."""
+        self._check_fitted()
+        self._ensure_spec(frame)
+        x = self._features(frame, what=f"{self.name} input")
+        scores = self._score_rows(x)
+        scores[: self.warmup] = np.nan
+        return pd.Series(scores, index=frame.index, name="score")
+
+    def score_batch(self, frames: Mapping[str, pd.DataFrame], last_n: int = 1) -> dict[str, pd.Series]:
+        """The last ``last_n`` scores of every symbol; all windows go through the model in one call."""
+        self._check_fitted()
+        if not frames:
+            return {}
+        self._ensure_spec(next(iter(frames.values())))
+        need = self.warmup + last_n
+        assert self.spec_ is not None
+        spec = self.spec_
+        required = [c for c in spec.columns if c != "social_volume"]
+        raws, times = [], []
+        for sym, f in frames.items():
+            if len(f) < need:
+                raise DetectorError(f"{self.name} input for {sym}: needs at least {need} rows, got {len(f)}")
+            missing = [c for c in required if c not in f.columns]
+            if missing:
+                raise DetectorError(f"{self.name} input for {sym}: missing column(s) {', '.join(missing)}")
+            raws.append(raw_values(f, spec, tail=need))
+            times.append(frame_times(f, tail=need))
+        stacked = np.stack(raws)  # (symbols, need, columns): one vectorised feature pass for all
+        bad = ~np.isfinite(stacked).all(axis=(1, 2))
+        if bad.any():
+            sym = list(frames)[int(np.flatnonzero(bad)[0])]
+            raise DetectorError(f"{self.name} input for {sym}: missing or non-finite values in the last {need} rows")
+        x = features_from_values(stacked, spec, np.stack(times))
+        if self.scaler_ is not None:
+            x = self.scaler_.transform(x)
+        outs = self._score_last(list(x), last_n)
+        return {
+            sym: pd.Series(np.asarray(out, dtype="float64"), index=f.index[-last_n:], name="score")
+            for (sym, f), out in zip(frames.items(), outs, strict=True)
+        }
+
+    def thresholds(self, scores: pd.Series) -> pd.Series:
+        """Causal threshold per point from the fitted policy."""
+        return self.threshold_.thresholds(scores)
+
+    def is_anomaly(self, scores: pd.Series) -> pd.Series:
+        """Boolean alarm per point (False during warm-up)."""
+        return self.threshold_.is_anomaly(scores)
+
+    # --------------------------------------------------------------- storage
+    def save(self, directory: str | Path) -> Path:
+        """Write ``metadata.json`` (+ the native ``.keras`` model for neural detectors); never pickle."""
+        self._check_fitted()
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        self._save_model(path)
+        meta = {
+            "format": FORMAT_VERSION,
+            "detector": self.name,
+            "params": self.params,
+            "features": self.spec_.to_dict() if self.spec_ else None,
+            "scaler": self.scaler_.to_dict() if self.scaler_ else None,
+            "threshold": self.threshold_.to_dict(),
+            "train_range_ms": list(self.train_range_) if self.train_range_ else None,
+            "fitted": self.fitted_,
+            "state": self._extra_state(),
+        }
+        (path / METADATA_FILE).write_text(json.dumps(meta, indent=1, allow_nan=True), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Detector:
+        """Rebuild a saved detector (any registered class, found by the saved name)."""
+        from detectors.registry import get_detector_class
+
+        path = Path(directory)
+        try:
+            meta = json.loads((path / METADATA_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DetectorError(f"no saved detector in {path} ({METADATA_FILE} not found)") from None
+        except json.JSONDecodeError as err:
+            raise DetectorError(f"{path / METADATA_FILE}: invalid JSON: {err}") from None
+        klass = get_detector_class(meta["detector"]) if cls is Detector else cls
+        det = klass(**meta["params"])
+        det.spec_ = FeatureSpec.from_dict(meta["features"]) if meta["features"] else None
+        det.scaler_ = RobustScaler.from_dict(meta["scaler"]) if meta["scaler"] else None
+        det.threshold_ = threshold_from_dict(meta["threshold"])
+        det.train_range_ = tuple(meta["train_range_ms"]) if meta["train_range_ms"] else None  # type: ignore[assignment]
+        det.fitted_ = bool(meta["fitted"])
+        det._set_extra_state(meta.get("state") or {})
+        det._load_model(path)
+        return det
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.params.items() if k != "threshold")
+        return f"{type(self).__name__}({shown})"

@@ -1,0 +1,299 @@
+"""Features as pure functions: candles (or any numeric columns) in, a float matrix out.
+
+Two modes, chosen once at fit time and saved with the model:
+
+* ``candles``: the frame has ``open, high, low, close, volume``. Features are the
+  log return, the log volume relative to its own rolling median (so a shared model
+  can serve coins whose volumes differ by orders of magnitude), the high-low range
+  in log units, and the relative log social volume when that column was present
+  while training.
+* ``columns``: anything else (a lone ``value`` column, sensor data). The chosen
+  numeric columns are used directly.
+
+Either way the result is scaled by a :class:`RobustScaler` fitted on the training
+part only (median and MAD), so nothing from the future leaks into the features.
+All functions here are causal: the row at ``t`` depends only on rows up to ``t``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bot.errors import DetectorError
+
+__all__ = [
+    "CANDLE_FEATURES",
+    "FeatureSpec",
+    "RobustScaler",
+    "build_features",
+    "check_frame",
+    "features_from_values",
+    "frame_times",
+    "infer_spec",
+    "raw_values",
+    "sliding_windows",
+]
+
+OHLCV = ("open", "high", "low", "close", "volume")
+CANDLE_FEATURES = ("log_return", "log_volume", "hl_range")
+SOCIAL = "social_volume"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which features a detector reads; saved in the model metadata.
+
+    ``norm_window`` is the rolling-median length (rows) used to make volume
+    relative; it sets the feature warm-up in candle mode.
+    """
+
+    mode: str  # "candles" | "columns"
+    columns: tuple[str, ...]  # input columns read from the frame
+    social: bool = False
+    norm_window: int = 48
+    step_s: float = 0.0  # median bar length seen in training (0: unknown, no gap correction)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        if self.mode == "columns":
+            return self.columns
+        return CANDLE_FEATURES + (("social_volume",) if self.social else ())
+
+    @property
+    def warmup(self) -> int:
+        """Rows consumed before the first complete feature row."""
+        return self.norm_window + 1 if self.mode == "candles" else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "columns": list(self.columns),
+            "social": self.social,
+            "norm_window": self.norm_window,
+            "step_s": self.step_s,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
+        return cls(
+            data["mode"], tuple(data["columns"]), bool(data["social"]), int(data["norm_window"]), float(data["step_s"])
+        )
+
+
+def infer_spec(frame: pd.DataFrame, columns: Sequence[str] | None = None, *, norm_window: int = 48) -> FeatureSpec:
+    """Pick candle features when OHLCV is there (and no columns were asked for), else the numeric columns."""
+    if columns:
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise DetectorError(
+                f"column(s) {', '.join(missing)} not in the input (has: {', '.join(map(str, frame.columns))})"
+            )
+        return FeatureSpec("columns", tuple(columns))
+    if all(c in frame.columns for c in OHLCV):
+        social = SOCIAL in frame.columns and bool(frame[SOCIAL].notna().any())
+        diffs = np.diff(frame.index.as_unit("ns").asi8) / 1e9 if isinstance(frame.index, pd.DatetimeIndex) else []
+        step = float(np.median(diffs)) if len(diffs) else 0.0
+        return FeatureSpec("candles", OHLCV + ((SOCIAL,) if social else ()), social, norm_window, step)
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+    if not numeric:
+        raise DetectorError(f"no numeric columns in the input (has: {', '.join(map(str, frame.columns)) or 'none'})")
+    return FeatureSpec("columns", tuple(numeric))
+
+
+def check_frame(frame: pd.DataFrame, spec: FeatureSpec, *, min_rows: int, what: str = "input") -> None:
+    """Raise DetectorError naming the problem: missing column, NaN/inf value, too few rows, unsorted index."""
+    if not isinstance(frame.index, pd.DatetimeIndex):
+        raise DetectorError(f"{what}: index must be a DatetimeIndex, got {type(frame.index).__name__}")
+    required = [c for c in spec.columns if c != SOCIAL]
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise DetectorError(
+            f"{what}: missing column(s) {', '.join(missing)} (has: {', '.join(map(str, frame.columns)) or 'none'})"
+        )
+    if len(frame) < min_rows:
+        raise DetectorError(f"{what}: needs at least {min_rows} rows, got {len(frame)}")
+    if not frame.index.is_monotonic_increasing:
+        raise DetectorError(f"{what}: index must be sorted by time")
+    values = frame[required].to_numpy(dtype="float64")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise DetectorError(
+            f"{what}: column {required[col]!r} has a missing or non-finite value at {frame.index[row]} "
+            f"(got {values[row, col]!r}); fill or drop such rows first"
+        )
+    if spec.mode == "candles":
+        prices = frame[["open", "high", "low", "close"]].to_numpy(dtype="float64")
+        if (prices <= 0).any():
+            row = int(np.argwhere(prices <= 0)[0][0])
+            raise DetectorError(f"{what}: non-positive price at {frame.index[row]}")
+
+
+def _rolling_median(x: np.ndarray, window: int) -> np.ndarray:
+    """Median of the last ``window`` rows along axis -1 (NaN until full); x shape (..., n)."""
+    out = np.full(x.shape, np.nan)
+    if x.shape[-1] >= window:
+        out[..., window - 1 :] = np.median(np.lib.stride_tricks.sliding_window_view(x, window, axis=-1), axis=-1)
+    return out
+
+
+def _relative_log(x: np.ndarray, window: int) -> np.ndarray:
+    """log1p(x) minus its rolling median over the last ``window`` rows (NaN until full)."""
+    lx = np.log1p(np.clip(x, 0, None))
+    return lx - _rolling_median(lx, window)
+
+
+@lru_cache(maxsize=256)
+def _positions(have: tuple[str, ...], want: tuple[str, ...]) -> np.ndarray:
+    """Column positions of ``want`` in ``have`` (-1 where absent); cached per header."""
+    return np.array([have.index(c) if c in have else -1 for c in want], dtype=np.intp)
+
+
+def frame_times(frame: pd.DataFrame, tail: int | None = None) -> np.ndarray:
+    """Epoch seconds of the frame's index (optionally the last ``tail`` rows)."""
+    ns = frame.index.asi8 if tail is None else frame.index[-tail:].asi8
+    unit = getattr(frame.index.dtype, "unit", None) or np.datetime_data(frame.index.dtype)[0]
+    return ns / {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}[unit]
+
+
+def raw_values(frame: pd.DataFrame, spec: FeatureSpec, tail: int | None = None) -> np.ndarray:
+    """The input columns as float64 (n, n_columns), optionally only the last ``tail`` rows.
+
+    A missing (or unknown) social value reads as 0 mentions. Uses one ``to_numpy`` of the
+    frame (a view for an all-float frame) rather than per-column pandas indexing: this runs
+    once per symbol in ``score_batch``.
+    """
+    arr = frame.to_numpy(dtype="float64", copy=False)
+    if tail is not None:
+        arr = arr[-tail:]
+    pos = _positions(tuple(frame.columns), spec.columns)
+    if (pos >= 0).all():
+        out = arr[:, pos]
+    else:
+        out = np.zeros((len(arr), len(pos)))
+        present = pos >= 0
+        out[:, present] = arr[:, pos[present]]
+    if spec.social:
+        out[:, -1] = np.nan_to_num(out[:, -1], nan=0.0)
+    return out
+
+
+def _rolling_mean_prev(x: np.ndarray, window: int) -> np.ndarray:
+    """Mean of the ``window`` rows before each row along axis -1 (NaN until available; NaN-free input)."""
+    out = np.full(x.shape, np.nan)
+    n = x.shape[-1]
+    if n > window:
+        filled = np.nan_to_num(x, nan=0.0)
+        cs = np.concatenate([np.zeros(x.shape[:-1] + (1,)), np.cumsum(filled, axis=-1)], axis=-1)
+        out[..., window:] = (cs[..., window:n] - cs[..., : n - window]) / window
+        valid = np.isfinite(x).astype(float)
+        cv = np.concatenate([np.zeros(x.shape[:-1] + (1,)), np.cumsum(valid, axis=-1)], axis=-1)
+        counts = cv[..., window:n] - cv[..., : n - window]
+        out[..., window:] = np.where(counts == window, out[..., window:], np.nan)
+    return out
+
+
+def _bars_spanned(close: np.ndarray, times: np.ndarray | None, step_s: float) -> np.ndarray:
+    """Bars covered by the return into each row: time since the close last changed, in bars (>= 1)."""
+    n = close.shape[-1]
+    idx = np.broadcast_to(np.arange(n), close.shape)
+    changed = np.ones(close.shape, dtype=bool)
+    changed[..., 1:] = close[..., 1:] != close[..., :-1]
+    run_start = np.maximum.accumulate(np.where(changed, idx, 0), axis=-1)  # first row of each flat run
+    prev_start = np.zeros(close.shape, dtype=np.intp)
+    prev_start[..., 1:] = run_start[..., :-1]
+    if times is not None and step_s > 0:
+        bars = times / step_s
+    else:
+        bars = idx.astype("float64")
+    span = bars - np.take_along_axis(bars, prev_start, axis=-1)
+    return np.maximum(span, 1.0)
+
+
+def features_from_values(values: np.ndarray, spec: FeatureSpec, times: np.ndarray | None = None) -> np.ndarray:
+    """Unscaled features from raw values in ``spec.columns`` order.
+
+    Works on one series (n, n_columns) or a stack of equally long series
+    (n_series, n, n_columns), so a batch of symbols is computed in one vectorised pass.
+    ``times`` (..., n) are epoch seconds, used to see gaps (missing rows).
+    Returns (..., n, n_features); rows inside the warm-up are NaN. Causal.
+    """
+    if spec.mode == "columns":
+        return values.astype("float64", copy=False)
+    v = np.moveaxis(values, -1, 0)  # (n_columns, ..., n)
+    open_, high, low, close, volume = v[:5]
+    w = spec.norm_window
+    log_ret = np.full(close.shape, np.nan)
+    log_ret[..., 1:] = np.diff(np.log(close), axis=-1)
+    # Gaps and stale bars: a return that spans k bars (missing rows, or a close repeated
+    # by a frozen feed) is divided by sqrt(k), so the catch-up move is not an anomaly.
+    span = _bars_spanned(close, times, spec.step_s)
+    log_ret = log_ret / np.sqrt(span)
+    # Volatility clustering: standardise by the RMS return of the previous w rows.
+    vol = np.sqrt(_rolling_mean_prev(log_ret**2, w))
+    std_ret = log_ret / np.maximum(vol, 1e-12)
+    log_hl = np.log(np.log(high / low) + 1e-4)  # 1 bp floor: bars with high == low (no trade) are not -inf
+    rel_hl = log_hl - _rolling_median(log_hl, w)
+    cols = [std_ret, _relative_log(volume, w), rel_hl]
+    if spec.social:
+        cols.append(_relative_log(v[5], w))
+    out = np.stack(cols, axis=-1)
+    out[..., : spec.warmup, :] = np.nan
+    return out
+
+
+def build_features(frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+    """Unscaled features of one frame, shape (n_rows, n_features); rows inside the warm-up are NaN.
+
+    Causal: row ``t`` uses rows ``<= t`` only. Missing social values count as 0 mentions.
+    """
+    return features_from_values(raw_values(frame, spec), spec, frame_times(frame))
+
+
+@dataclass
+class RobustScaler:
+    """(x - median) / (1.4826 * MAD), fitted on training rows; clipped to +-clip.
+
+    MAD rather than std so the anomalies inside the training part do not
+    inflate the scale. A floor keeps constant columns from dividing by zero.
+    """
+
+    center: np.ndarray
+    scale: np.ndarray
+    clip: float = 50.0
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> RobustScaler:
+        rows = x[np.isfinite(x).all(axis=1)]
+        if len(rows) == 0:
+            raise DetectorError("no complete feature rows to fit the scaling on")
+        center = np.median(rows, axis=0)
+        mad = 1.4826 * np.median(np.abs(rows - center), axis=0)
+        std = rows.std(axis=0)
+        scale = np.where(mad > 1e-12, mad, np.where(std > 1e-12, std, 1.0))
+        return cls(center, scale)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return np.clip((x - self.center) / self.scale, -self.clip, self.clip)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"center": self.center.tolist(), "scale": self.scale.tolist(), "clip": self.clip}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RobustScaler:
+        return cls(
+            np.asarray(data["center"], dtype="float64"), np.asarray(data["scale"], dtype="float64"), data["clip"]
+        )
+
+
+def sliding_windows(x: np.ndarray, length: int) -> np.ndarray:
+    """All windows of ``length`` consecutive rows, shape (n_rows - length + 1, length, n_features); a view."""
+    if len(x) < length:
+        return np.empty((0, length, x.shape[1]), dtype=x.dtype)
+    return np.lib.stride_tricks.sliding_window_view(x, (length, x.shape[1]))[:, 0]

@@ -1,0 +1,207 @@
+"""Shared machinery of the Keras window detectors: windows, training, batched inference, .keras files.
+
+A subclass says how long a window is, how a window splits into model input and target,
+and which Keras builder makes its network. Scores are Merlion-style normalised errors:
+``(y - yhat) / sigma`` per feature at the window's last step, with ``sigma`` measured on
+held-out calibration rows, reduced over features by the largest absolute value (``reduce="max"``; ``"rms"`` is the
+alternative: it dilutes an anomaly seen in one feature only, such as a volume spike).
+
+Inference never loops over windows: every window of every series goes through one
+compiled ``tf.function`` call of the model (chunked only to bound memory).
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bot.errors import DetectorError
+from detectors.base import Detector
+from detectors.features import sliding_windows
+
+__all__ = ["KerasWindowDetector", "MODEL_FILE"]
+
+log = logging.getLogger(__name__)
+MODEL_FILE = "model.keras"
+_CHUNK = 16384
+
+
+class KerasWindowDetector(Detector):
+    """Common hyper-parameters: ``lookback`` (24), ``epochs`` (20), ``batch_size`` (64), ``lr`` (1e-3),
+    ``patience`` (3, early stopping on the calibration rows), ``dropout`` (0.0), ``reduce`` ("max")."""
+
+    calibration_fraction: ClassVar[float] = 0.2
+    default_threshold: ClassVar[dict[str, Any]] = {"policy": "k_sigma", "k": 10.0}
+
+    def __init__(
+        self,
+        *,
+        lookback: int = 24,
+        epochs: int = 20,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        patience: int = 3,
+        dropout: float = 0.0,
+        reduce: str = "max",
+        **kwargs: Any,
+    ) -> None:
+        if reduce not in ("max", "rms"):
+            raise DetectorError(f"reduce must be 'max' or 'rms', got {reduce!r}")
+        if lookback < 2:
+            raise DetectorError(f"lookback must be >= 2, got {lookback}")
+        super().__init__(
+            lookback=int(lookback),
+            epochs=int(epochs),
+            batch_size=int(batch_size),
+            lr=float(lr),
+            patience=int(patience),
+            dropout=float(dropout),
+            reduce=reduce,
+            **kwargs,
+        )
+        self.model_: Any = None
+        self.sigma_: np.ndarray | None = None
+        self._compiled: Any = None
+
+    # ---------------------------------------------------------------- hooks
+    @property
+    @abstractmethod
+    def window_length(self) -> int:
+        """Rows per window (the window ends at the scored row)."""
+
+    @abstractmethod
+    def _build(self, n_features: int) -> Any:
+        """A compiled Keras model for this detector."""
+
+    @abstractmethod
+    def _split(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(model input, training target) from windows (m, window_length, n_features)."""
+
+    @abstractmethod
+    def _last_step_error(self, windows: np.ndarray, output: np.ndarray) -> np.ndarray:
+        """Error (m, n_features) of the model output at the window's last row."""
+
+    @property
+    def model_warmup(self) -> int:
+        return self.window_length - 1
+
+    # -------------------------------------------------------------- windows
+    def _valid_windows(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Windows without NaN, shape (m, L, f), and the row index each ends at."""
+        w = sliding_windows(x, self.window_length)
+        ok = np.isfinite(w).all(axis=(1, 2))
+        return w[ok], np.flatnonzero(ok) + self.window_length - 1
+
+    def _call(self, inputs: np.ndarray) -> np.ndarray:
+        """One compiled forward pass over a whole batch (no ``predict`` per window)."""
+        import tensorflow as tf
+
+        if self._compiled is None:
+            model = self.model_
+
+            @tf.function(reduce_retracing=True)
+            def forward(batch: Any) -> Any:
+                return model(batch, training=False)
+
+            self._compiled = forward
+        outs = [
+            self._compiled(tf.constant(inputs[i : i + _CHUNK], dtype=tf.float32)).numpy()
+            for i in range(0, len(inputs), _CHUNK)
+        ]
+        return np.concatenate(outs) if outs else np.empty((0,))
+
+    def _window_scores(self, windows: np.ndarray) -> np.ndarray:
+        if len(windows) == 0:
+            return np.empty(0)
+        inputs, _ = self._split(windows)
+        err = self._last_step_error(windows, self._call(inputs.astype("float32")))
+        assert self.sigma_ is not None
+        z = err / self.sigma_
+        if self.params["reduce"] == "rms":
+            return np.sqrt(np.mean(z**2, axis=1))
+        return np.max(np.abs(z), axis=1)
+
+    # ------------------------------------------------------------- training
+    def _fit_model(self, train: list[np.ndarray], calibration: list[np.ndarray]) -> None:
+        import keras
+
+        keras.utils.set_random_seed(self.params["random_state"])
+        tw = [self._valid_windows(x)[0] for x in train]
+        cw = [self._valid_windows(x)[0] for x in calibration]
+        train_w = np.concatenate(tw) if tw else np.empty((0,))
+        cal_w = np.concatenate(cw) if cw else np.empty((0,))
+        if len(train_w) < 2:
+            raise DetectorError(
+                f"{self.name}: too little training data: {len(train_w)} complete windows of "
+                f"{self.window_length} rows (need more rows than the warm-up of {self.warmup})"
+            )
+        n_features = train_w.shape[2]
+        self.model_ = self._build(n_features)
+        self._compiled = None
+        x, y = self._split(train_w.astype("float32"))
+        callbacks = list(self._fit_kwargs.get("callbacks") or [])
+        validation = None
+        if len(cal_w) >= 2 and cal_w is not train_w:
+            validation = self._split(cal_w.astype("float32"))
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor="val_loss", patience=self.params["patience"], restore_best_weights=True
+                )
+            )
+        self.model_.fit(
+            x,
+            y,
+            epochs=self.params["epochs"],
+            batch_size=self.params["batch_size"],
+            shuffle=True,
+            validation_data=validation,
+            callbacks=callbacks,
+            verbose=0,
+        )
+        ref = cal_w if len(cal_w) >= 2 else train_w
+        inputs, _ = self._split(ref.astype("float32"))
+        err = self._last_step_error(ref, self._call(inputs))
+        sigma = np.sqrt(np.mean(err**2, axis=0))
+        self.sigma_ = np.where(sigma > 1e-8, sigma, 1e-8)
+
+    # -------------------------------------------------------------- scoring
+    def _score_rows(self, x: np.ndarray) -> np.ndarray:
+        out = np.full(len(x), np.nan)
+        windows, ends = self._valid_windows(x)
+        out[ends] = self._window_scores(windows)
+        return out
+
+    def _score_last(self, xs: list[np.ndarray], last_n: int) -> list[np.ndarray]:
+        """The last ``last_n`` windows of every series, through the model in one call."""
+        L = self.window_length
+        series = np.stack(xs)  # (symbols, rows, features); base.score_batch passes equal-length tails
+        views = np.lib.stride_tricks.sliding_window_view(series, L, axis=1)[:, -last_n:]  # (s, last_n, f, L)
+        stacked = np.ascontiguousarray(np.swapaxes(views, 2, 3)).reshape(-1, L, series.shape[2])
+        scores = np.full(len(stacked), np.nan)
+        ok = np.isfinite(stacked).all(axis=(1, 2))
+        scores[ok] = self._window_scores(stacked[ok])
+        return list(scores.reshape(len(xs), last_n))
+
+    # -------------------------------------------------------------- storage
+    def _extra_state(self) -> dict[str, Any]:
+        return {"sigma": self.sigma_.tolist() if self.sigma_ is not None else None}
+
+    def _set_extra_state(self, state: dict[str, Any]) -> None:
+        sigma = state.get("sigma")
+        self.sigma_ = np.asarray(sigma, dtype="float64") if sigma is not None else None
+
+    def _save_model(self, directory: Path) -> None:
+        self.model_.save(directory / MODEL_FILE)
+
+    def _load_model(self, directory: Path) -> None:
+        import keras
+
+        path = directory / MODEL_FILE
+        if not path.is_file():
+            raise DetectorError(f"{self.name}: model file {path} not found")
+        self.model_ = keras.models.load_model(path, safe_mode=True)
+        self._compiled = None

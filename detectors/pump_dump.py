@@ -1,0 +1,377 @@
+"""``PumpDumpDetector``: the CNN-LSTM P(pump now) on chunk features or one-minute candles.
+
+One class trains and scores at either grain:
+
+* ``fit_table`` / ``score_table``: a La Morgia features table (``read_feature_file``), one
+  sequence per row built from the rows of its own event up to it (what ``vigil pumpdump
+  train/evaluate`` use);
+* ``fit`` / ``score`` / ``score_batch``: candle frames (+ ``social_volume``) per symbol, the
+  live loop's path, labelled for training by a ``labels`` frame (``symbol, start, end, kind``
+  as the synthetic market writes it).
+
+The decision threshold is the best-F1 point on a validation share of the *training* events
+(split by event, never by row), fixed at fit time and saved with the model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+
+from bot.errors import DetectorError
+from detectors.pump_features import (
+    SOCIAL_COLUMNS,
+    SOCIAL_HISTORY,
+    candle_feature_arrays,
+    causal_windows,
+    feature_columns,
+    scale_windows,
+)
+from detectors.pump_metrics import best_event_f1_threshold, best_f1_threshold, event_split
+
+__all__ = ["PumpDumpDetector", "pump_rows"]
+
+log = logging.getLogger(__name__)
+_META = "pump_dump.json"
+_MODEL = "model.keras"
+_EVENT_BETA = 2.0  # recall counts double: a missed pump costs more than one extra alarm (tuned on dev seeds 5-6)
+_OHLCV = ["open", "high", "low", "close", "volume"]
+
+
+def _ohlcv(frame: pd.DataFrame) -> np.ndarray:
+    """(n, 5) float array of open, high, low, close, volume without pandas' slow column indexing."""
+    return frame.to_numpy(dtype=float, na_value=np.nan)[:, frame.columns.get_indexer(_OHLCV)]
+
+
+def _social_column(frame: pd.DataFrame) -> np.ndarray:
+    if "social_volume" in frame.columns:
+        return frame["social_volume"].to_numpy(dtype=float)
+    return np.full(len(frame), np.nan)
+
+
+def pump_rows(candles: pd.DataFrame, labels: pd.DataFrame, symbol: str) -> np.ndarray:
+    """Per-bar 0/1 target "pump now": from a ``pump_dump`` label's start to its price peak (inclusive).
+
+    Parameters
+    ----------
+    candles : candle frame of ``symbol``, shape (n, >=5)
+    labels : DataFrame ``symbol, start, end, kind``
+
+    Returns
+    -------
+    ndarray of int, shape (n,)
+    """
+    y = np.zeros(len(candles), dtype=np.int64)
+    rows = labels[(labels["symbol"] == symbol) & (labels["kind"] == "pump_dump")]
+    index = pd.DatetimeIndex(candles.index)
+    for start, end in zip(pd.to_datetime(rows["start"], utc=True), pd.to_datetime(rows["end"], utc=True), strict=True):
+        inside = (index >= start) & (index <= end)
+        if not inside.any():
+            continue
+        peak = candles.loc[inside, "high"].idxmax()
+        y[(index >= start) & (index <= peak)] = 1
+    return y
+
+
+class PumpDumpDetector:
+    """CNN-LSTM pump detector; higher score = more likely a pump is under way now."""
+
+    name: ClassVar[str] = "pump_dump"
+    requires_training: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        lookback: int = 32,
+        epochs: int = 30,
+        batch_size: int = 64,
+        filters: int = 16,
+        lstm_units: int = 32,
+        social_dropout: float = 0.5,
+        validation_share: float = 0.25,
+        max_negative_ratio: float = 30.0,
+        focal: bool = False,
+        random_state: int = 0,
+    ) -> None:
+        if lookback < 2:
+            raise DetectorError(f"pump_dump.lookback: must be >= 2, got {lookback}")
+        if not 0.0 < validation_share < 1.0:
+            raise DetectorError(f"pump_dump.validation_share: must be in (0, 1), got {validation_share}")
+        self.lookback = lookback
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.filters = filters
+        self.lstm_units = lstm_units
+        self.social_dropout = social_dropout
+        self.validation_share = validation_share
+        self.max_negative_ratio = max_negative_ratio
+        self.focal = focal
+        self.random_state = random_state
+        self.grain_: str | None = None
+        self.threshold_: float | None = None
+        self.model_: Any = None
+        self.scaler_: tuple[np.ndarray, np.ndarray] | None = None
+
+    # -- contract helpers -------------------------------------------------------------------
+    @property
+    def warmup(self) -> int:
+        """Candle rows before the first score (the first full window)."""
+        return self.lookback - 1
+
+    def params(self) -> dict[str, Any]:
+        keys = ["lookback", "epochs", "batch_size", "filters", "lstm_units", "social_dropout"]
+        keys += ["validation_share", "max_negative_ratio", "focal", "random_state"]
+        return {k: getattr(self, k) for k in keys}
+
+    def _check_fitted(self, grain: str | None = None) -> None:
+        if self.model_ is None or self.threshold_ is None:
+            raise DetectorError("pump_dump: not fitted; call fit/fit_table or load a saved model first")
+        if grain is not None and self.grain_ != grain:
+            raise DetectorError(f"pump_dump: model was trained on {self.grain_!r} features, cannot score {grain!r}")
+
+    def thresholds(self, scores: pd.Series) -> pd.Series:
+        """The fixed training threshold at every point (a static policy: it never looks at ``scores``)."""
+        self._check_fitted()
+        return pd.Series(float(self.threshold_), index=scores.index)  # type: ignore[arg-type]
+
+    def is_anomaly(self, scores: pd.Series) -> pd.Series:
+        return (scores >= self.thresholds(scores)).fillna(False).astype(bool)
+
+    # -- arrays -----------------------------------------------------------------------------
+    def _windows(
+        self, market: np.ndarray, groups: np.ndarray, grain: str, rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        cols, scale = feature_columns(grain)
+        w = scale_windows(causal_windows(market, groups, self.lookback, rows), [cols.index(c) for c in scale])
+        if self.scaler_ is not None:
+            mean, std = self.scaler_
+            w = np.clip((w - mean) / std, -20.0, 20.0).astype(np.float32)
+        return w
+
+    def _table_inputs(self, table: pd.DataFrame) -> dict[str, np.ndarray]:
+        cols, _ = feature_columns("chunks")
+        market = self._windows(table[cols].to_numpy(dtype=float), table["pump_index"].to_numpy(), "chunks")
+        n = len(market)
+        return {
+            "market": market,
+            "social": np.zeros((n, self.lookback, len(SOCIAL_COLUMNS)), dtype=np.float32),
+            "has_social": np.zeros((n, 1), dtype=np.float32),
+        }
+
+    def _candle_inputs(
+        self, frames: list[tuple[str, pd.DataFrame]], last_n: int | None = None
+    ) -> dict[str, np.ndarray]:
+        """Model inputs for the last ``last_n`` bars (all bars if None) of every frame, in frame order.
+
+        Frames of equal length are stacked and their features computed in one numpy pass; only
+        the rows the windows need are touched (``last_n + lookback + SOCIAL_HISTORY``).
+        """
+        need = None if last_n is None else last_n + self.lookback + SOCIAL_HISTORY
+        tails: list[pd.DataFrame] = []
+        by_len: dict[int, list[int]] = {}
+        for i, (symbol, frame) in enumerate(frames):
+            missing = [c for c in _OHLCV if c not in frame.columns]
+            if missing:
+                raise DetectorError(f"pump_dump: candle frame of {symbol} lacks column(s) {', '.join(missing)}")
+            tail = frame if need is None else frame.iloc[-need:]
+            tails.append(tail)
+            by_len.setdefault(len(tail), []).append(i)
+        parts: list[dict[str, np.ndarray]] = [{}] * len(frames)
+        for length, ids in by_len.items():
+            ohlcv = np.stack([_ohlcv(tails[i]) for i in ids])
+            social = np.stack([_social_column(tails[i]) for i in ids])
+            index = [pd.DatetimeIndex(tails[i].index) for i in ids]
+            hour = np.stack([ix.hour.to_numpy() for ix in index]).astype(float)
+            minute = np.stack([ix.minute.to_numpy() for ix in index]).astype(float)
+            market, soc, has = candle_feature_arrays(ohlcv, social, hour, minute)
+            n_sym = len(ids)
+            groups = np.repeat(np.arange(n_sym), length)
+            take = length if last_n is None else min(last_n, length)
+            # only the windows that get scored: the last `take` rows of every symbol
+            rows = (np.arange(n_sym)[:, None] * length + np.arange(length - take, length)[None, :]).reshape(-1)
+            mw = self._windows(market.reshape(n_sym * length, -1), groups, "candles", rows)
+            sw = causal_windows(soc.reshape(n_sym * length, -1), groups, self.lookback, rows)
+            hs = has.reshape(-1, 1)[rows].astype(np.float32)
+            for j, i in enumerate(ids):
+                sel = slice(j * take, (j + 1) * take)
+                parts[i] = {"market": mw[sel], "social": sw[sel], "has_social": hs[sel]}
+        return self._concat(parts) if parts else self._concat([self._empty_inputs()])
+
+    def _empty_inputs(self) -> dict[str, np.ndarray]:
+        n_market = len(feature_columns("candles")[0]) + len(feature_columns("candles")[1])
+        return {
+            "market": np.zeros((0, self.lookback, n_market), np.float32),
+            "social": np.zeros((0, self.lookback, len(SOCIAL_COLUMNS)), np.float32),
+            "has_social": np.zeros((0, 1), np.float32),
+        }
+
+    @staticmethod
+    def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        return {k: np.concatenate([p[k] for p in parts]) for k in ("market", "social", "has_social")}
+
+    def _predict(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        if len(inputs["market"]) == 0:
+            return np.zeros(0)
+        out = self.model_.predict_on_batch(inputs)
+        return np.asarray(out, dtype=float).reshape(-1)
+
+    # -- training ---------------------------------------------------------------------------
+    def _train(self, inputs: dict[str, np.ndarray], y: np.ndarray, events: np.ndarray, val_mask: np.ndarray) -> None:
+        import keras
+
+        from detectors.pump_net import build_pump_network
+
+        if y.sum() == 0:
+            raise DetectorError("pump_dump: training data has no positive rows (gt=1 / pump labels)")
+        keras.utils.set_random_seed(self.random_state)
+        fit_rows = inputs["market"][~val_mask].reshape(-1, inputs["market"].shape[2])
+        mean, std = fit_rows.mean(axis=0), fit_rows.std(axis=0)
+        self.scaler_ = (mean.astype(np.float32), np.where(std > 1e-9, std, 1.0).astype(np.float32))
+        inputs = {**inputs, "market": np.clip((inputs["market"] - mean) / self.scaler_[1], -20, 20).astype(np.float32)}
+        rng = np.random.default_rng(self.random_state)
+        fit_idx = np.flatnonzero(~val_mask)
+        pos, neg = fit_idx[y[fit_idx] == 1], fit_idx[y[fit_idx] == 0]
+        cap = int(max(len(pos), 1) * self.max_negative_ratio)
+        if len(neg) > cap:
+            neg = rng.choice(neg, size=cap, replace=False)
+        idx = np.concatenate([pos, neg])
+        x = {k: v[idx] for k, v in inputs.items()}
+        yt = y[idx].astype(np.float32)
+        with_social = np.flatnonzero(x["has_social"][:, 0] > 0)
+        if len(with_social) and self.social_dropout > 0:
+            drop = with_social[rng.random(len(with_social)) < self.social_dropout]
+            extra = {k: v[drop].copy() for k, v in x.items()}
+            extra["social"][:] = 0.0
+            extra["has_social"][:] = 0.0
+            x = {k: np.concatenate([x[k], extra[k]]) for k in x}
+            yt = np.concatenate([yt, yt[drop]])
+        n_pos = max(float(yt.sum()), 1.0)
+        weights = {0: 1.0, 1: float((len(yt) - n_pos) / n_pos)}
+        self.model_ = build_pump_network(
+            self.lookback,
+            inputs["market"].shape[2],
+            inputs["social"].shape[2],
+            filters=self.filters,
+            lstm_units=self.lstm_units,
+            focal=self.focal,
+        )
+        self.model_.fit(
+            x, yt, epochs=self.epochs, batch_size=self.batch_size, class_weight=weights, shuffle=True, verbose=0
+        )
+        val_idx = np.flatnonzero(val_mask)
+        val_scores = self._predict({k: v[val_idx] for k, v in inputs.items()})
+        if self.grain_ == "candles":  # pumps span several bars: pick the threshold on events, not rows
+            self.threshold_ = best_event_f1_threshold(y[val_idx], val_scores, events[val_idx], beta=_EVENT_BETA)
+        else:
+            self.threshold_ = best_f1_threshold(y[val_idx], val_scores)
+        log.info("pump_dump: trained on %d windows, threshold %.4f", len(yt), self.threshold_)
+
+    def fit_table(self, table: pd.DataFrame) -> Self:
+        """Train on a La Morgia features table (rows of ``read_feature_file``; label ``gt``)."""
+        self.scaler_ = None
+        events = table["pump_index"].to_numpy()
+        val_mask = event_split(events, self.validation_share, self.random_state)
+        self.grain_ = "chunks"
+        self._train(self._table_inputs(table), table["gt"].to_numpy(), events, val_mask)
+        return self
+
+    def fit(self, frames: pd.DataFrame | Mapping[str, pd.DataFrame], labels: pd.DataFrame | None = None) -> Self:
+        """Train on candle frames; ``labels`` (``symbol, start, end, kind``) mark the pumps.
+
+        A single frame may instead carry a 0/1 ``is_pump`` column. Validation = the last
+        ``validation_share`` of every symbol's bars (by time, never random rows).
+        """
+        frames = {"_": frames} if isinstance(frames, pd.DataFrame) else dict(frames)
+        self.scaler_ = None
+        parts, ys, groups, vals = [], [], [], []
+        for gid, (symbol, frame) in enumerate(frames.items()):
+            if labels is not None:
+                y = pump_rows(frame, labels, symbol)
+            elif "is_pump" in frame.columns:
+                y = frame["is_pump"].fillna(0).to_numpy().astype(np.int64)
+            else:
+                raise DetectorError(f"pump_dump: no labels for {symbol}: pass labels= or an is_pump column")
+            parts.append(self._candle_inputs([(symbol, frame)]))
+            ys.append(y)
+            groups.append(np.full(len(frame), gid))
+            vals.append(np.arange(len(frame)) >= int(len(frame) * (1 - self.validation_share)))
+        self.grain_ = "candles"
+        self._train(self._concat(parts), np.concatenate(ys), np.concatenate(groups), np.concatenate(vals))
+        return self
+
+    # -- scoring ----------------------------------------------------------------------------
+    def score_table(self, table: pd.DataFrame) -> np.ndarray:
+        """P(pump) per row of a features table, shape (n_rows,); each uses its event's rows up to it."""
+        self._check_fitted("chunks")
+        return self._predict(self._table_inputs(table))
+
+    def score(self, frame: pd.DataFrame) -> pd.Series:
+        """P(pump) per bar of one symbol's candle frame; NaN during warm-up; causal."""
+        self._check_fitted("candles")
+        if frame.empty:
+            return pd.Series(dtype=float, index=frame.index)
+        scores = pd.Series(self._predict(self._candle_inputs([("frame", frame)])), index=frame.index, dtype=float)
+        scores.iloc[: self.warmup] = np.nan
+        return scores
+
+    def score_batch(self, frames: Mapping[str, pd.DataFrame], last_n: int = 1) -> dict[str, pd.Series]:
+        """The last ``last_n`` scores of every symbol; all windows go through the model in one call."""
+        self._check_fitted("candles")
+        if last_n < 1:
+            raise DetectorError(f"pump_dump.score_batch: last_n must be >= 1, got {last_n}")
+        out: dict[str, pd.Series] = {s: pd.Series(dtype=float, index=f.index[:0]) for s, f in frames.items() if f.empty}
+        items = [(s, f) for s, f in frames.items() if not f.empty]
+        if not items:
+            return out
+        scores = self._predict(self._candle_inputs(items, last_n=last_n))
+        pos = 0
+        for symbol, frame in items:
+            take = min(last_n, len(frame))
+            values = scores[pos : pos + take]
+            pos += take
+            warm = np.arange(len(frame) - take, len(frame)) < self.warmup
+            out[symbol] = pd.Series(np.where(warm, np.nan, values), index=frame.index[len(frame) - take :], dtype=float)
+        return out
+
+    # -- persistence ------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        """Write ``model.keras`` (native Keras) and ``pump_dump.json`` (params, grain, threshold)."""
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.model_.save(directory / _MODEL)
+        meta = {
+            "name": self.name,
+            "params": self.params(),
+            "grain": self.grain_,
+            "threshold": self.threshold_,
+            "scaler": [v.tolist() for v in self.scaler_] if self.scaler_ is not None else None,
+        }
+        (directory / _META).write_text(json.dumps(meta, indent=2))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> PumpDumpDetector:
+        import keras
+
+        directory = Path(directory)
+        meta_path = directory / _META
+        if not meta_path.is_file() or not (directory / _MODEL).is_file():
+            raise DetectorError(f"{directory}: not a saved pump_dump model (needs {_MODEL} and {_META})")
+        try:
+            meta = json.loads(meta_path.read_text())
+            det = cls(**meta["params"])
+            det.grain_ = meta["grain"]
+            det.threshold_ = float(meta["threshold"])
+            if meta.get("scaler") is not None:
+                det.scaler_ = tuple(np.asarray(v, dtype=np.float32) for v in meta["scaler"])  # type: ignore[assignment]
+        except (ValueError, KeyError, TypeError) as err:
+            raise DetectorError(f"{meta_path}: unreadable model metadata ({err})") from None
+        det.model_ = keras.models.load_model(directory / _MODEL, safe_mode=True)
+        return det

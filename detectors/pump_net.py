@@ -1,0 +1,53 @@
+"""The CNN-LSTM network behind ``PumpDumpDetector``, kept apart from training and scoring.
+
+Two branches: Conv1D layers find local patterns (a burst of volume, a price step) in the
+market sequence and an LSTM reads their order; the social sequence gets a smaller copy. The
+social branch's output is multiplied by the ``has_social`` flag, so a missing social feed is
+an explicit zero the dense head also sees as a 0 flag (the detector trains with social
+randomly dropped so it learns that case).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["build_pump_network"]
+
+
+def build_pump_network(
+    steps: int,
+    market_features: int,
+    social_features: int,
+    *,
+    filters: int = 16,
+    lstm_units: int = 32,
+    dropout: float = 0.1,
+    learning_rate: float = 2e-3,
+    focal: bool = False,
+) -> Any:
+    """Compiled Keras model: inputs ``market`` (steps, market_features), ``social`` (steps,
+    social_features), ``has_social`` (1,); output P(pump now), shape (batch, 1)."""
+    import keras
+    from keras import layers
+
+    market = keras.Input((steps, market_features), name="market")
+    social = keras.Input((steps, social_features), name="social")
+    has_social = keras.Input((1,), name="has_social")
+
+    m = layers.Conv1D(filters, 3, padding="causal", activation="relu")(market)
+    m = layers.Conv1D(filters, 3, padding="causal", activation="relu")(m)
+    m = layers.LSTM(lstm_units)(m)
+
+    s = layers.Conv1D(max(filters // 2, 4), 3, padding="causal", activation="relu")(social)
+    s = layers.LSTM(max(lstm_units // 4, 4))(s)
+    s = layers.Multiply()([s, has_social])
+
+    x = layers.Concatenate()([m, s, has_social])
+    x = layers.Dropout(dropout)(x)
+    x = layers.Dense(16, activation="relu")(x)
+    out = layers.Dense(1, activation="sigmoid", name="p_pump")(x)
+
+    model = keras.Model({"market": market, "social": social, "has_social": has_social}, out, name="pump_cnn_lstm")
+    loss: Any = keras.losses.BinaryFocalCrossentropy(gamma=2.0) if focal else "binary_crossentropy"
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
+    return model

@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bot.errors import InputError
+from detectors.pump_features import (
+    LA_MORGIA_COLUMNS,
+    causal_windows,
+    read_feature_file,
+    scale_windows,
+    trades_to_chunks,
+)
+from detectors.pump_metrics import best_event_f1_threshold, best_f1_threshold, event_f1, event_hit_rate, event_split
+from tests.detectors.pump_data import feature_table
+
+
+def _write(tmp_path: Path, frame: pd.DataFrame, name: str = "f.csv") -> Path:
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_read_feature_file_accepts_std_order_names(tmp_path: Path) -> None:
+    frame = feature_table(2, 5).rename(columns={"std_rush_order": "std_order", "avg_rush_order": "avg_order"})
+    table = read_feature_file(_write(tmp_path, frame))
+    assert list(table.columns[:3]) == ["date", "pump_index", "std_rush_order"]
+    assert table["line"].tolist()[:2] == [2, 3]
+
+
+def test_read_feature_file_missing_column_names_file_and_column(tmp_path: Path) -> None:
+    path = _write(tmp_path, feature_table(2, 5).drop(columns=["std_trades"]))
+    with pytest.raises(InputError, match=r"f\.csv: missing column\(s\) std_trades"):
+        read_feature_file(path)
+
+
+def test_read_feature_file_nan_names_line_and_column(tmp_path: Path) -> None:
+    frame = feature_table(2, 5)
+    frame.loc[6, "avg_volume"] = np.nan
+    with pytest.raises(InputError, match=r"f\.csv: line 8, column avg_volume"):
+        read_feature_file(_write(tmp_path, frame))
+
+
+def test_read_feature_file_empty_and_split_events_are_rejected(tmp_path: Path) -> None:
+    frame = feature_table(2, 5)
+    with pytest.raises(InputError, match="no data rows"):
+        read_feature_file(_write(tmp_path, frame.iloc[:0], "empty.csv"))
+    split = pd.concat([frame.iloc[:3], frame.iloc[5:], frame.iloc[3:5]], ignore_index=True)
+    with pytest.raises(InputError, match=r"line 10, column pump_index: rows of event 0 are not consecutive"):
+        read_feature_file(_write(tmp_path, split, "split.csv"))
+    no_event = frame.copy()
+    no_event["pump_index"] = no_event["pump_index"].astype(object)
+    no_event.loc[4, "pump_index"] = ""
+    with pytest.raises(InputError, match=r"line 6, column pump_index"):
+        read_feature_file(_write(tmp_path, no_event, "noevent.csv"))
+
+
+def test_read_feature_file_bad_label_is_rejected(tmp_path: Path) -> None:
+    frame = feature_table(2, 5)
+    frame.loc[2, "gt"] = 2
+    with pytest.raises(InputError, match=r"line 4, column gt: label must be 0 or 1"):
+        read_feature_file(_write(tmp_path, frame))
+
+
+def test_causal_windows_never_cross_events_and_ignore_later_rows() -> None:
+    values = np.arange(10, dtype=float).reshape(-1, 1)
+    groups = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
+    full = causal_windows(values, groups, 3)
+    assert full[4, :, 0].tolist() == [4, 4, 4]  # first row of event 1: padded with itself, not event 0
+    assert full[1, :, 0].tolist() == [0, 0, 1]
+    assert full[9, :, 0].tolist() == [7, 8, 9]
+    prefix = causal_windows(values[:7], groups[:7], 3)
+    np.testing.assert_array_equal(prefix, full[:7])
+
+
+def test_scale_windows_is_scale_free_and_appends_steps() -> None:
+    rng = np.random.default_rng(0)
+    w = rng.uniform(1, 2, size=(4, 6, 3))
+    a = scale_windows(w, [0, 1])
+    b = scale_windows(w * np.array([1e-6, 1e3, 1.0]), [0, 1])
+    assert a.shape == (4, 6, 5)
+    np.testing.assert_allclose(a[:, :, [0, 1, 3, 4]], b[:, :, [0, 1, 3, 4]], atol=1e-5)
+    np.testing.assert_allclose(a[:, :, 2], w[:, :, 2], atol=1e-6)
+
+
+def test_trades_to_chunks_groups_buy_fills_of_one_millisecond_as_one_rush_order() -> None:
+    t0 = 1_700_000_000_000 - 1_700_000_000_000 % 60_000
+    trades = pd.DataFrame(
+        {
+            "timestamp": [t0, t0, t0, t0 + 5, t0 + 61_000, t0 + 61_000, t0 + 62_000],
+            "price": [1.0, 1.1, 1.2, 1.0, 2.0, 2.1, 2.0],
+            "amount": [1.0, 1.0, 1.0, 2.0, 1.0, 1.0, 3.0],
+            "side": ["buy", "buy", "buy", "sell", "sell", "sell", "buy"],
+        }
+    )
+    chunks = trades_to_chunks(trades, "60s", window=1)
+    assert list(chunks.columns) == LA_MORGIA_COLUMNS
+    assert len(chunks) == 2
+    # chunk 1: one 3-fill buy order (rush) + one sell order; chunk 2: a 2-fill SELL (not rush) + one buy
+    assert chunks["avg_rush_order"].tolist() == [1.0, 0.0]
+    assert chunks["avg_volume"].tolist() == [5.0, 5.0]
+    assert chunks["avg_price_max"].tolist() == [1.2, 2.1]
+
+
+def test_trades_to_chunks_missing_column_is_named() -> None:
+    with pytest.raises(InputError, match="missing column.*side"):
+        trades_to_chunks(pd.DataFrame({"timestamp": [1], "price": [1.0], "amount": [1.0]}))
+
+
+def test_best_f1_threshold_separates_perfectly_separable_scores() -> None:
+    y = np.array([0, 0, 1, 0, 1])
+    s = np.array([0.1, 0.2, 0.9, 0.3, 0.8])
+    t = best_f1_threshold(y, s)
+    assert ((s >= t) == y.astype(bool)).all()
+
+
+def test_event_hit_rate_counts_top_row_within_one_of_a_positive() -> None:
+    events = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    y = np.array([0, 0, 0, 1, 0, 0, 0, 1])
+    scores = np.array([0, 0, 5, 1, 9, 0, 0, 1.0])  # event 0: top is next to the pump; event 1: far
+    assert event_hit_rate(events, y, scores) == 0.5
+
+
+def test_event_split_keeps_whole_events_together() -> None:
+    events = np.repeat(np.arange(10), 4)
+    mask = event_split(events, 0.3, seed=1)
+    per_event = pd.Series(mask).groupby(events).nunique()
+    assert (per_event == 1).all()
+    assert pd.Series(mask).groupby(events).first().sum() == 3
+
+
+def test_event_f1_counts_pump_runs_and_false_alarm_episodes() -> None:
+    y = np.array([0, 1, 1, 0, 0, 0, 0, 1, 0, 0], dtype=bool)
+    groups = np.zeros(10, dtype=int)
+    alarms = np.array([0, 0, 1, 1, 0, 1, 0, 0, 0, 0], dtype=bool)  # catches run 1, misses run 2, one false episode
+    assert event_f1(alarms, y, groups) == pytest.approx(0.5)
+    # a run split by a symbol change is two runs
+    assert event_f1(y, y, np.array([0, 0, 1, 1, 1, 1, 1, 1, 1, 1])) == pytest.approx(1.0)
+
+
+def test_best_event_f1_threshold_prefers_one_alarm_per_pump_over_row_recall() -> None:
+    y = np.array([0, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0], dtype=bool)
+    scores = np.array([0.1, 0.9, 0.5, 0.5, 0.55, 0.1, 0.1, 0.1, 0.8, 0.5, 0.5, 0.1])
+    t = best_event_f1_threshold(y, scores, np.zeros(12, dtype=int), beta=1.0)
+    assert 0.55 < t <= 0.8  # both pumps caught by their first bar, the 0.55 bar between them stays quiet
