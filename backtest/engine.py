@@ -21,7 +21,7 @@ import pandas as pd
 from backtest.events import events_to_csr, filter_events
 from backtest.execution import execute_on_bars, trades_from_records
 from backtest.kernel import EXIT_KINDS, schedule_trades
-from backtest.metrics import compute_metrics, periods_per_year
+from backtest.metrics import compute_metrics, periods_per_year, trade_stats
 from backtest.strategy import Strategy
 from bot.errors import BacktestError, InputError
 
@@ -304,6 +304,11 @@ def run_backtest(
             per_draw.append(_portfolio_metrics(eq, init * n_sym, r_fills["return"][draw_of_trade == d], r_held[d], ppy))
         frame = pd.DataFrame(per_draw)
         metrics["random"] = {k: float(frame[k].replace([np.inf, -np.inf], np.nan).mean()) for k in frame.columns}
+        # Per-trade statistics pool every draw's trades: a mean of per-draw profit factors is dominated by
+        # draws with no losing trade (infinite) or one losing trade (zero).
+        pooled = trade_stats(r_fills["return"])
+        pooled["trades"] = len(r_fills["return"]) / draws
+        metrics["random"].update(pooled)
         strat_total = metrics["strategy"]["total_return"]
         p_value = float((frame["total_return"] >= strat_total).mean())
     else:

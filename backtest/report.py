@@ -54,7 +54,8 @@ def metrics_table(result: BacktestResult) -> object:
         table.add_row(name, *(_fmt(name, result.metrics[key].get(name, math.nan)) for key, _ in _COLUMNS))
     if result.random_draws:
         table.caption = (
-            f"random entry: mean of {result.random_draws} draws with the strategy's trade count; "
+            f"random entry: mean of {result.random_draws} draws with the strategy's trade count (win rate, profit "
+            "factor and expectancy pooled over all their trades); "
             f"share of draws returning at least as much as the strategy: {result.random_p_value:.2f}"
         )
     return table
