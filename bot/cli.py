@@ -118,14 +118,16 @@ def export_candles(
 
 def _register_subcommands() -> None:
     """Let each package add its commands (kept light: no heavy imports at this point)."""
+    from backtest import cli as backtest_cli
     from bot import cli_bot, runtime_cli
     from detectors import cli as detectors_cli
     from detectors import pump_cli
     from feeds import cli as feeds_cli
 
+    feeds_cli.register(app)
     detectors_cli.register(app)
     pump_cli.register(app)
-    feeds_cli.register(app)
+    backtest_cli.register(app)
     cli_bot.register(app)
     runtime_cli.register(app)
 
