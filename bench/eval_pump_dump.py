@@ -59,66 +59,44 @@ def random_forest(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> tuple[n
     return model.predict_proba(test[LA_MORGIA_COLUMNS].to_numpy())[:, 1], best_f1_threshold(y, oof)
 
 
-def run(path: Path, seeds: list[int], test_share: float, epochs: int, lookback: int, **net: object) -> pd.DataFrame:
+def split_range(text: str) -> list[int]:
+    """``"100-119"`` -> [100, ..., 119]; ``"0,3,5"`` -> [0, 3, 5]."""
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def run(path: Path, splits: list[int], test_share: float, **net: object) -> pd.DataFrame:
+    """One row per (split, method): every method trains on the same events and is scored on the same held-out ones."""
     table = read_feature_file(path)
     rows = []
-    for seed in seeds:
-        test_mask = event_split(table["pump_index"].to_numpy(), test_share, 1000 + seed)
+    for split in splits:
+        test_mask = event_split(table["pump_index"].to_numpy(), test_share, 1000 + split)
         train, test = table[~test_mask].reset_index(drop=True), table[test_mask].reset_index(drop=True)
         ev, y = test["pump_index"].to_numpy(), test["gt"].to_numpy()
 
         t0 = time.perf_counter()
-        det = PumpDumpDetector(lookback=lookback, epochs=epochs, random_state=seed, **net).fit_table(train)  # type: ignore[arg-type]
+        det = PumpDumpDetector(random_state=split, **net).fit_table(train)  # type: ignore[arg-type]
         cnn = pump_metrics(ev, y, det.score_table(test), det.threshold_)
-        rows.append({"seed": seed, "method": "CNN-LSTM", **cnn, "seconds": time.perf_counter() - t0})
+        rows.append({"split": split, "method": "CNN-LSTM", **cnn, "seconds": time.perf_counter() - t0})
 
         t0 = time.perf_counter()
-        rf_scores, rf_thr = random_forest(train, test, seed)
-        rows.append(
-            {
-                "seed": seed,
-                "method": "random forest",
-                **pump_metrics(ev, y, rf_scores, rf_thr),
-                "seconds": time.perf_counter() - t0,
-            }
-        )
+        rf_scores, rf_thr = random_forest(train, test, split)
+        rf = pump_metrics(ev, y, rf_scores, rf_thr)
+        rows.append({"split": split, "method": "random forest", **rf, "seconds": time.perf_counter() - t0})
 
         naive_thr = best_f1_threshold(train["gt"].to_numpy(), naive_jump(train))
-        rows.append(
-            {
-                "seed": seed,
-                "method": "naive price jump",
-                **pump_metrics(ev, y, naive_jump(test), naive_thr),
-                "seconds": 0.0,
-            }
-        )
+        naive = pump_metrics(ev, y, naive_jump(test), naive_thr)
+        rows.append({"split": split, "method": "naive price jump", **naive, "seconds": 0.0})
         print(pd.DataFrame(rows[-3:]).round(3).to_string(index=False), flush=True)
     return pd.DataFrame(rows)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--features", type=Path, default=DEFAULT)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--test-share", type=float, default=0.3)
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--lookback", type=int, default=16)
-    parser.add_argument("--filters", type=int, default=16)
-    parser.add_argument("--lstm-units", type=int, default=32)
-    parser.add_argument("--focal", action="store_true")
-    args = parser.parse_args()
-    results = run(
-        args.features,
-        args.seeds,
-        args.test_share,
-        args.epochs,
-        args.lookback,
-        filters=args.filters,
-        lstm_units=args.lstm_units,
-        focal=args.focal,
-    )
+def summarize(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean (sd) per method and metric, and on how many splits the CNN-LSTM beats each baseline (ties = half)."""
     summary = results.groupby("method", sort=False)[KEYS].agg(["mean", "std"])
-    print(f"\n{args.features.name}, seeds {args.seeds}, test share {args.test_share}: mean (std) over seeds")
     table = pd.DataFrame(
         {
             k: [f"{m:.3f} ({s:.3f})" for m, s in zip(summary[(k, "mean")], summary[(k, "std")], strict=True)]
@@ -126,7 +104,46 @@ def main() -> None:
         },
         index=summary.index,
     )
+    wide = results.pivot(index="split", columns="method", values=KEYS)
+    cnn_wins = {}
+    for base in ("random forest", "naive price jump"):
+        for key in ("auc_pr", "event_hit_rate"):
+            diff = wide[(key, "CNN-LSTM")] - wide[(key, base)]
+            cnn_wins[f"CNN-LSTM > {base}, {key}"] = f"{(diff > 0).sum() + 0.5 * (diff == 0).sum():g} of {len(diff)}"
+    return table, pd.Series(cnn_wins)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--features", type=Path, default=DEFAULT)
+    parser.add_argument("--splits", type=split_range, default=split_range("100-119"), help="split seeds, e.g. 0-9")
+    parser.add_argument("--test-share", type=float, default=0.3)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--lookback", type=int, default=16)
+    parser.add_argument("--filters", type=int, default=16)
+    parser.add_argument("--lstm-units", type=int, default=32)
+    parser.add_argument("--chunk-inputs", default="relative", choices=["relative", "scaled"])
+    parser.add_argument("--chunk-loss", default="bce", choices=["bce", "listwise", "listwise+bce"])
+    parser.add_argument("--focal", action="store_true")
+    parser.add_argument("--csv", type=Path, help="also write the per-split rows here")
+    args = parser.parse_args()
+    net = {
+        "epochs": args.epochs,
+        "lookback": args.lookback,
+        "filters": args.filters,
+        "lstm_units": args.lstm_units,
+        "chunk_inputs": args.chunk_inputs,
+        "chunk_loss": args.chunk_loss,
+        "focal": args.focal,
+    }
+    print(f"CNN-LSTM settings: {net}")
+    results = run(args.features, args.splits, args.test_share, **net)
+    if args.csv:
+        results.to_csv(args.csv, index=False)
+    table, wins = summarize(results)
+    print(f"\n{args.features.name}, split seeds {args.splits}, test share {args.test_share}: mean (sd) over splits")
     print(table.to_markdown() if _has_tabulate() else table.to_string())
+    print(wins.to_string())
 
 
 def _has_tabulate() -> bool:

@@ -34,6 +34,7 @@ from detectors.pump_features import (
     scale_windows,
 )
 from detectors.pump_metrics import best_event_f1_threshold, best_f1_threshold, event_split
+from detectors.pump_relative import event_relative_features
 
 __all__ = ["PumpDumpDetector", "pump_rows"]
 
@@ -42,6 +43,8 @@ _META = "pump_dump.json"
 _MODEL = "model.keras"
 _EVENT_BETA = 2.0  # recall counts double: a missed pump costs more than one extra alarm (tuned on dev seeds 5-6)
 _OHLCV = ["open", "high", "low", "close", "volume"]
+_CHUNK_INPUTS = ("relative", "scaled")
+_CHUNK_LOSSES = ("bce", "listwise", "listwise+bce")
 
 
 def _ohlcv(frame: pd.DataFrame) -> np.ndarray:
@@ -97,12 +100,18 @@ class PumpDumpDetector:
         validation_share: float = 0.25,
         max_negative_ratio: float = 30.0,
         focal: bool = False,
+        chunk_inputs: str = "relative",
+        chunk_loss: str = "bce",
         random_state: int = 0,
     ) -> None:
         if lookback < 2:
             raise DetectorError(f"pump_dump.lookback: must be >= 2, got {lookback}")
         if not 0.0 < validation_share < 1.0:
             raise DetectorError(f"pump_dump.validation_share: must be in (0, 1), got {validation_share}")
+        if chunk_inputs not in _CHUNK_INPUTS:
+            raise DetectorError(f"pump_dump.chunk_inputs: must be one of {_CHUNK_INPUTS}, got {chunk_inputs!r}")
+        if chunk_loss not in _CHUNK_LOSSES:
+            raise DetectorError(f"pump_dump.chunk_loss: must be one of {_CHUNK_LOSSES}, got {chunk_loss!r}")
         self.lookback = lookback
         self.epochs = epochs
         self.batch_size = batch_size
@@ -112,6 +121,8 @@ class PumpDumpDetector:
         self.validation_share = validation_share
         self.max_negative_ratio = max_negative_ratio
         self.focal = focal
+        self.chunk_inputs = chunk_inputs
+        self.chunk_loss = chunk_loss
         self.random_state = random_state
         self.grain_: str | None = None
         self.threshold_: float | None = None
@@ -126,7 +137,7 @@ class PumpDumpDetector:
 
     def params(self) -> dict[str, Any]:
         keys = ["lookback", "epochs", "batch_size", "filters", "lstm_units", "social_dropout"]
-        keys += ["validation_share", "max_negative_ratio", "focal", "random_state"]
+        keys += ["validation_share", "max_negative_ratio", "focal", "chunk_inputs", "chunk_loss", "random_state"]
         return {k: getattr(self, k) for k in keys}
 
     def _check_fitted(self, grain: str | None = None) -> None:
@@ -155,8 +166,17 @@ class PumpDumpDetector:
         return w
 
     def _table_inputs(self, table: pd.DataFrame) -> dict[str, np.ndarray]:
-        cols, _ = feature_columns("chunks")
-        market = self._windows(table[cols].to_numpy(dtype=float), table["pump_index"].to_numpy(), "chunks")
+        cols, scale = feature_columns("chunks")
+        events = table["pump_index"].to_numpy()
+        if self.chunk_inputs == "scaled":
+            market = self._windows(table[cols].to_numpy(dtype=float), events, "chunks")
+        else:  # steps and levels against the event's own earlier rows, plus time of day
+            rel = event_relative_features(table[scale].to_numpy(dtype=float), events)
+            rest = table[[c for c in cols if c not in scale]].to_numpy(dtype=np.float32)
+            market = causal_windows(np.concatenate([rel, rest], axis=1), events, self.lookback)
+            if self.scaler_ is not None:
+                mean, std = self.scaler_
+                market = np.clip((market - mean) / std, -20.0, 20.0).astype(np.float32)
         n = len(market)
         return {
             "market": market,
@@ -222,10 +242,17 @@ class PumpDumpDetector:
         return np.asarray(out, dtype=float).reshape(-1)
 
     # -- training ---------------------------------------------------------------------------
-    def _train(self, inputs: dict[str, np.ndarray], y: np.ndarray, events: np.ndarray, val_mask: np.ndarray) -> None:
+    def _train(
+        self,
+        inputs: dict[str, np.ndarray],
+        y: np.ndarray,
+        events: np.ndarray,
+        val_mask: np.ndarray,
+        *,
+        loss: str = "bce",
+    ) -> None:
+        """Fit scaler, network and threshold; ``loss`` other than ``"bce"`` trains listwise over whole events."""
         import keras
-
-        from detectors.pump_net import build_pump_network
 
         if y.sum() == 0:
             raise DetectorError("pump_dump: training data has no positive rows (gt=1 / pump labels)")
@@ -234,8 +261,49 @@ class PumpDumpDetector:
         mean, std = fit_rows.mean(axis=0), fit_rows.std(axis=0)
         self.scaler_ = (mean.astype(np.float32), np.where(std > 1e-9, std, 1.0).astype(np.float32))
         inputs = {**inputs, "market": np.clip((inputs["market"] - mean) / self.scaler_[1], -20, 20).astype(np.float32)}
-        rng = np.random.default_rng(self.random_state)
         fit_idx = np.flatnonzero(~val_mask)
+        if loss != "bce":
+            self._train_listwise(inputs, y, events, fit_idx, loss)
+        else:
+            self._train_rows(inputs, y, fit_idx)
+        val_idx = np.flatnonzero(val_mask)
+        val_scores = self._predict({k: v[val_idx] for k, v in inputs.items()})
+        if self.grain_ == "candles":  # pumps span several bars: pick the threshold on events, not rows
+            self.threshold_ = best_event_f1_threshold(y[val_idx], val_scores, events[val_idx], beta=_EVENT_BETA)
+        else:
+            self.threshold_ = best_f1_threshold(y[val_idx], val_scores)
+        log.info("pump_dump: trained on %d rows, threshold %.4f", len(fit_idx), self.threshold_)
+
+    def _build(self, inputs: dict[str, np.ndarray]) -> None:
+        from detectors.pump_net import build_pump_network
+
+        self.model_ = build_pump_network(
+            self.lookback,
+            inputs["market"].shape[2],
+            inputs["social"].shape[2],
+            filters=self.filters,
+            lstm_units=self.lstm_units,
+            focal=self.focal,
+        )
+
+    def _train_listwise(
+        self, inputs: dict[str, np.ndarray], y: np.ndarray, events: np.ndarray, fit_idx: np.ndarray, loss: str
+    ) -> None:
+        from detectors.pump_listwise import fit_listwise
+
+        self._build(inputs)
+        fit_listwise(
+            self.model_,
+            {k: v[fit_idx] for k, v in inputs.items()},
+            y[fit_idx],
+            events[fit_idx],
+            epochs=self.epochs,
+            bce_weight=1.0 if loss == "listwise+bce" else 0.0,
+        )
+
+    def _train_rows(self, inputs: dict[str, np.ndarray], y: np.ndarray, fit_idx: np.ndarray) -> None:
+        """Row-wise weighted BCE on windows: negatives capped, social randomly dropped (the candle recipe)."""
+        rng = np.random.default_rng(self.random_state)
         pos, neg = fit_idx[y[fit_idx] == 1], fit_idx[y[fit_idx] == 0]
         cap = int(max(len(pos), 1) * self.max_negative_ratio)
         if len(neg) > cap:
@@ -253,24 +321,10 @@ class PumpDumpDetector:
             yt = np.concatenate([yt, yt[drop]])
         n_pos = max(float(yt.sum()), 1.0)
         weights = {0: 1.0, 1: float((len(yt) - n_pos) / n_pos)}
-        self.model_ = build_pump_network(
-            self.lookback,
-            inputs["market"].shape[2],
-            inputs["social"].shape[2],
-            filters=self.filters,
-            lstm_units=self.lstm_units,
-            focal=self.focal,
-        )
+        self._build(inputs)
         self.model_.fit(
             x, yt, epochs=self.epochs, batch_size=self.batch_size, class_weight=weights, shuffle=True, verbose=0
         )
-        val_idx = np.flatnonzero(val_mask)
-        val_scores = self._predict({k: v[val_idx] for k, v in inputs.items()})
-        if self.grain_ == "candles":  # pumps span several bars: pick the threshold on events, not rows
-            self.threshold_ = best_event_f1_threshold(y[val_idx], val_scores, events[val_idx], beta=_EVENT_BETA)
-        else:
-            self.threshold_ = best_f1_threshold(y[val_idx], val_scores)
-        log.info("pump_dump: trained on %d windows, threshold %.4f", len(yt), self.threshold_)
 
     def fit_table(self, table: pd.DataFrame) -> Self:
         """Train on a La Morgia features table (rows of ``read_feature_file``; label ``gt``)."""
@@ -278,7 +332,7 @@ class PumpDumpDetector:
         events = table["pump_index"].to_numpy()
         val_mask = event_split(events, self.validation_share, self.random_state)
         self.grain_ = "chunks"
-        self._train(self._table_inputs(table), table["gt"].to_numpy(), events, val_mask)
+        self._train(self._table_inputs(table), table["gt"].to_numpy(), events, val_mask, loss=self.chunk_loss)
         return self
 
     def fit(self, frames: pd.DataFrame | Mapping[str, pd.DataFrame], labels: pd.DataFrame | None = None) -> Self:
@@ -366,6 +420,7 @@ class PumpDumpDetector:
             raise DetectorError(f"{directory}: not a saved pump_dump model (needs {_MODEL} and {_META})")
         try:
             meta = json.loads(meta_path.read_text())
+            meta["params"].setdefault("chunk_inputs", "scaled")  # models saved before relative inputs existed
             det = cls(**meta["params"])
             det.grain_ = meta["grain"]
             det.threshold_ = float(meta["threshold"])

@@ -1,0 +1,80 @@
+"""Causal within-event "how unusual is this minute for this coin" features of La Morgia chunk rows.
+
+The 60 s La Morgia features are trailing aggregates over many chunks: they move smoothly and a
+pump minute only makes them *step* (``avg_rush_order`` by one rush order over the window,
+``std_trades`` by far more than its usual minute-to-minute change). Their levels differ by
+orders of magnitude between coins, so the network is given, per feature, the step and the level
+measured against the event's own history of *previous* rows: nothing at or after the scored row
+enters its reference statistics, and nothing depends on the row's position in the event or on
+the event's length.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["RELATIVE_KINDS", "event_relative_features", "signed_log"]
+
+#: The per-column features, in output order (each block has one column per input column).
+RELATIVE_KINDS = ["step_z", "level_log", "level_z"]
+_TINY = 1e-12
+
+
+def signed_log(x: np.ndarray) -> np.ndarray:
+    """``sign(x) * log1p(|x|)``: keeps the sign and order, tames heavy tails (shape unchanged)."""
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def _previous_expanding(frame: pd.DataFrame, groups: np.ndarray, how: str) -> np.ndarray:
+    """Per group, the expanding ``how`` ("median"/"mean") of the rows strictly before each row (NaN on the first)."""
+    grouped = frame.groupby(groups, sort=False)
+    stat = getattr(grouped.expanding(), how)().reset_index(level=0, drop=True).sort_index()
+    return stat.groupby(groups, sort=False).shift(1).to_numpy(dtype=float)
+
+
+def event_relative_features(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Per row and column: step and level against the row's event history of previous rows only.
+
+    With ``d_t = x_t - x_{t-1}`` (0 on an event's first row), ``s`` the mean ``|d|`` of the
+    event's earlier steps and ``m`` the median of its earlier levels:
+
+    * ``step_z``  = signed_log(d_t / s): this minute's step in units of the usual step;
+    * ``level_log`` = log((x_t + e) / (m + e)), ``e = |m| / 100``: level against the usual level;
+    * ``level_z`` = signed_log((x_t - m) / s): distance from the usual level in usual steps.
+
+    ``s`` falls back to ``1e-4 |m|`` while the event has not moved yet; a row with no history
+    (its event's first) gets zeros. Only rows ``<= t`` of the same event are used.
+
+    Parameters
+    ----------
+    values : ndarray, shape (n_rows, n_cols), rows of a group consecutive and in time order
+    groups : ndarray, shape (n_rows,), event ids
+
+    Returns
+    -------
+    ndarray of float32, shape (n_rows, 3 * n_cols): blocks ``RELATIVE_KINDS`` in order, each with the
+    input columns in order.
+    """
+    values = np.asarray(values, dtype=float)
+    n, k = values.shape
+    if n == 0:
+        return np.zeros((0, len(RELATIVE_KINDS) * k), dtype=np.float32)
+    groups = np.asarray(groups)
+    index = pd.RangeIndex(n)
+    frame = pd.DataFrame(values, index=index)
+    step = frame.groupby(groups, sort=False).diff().fillna(0.0)
+    abs_step = step.abs()
+    abs_step[np.r_[True, groups[1:] != groups[:-1]]] = np.nan  # an event's first row has no step
+    usual_step = _previous_expanding(abs_step, groups, "mean")
+    usual_level = _previous_expanding(frame, groups, "median")
+    d, x = step.to_numpy(), values
+    m = usual_level
+    s = np.where(np.nan_to_num(usual_step) > _TINY, usual_step, 1e-4 * np.abs(m) + _TINY)
+    e = np.abs(m) / 100.0 + _TINY
+    with np.errstate(divide="ignore", invalid="ignore"):
+        step_z = signed_log(d / s)
+        level_log = np.log((np.abs(x) + e) / (np.abs(m) + e))
+        level_z = signed_log((x - m) / s)
+    out = np.concatenate([step_z, level_log, level_z], axis=1)
+    return np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), -20.0, 20.0).astype(np.float32)
