@@ -110,7 +110,7 @@ def fit_listwise(
 
     class _PerEvent(keras.Model):  # type: ignore[misc]
         def __init__(self, rows: Any) -> None:
-            super().__init__()
+            super().__init__(name="per_event")
             self.rows = rows
 
         def call(self, batch: dict[str, Any]) -> Any:

@@ -43,8 +43,9 @@ def event_relative_features(values: np.ndarray, groups: np.ndarray) -> np.ndarra
     * ``level_log`` = log((x_t + e) / (m + e)), ``e = |m| / 100``: level against the usual level;
     * ``level_z`` = signed_log((x_t - m) / s): distance from the usual level in usual steps.
 
-    ``s`` falls back to ``1e-4 |m|`` while the event has not moved yet; a row with no history
-    (its event's first) gets zeros. Only rows ``<= t`` of the same event are used.
+    ``s`` falls back to ``1e-4 |m|`` while the event has not moved yet (so its first move stands
+    out); without an earlier step (an event's first two rows) ``step_z`` and ``level_z`` are 0, and
+    an event's first row is all zeros. Only rows ``<= t`` of the same event are used.
 
     Parameters
     ----------
@@ -70,11 +71,14 @@ def event_relative_features(values: np.ndarray, groups: np.ndarray) -> np.ndarra
     usual_level = _previous_expanding(frame, groups, "median")
     d, x = step.to_numpy(), values
     m = usual_level
-    s = np.where(np.nan_to_num(usual_step) > _TINY, usual_step, 1e-4 * np.abs(m) + _TINY)
-    e = np.abs(m) / 100.0 + _TINY
+    fallback = 1e-4 * np.abs(m)
+    # no earlier step (an event's first two rows): NaN, so the step and distance features are 0
+    s = np.where(usual_step > 0, usual_step, np.where(fallback > 0, fallback, _TINY))
+    s = np.where(np.isnan(usual_step), np.nan, s)
+    e = np.where(np.abs(m) > 0, np.abs(m) / 100.0, _TINY)
     with np.errstate(divide="ignore", invalid="ignore"):
         step_z = signed_log(d / s)
         level_log = np.log((np.abs(x) + e) / (np.abs(m) + e))
         level_z = signed_log((x - m) / s)
     out = np.concatenate([step_z, level_log, level_z], axis=1)
-    return np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), -20.0, 20.0).astype(np.float32)
+    return np.clip(np.nan_to_num(out, nan=0.0, posinf=20.0, neginf=-20.0), -20.0, 20.0).astype(np.float32)
