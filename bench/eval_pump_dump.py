@@ -124,6 +124,7 @@ def main() -> None:
     parser.add_argument("--lstm-units", type=int, default=32)
     parser.add_argument("--chunk-inputs", default="relative", choices=["relative", "scaled"])
     parser.add_argument("--chunk-loss", default="bce", choices=["bce", "listwise", "listwise+bce"])
+    parser.add_argument("--ensemble", type=int, default=1, help="CNN-LSTMs averaged per split (weight seeds)")
     parser.add_argument("--focal", action="store_true")
     parser.add_argument("--csv", type=Path, help="also write the per-split rows here")
     args = parser.parse_args()
@@ -134,6 +135,7 @@ def main() -> None:
         "lstm_units": args.lstm_units,
         "chunk_inputs": args.chunk_inputs,
         "chunk_loss": args.chunk_loss,
+        "ensemble": args.ensemble,
         "focal": args.focal,
     }
     print(f"CNN-LSTM settings: {net}")

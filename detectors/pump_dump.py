@@ -82,6 +82,19 @@ def pump_rows(candles: pd.DataFrame, labels: pd.DataFrame, symbol: str) -> np.nd
     return y
 
 
+def _average_model(members: list[Any]) -> Any:
+    """One Keras model whose output is the mean of the members' P(pump) (saved as one ``.keras`` file)."""
+    import keras
+
+    inputs = {name: keras.Input(t.shape[1:], name=name) for name, t in members[0].input.items()}
+    outs = []
+    for k, member in enumerate(members):
+        member.name = f"member_{k}"  # nested models need distinct names to be saved
+        outs.append(member(inputs))
+    out = keras.layers.Average(name="p_pump_mean")(outs)
+    return keras.Model(inputs, out, name="pump_ensemble")
+
+
 class PumpDumpDetector:
     """CNN-LSTM pump detector; higher score = more likely a pump is under way now."""
 
@@ -102,12 +115,15 @@ class PumpDumpDetector:
         focal: bool = False,
         chunk_inputs: str = "relative",
         chunk_loss: str = "bce",
+        ensemble: int = 1,
         random_state: int = 0,
     ) -> None:
         if lookback < 2:
             raise DetectorError(f"pump_dump.lookback: must be >= 2, got {lookback}")
         if not 0.0 < validation_share < 1.0:
             raise DetectorError(f"pump_dump.validation_share: must be in (0, 1), got {validation_share}")
+        if ensemble < 1:
+            raise DetectorError(f"pump_dump.ensemble: must be >= 1, got {ensemble}")
         if chunk_inputs not in _CHUNK_INPUTS:
             raise DetectorError(f"pump_dump.chunk_inputs: must be one of {_CHUNK_INPUTS}, got {chunk_inputs!r}")
         if chunk_loss not in _CHUNK_LOSSES:
@@ -123,6 +139,7 @@ class PumpDumpDetector:
         self.focal = focal
         self.chunk_inputs = chunk_inputs
         self.chunk_loss = chunk_loss
+        self.ensemble = ensemble
         self.random_state = random_state
         self.grain_: str | None = None
         self.threshold_: float | None = None
@@ -137,7 +154,8 @@ class PumpDumpDetector:
 
     def params(self) -> dict[str, Any]:
         keys = ["lookback", "epochs", "batch_size", "filters", "lstm_units", "social_dropout"]
-        keys += ["validation_share", "max_negative_ratio", "focal", "chunk_inputs", "chunk_loss", "random_state"]
+        keys += ["validation_share", "max_negative_ratio", "focal", "chunk_inputs", "chunk_loss", "ensemble"]
+        keys += ["random_state"]
         return {k: getattr(self, k) for k in keys}
 
     def _check_fitted(self, grain: str | None = None) -> None:
@@ -262,10 +280,16 @@ class PumpDumpDetector:
         self.scaler_ = (mean.astype(np.float32), np.where(std > 1e-9, std, 1.0).astype(np.float32))
         inputs = {**inputs, "market": np.clip((inputs["market"] - mean) / self.scaler_[1], -20, 20).astype(np.float32)}
         fit_idx = np.flatnonzero(~val_mask)
-        if loss != "bce":
-            self._train_listwise(inputs, y, events, fit_idx, loss)
-        else:
-            self._train_rows(inputs, y, fit_idx)
+        members = []
+        for k in range(self.ensemble):  # members differ only in their weight/shuffle seed
+            keras.utils.set_random_seed(self.random_state + k)
+            if loss != "bce":
+                self._train_listwise(inputs, y, events, fit_idx, loss)
+            else:
+                self._train_rows(inputs, y, fit_idx)
+            members.append(self.model_)
+        if len(members) > 1:
+            self.model_ = _average_model(members)
         val_idx = np.flatnonzero(val_mask)
         val_scores = self._predict({k: v[val_idx] for k, v in inputs.items()})
         if self.grain_ == "candles":  # pumps span several bars: pick the threshold on events, not rows
