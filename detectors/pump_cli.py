@@ -48,8 +48,9 @@ def _read_tables(files: list[Path]) -> pd.DataFrame:
 def train(
     features: Annotated[list[Path], typer.Option("--features", help="La Morgia features CSV (repeatable).")],
     model: Annotated[Path, typer.Option("--model", help="Directory to write the model to.")],
-    lookback: Annotated[int, typer.Option(help="Rows per sequence (the event's rows up to the scored one).")] = 16,
-    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 30,
+    lookback: Annotated[int, typer.Option(help="Rows per sequence (the event's rows up to the scored one).")] = 4,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 20,
+    ensemble: Annotated[int, typer.Option(help="Networks averaged (different weight seeds).")] = 3,
     seed: Annotated[int, typer.Option(help="Random seed (weights and the validation event split).")] = 0,
 ) -> None:
     """Train the CNN-LSTM; the threshold is the best-F1 point on a validation share of the training events."""
@@ -57,7 +58,8 @@ def train(
 
     table = _read_tables(features)
     with console.status(f"training on {len(table)} rows, {table['pump_index'].nunique()} events"):
-        det = PumpDumpDetector(lookback=lookback, epochs=epochs, random_state=seed).fit_table(table)
+        det = PumpDumpDetector(lookback=lookback, epochs=epochs, ensemble=ensemble, random_state=seed)
+        det.fit_table(table)
     det.save(model)
     console.print(f"model saved to {model} (threshold {det.threshold_:.4f})")
 
