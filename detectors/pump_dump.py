@@ -186,10 +186,7 @@ class PumpDumpDetector:
         for length, ids in by_len.items():
             ohlcv = np.stack([_ohlcv(tails[i]) for i in ids])
             social = np.stack([_social_column(tails[i]) for i in ids])
-            index = [pd.DatetimeIndex(tails[i].index) for i in ids]
-            hour = np.stack([ix.hour.to_numpy() for ix in index]).astype(float)
-            minute = np.stack([ix.minute.to_numpy() for ix in index]).astype(float)
-            market, soc, has = candle_feature_arrays(ohlcv, social, hour, minute)
+            market, soc, has = candle_feature_arrays(ohlcv, social)
             n_sym = len(ids)
             groups = np.repeat(np.arange(n_sym), length)
             take = length if last_n is None else min(last_n, length)
@@ -352,6 +349,7 @@ class PumpDumpDetector:
             "grain": self.grain_,
             "threshold": self.threshold_,
             "scaler": [v.tolist() for v in self.scaler_] if self.scaler_ is not None else None,
+            "features": feature_columns(self.grain_)[0] if self.grain_ else None,
         }
         (directory / _META).write_text(json.dumps(meta, indent=2))
         return directory
@@ -371,7 +369,14 @@ class PumpDumpDetector:
             det.threshold_ = float(meta["threshold"])
             if meta.get("scaler") is not None:
                 det.scaler_ = tuple(np.asarray(v, dtype=np.float32) for v in meta["scaler"])  # type: ignore[assignment]
+            current = feature_columns(det.grain_)[0]
         except (ValueError, KeyError, TypeError) as err:
             raise DetectorError(f"{meta_path}: unreadable model metadata ({err})") from None
+        if det.grain_ == "candles" and meta.get("features") != current:
+            # candle features changed (time of day dropped, gap/body/wicks/ret_z added): old weights do not fit
+            raise DetectorError(
+                f"{meta_path}: model was trained on candle features {meta.get('features') or 'of an older version'}, "
+                f"this version computes {current}; retrain it"
+            )
         det.model_ = keras.models.load_model(directory / _MODEL, safe_mode=True)
         return det

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -123,3 +124,12 @@ def test_load_of_a_non_model_directory_names_it(tmp_path: Path) -> None:
 def test_bad_hyper_parameters_are_named() -> None:
     with pytest.raises(DetectorError, match="pump_dump.lookback"):
         PumpDumpDetector(lookback=1)
+
+
+def test_load_refuses_a_candle_model_trained_on_other_features(candle_model: PumpDumpDetector, tmp_path: Path) -> None:
+    path = candle_model.save(tmp_path / "m")
+    meta = json.loads((path / "pump_dump.json").read_text())
+    meta["features"] = meta["features"][:-1]
+    (path / "pump_dump.json").write_text(json.dumps(meta))
+    with pytest.raises(DetectorError, match="pump_dump.json: model was trained on candle features .*retrain it"):
+        PumpDumpDetector.load(path)
