@@ -54,6 +54,12 @@ class ExchangeValidator:
             await feed.close()
 
 
+def _config_params(cfg: Config) -> dict[str, Any]:
+    """The ``[backtest]`` settings that a chat backtest runs with."""
+    b = cfg.backtest
+    return {"hold_bars": b.hold_bars, "fees": b.fees, "slippage": b.slippage, "init_cash": b.init_cash}
+
+
 def make_backtest_runner(cfg: Config, session_factory: sessionmaker[Session]) -> Any:
     """``run_backtest_for_chat(symbol, strategy, period) -> (text, png)``, or None without the backtest package."""
     try:
@@ -76,6 +82,7 @@ def make_backtest_runner(cfg: Config, session_factory: sessionmaker[Session]) ->
             symbol=entry.symbol,
             timeframe=entry.timeframe,
             strategy=strategy or cfg.backtest.strategy,
+            params=_config_params(cfg),
             period=period,
         )
         return summarize(result), equity_png(result)

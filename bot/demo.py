@@ -167,13 +167,15 @@ def score_against_labels(
     count, since nothing was scored before it. Fault labels (gaps, stale bars)
     are not anomalies to find and are left out.
     """
-    market = labels[labels["kind"].isin(MARKET_KINDS)].copy()
-    market = market[market["start"] >= pd.Timestamp(scored_from, unit="ms", tz="UTC")]
+    scored = labels[labels["kind"].isin(MARKET_KINDS)].copy()
+    scored = scored[scored["start"] >= pd.Timestamp(scored_from, unit="ms", tz="UTC")]
     tol = pd.Timedelta(milliseconds=step_ms * tolerance_bars)
     rows = []
     detectors = sorted(events["detector"].unique()) if len(events) else []
     for det in [*detectors, "any"]:
         ev = events if det == "any" else events[events["detector"] == det]
+        # A pump classifier looks for pumps only: judge it on pump labels.
+        market = scored[scored["kind"] == "pump_dump"] if det == "pump_dump" else scored
         found = 0
         for lab in market.itertuples():
             hit = ev[(ev["symbol"] == lab.symbol) & (ev["timestamp"] >= lab.start) & (ev["timestamp"] <= lab.end + tol)]

@@ -132,7 +132,9 @@ class DetectorPool:
 
     def _usable(self, detector: Any, frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         """The symbols with enough history to fit ``detector`` on."""
-        need = max(self.min_train_rows, int(getattr(detector, "warmup", 0)) + 2)
+        need = int(getattr(detector, "warmup", 0)) + 2
+        if getattr(detector, "requires_training", True):
+            need = max(need, self.min_train_rows)
         return {k: f for k, f in frames.items() if len(f) >= need}
 
     def _train_and_store(self, slot: _Slot, detector: Any, frames: Mapping[str, pd.DataFrame]) -> None:

@@ -20,7 +20,8 @@ def test_example_config_is_valid() -> None:
     cfg = load_config(ROOT / "config.example.toml", environ={})
     assert cfg.watchlist[0].symbol == "BTC/USDT"
     assert cfg.exchanges["binance"].ccxt_config == {"enableRateLimit": True}
-    assert cfg.detectors["zscore"].threshold.value == 6.0
+    assert set(cfg.detectors) == {"zscore", "lstm_forecaster", "lstm_autoencoder", "pump_dump"}
+    assert "threshold" not in cfg.detectors["lstm_forecaster"].model_fields_set  # tuned default kept
 
 
 def test_defaults_need_no_file() -> None:
