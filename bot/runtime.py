@@ -307,7 +307,9 @@ class Runtime:
         frames = self._load_frames(entries, now_ms)
         report.stage_s["load"] = time.perf_counter() - t0
         scored_until = self._scored_until(timeframe)
+        t0 = time.perf_counter()
         await asyncio.to_thread(self.detectors.ensure_ready, frames)
+        report.stage_s["train"] = time.perf_counter() - t0
         events = await asyncio.to_thread(self._score, frames, timeframe, scored_until, now_ms, report)
         report.events = events
         crash_point("after_scoring")

@@ -147,14 +147,28 @@ def last_candle_ts(session: Session, exchange: str, symbol: str, timeframe: str)
     ).scalar_one_or_none()
 
 
-def candle_range(session: Session, exchange: str, symbol: str, timeframe: str) -> tuple[int, int, int] | None:
-    """(first ts, last ts, count) of stored candles, or None when there are none."""
+def candle_range(
+    session: Session,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    *,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+) -> tuple[int, int, int] | None:
+    """(first ts, last ts, count) of stored candles with ``start_ms <= ts <= end_ms``, or None when there are none.
+
+    One indexed aggregate: cheap enough to ask every cycle, unlike loading the timestamps.
+    """
     c = Candle.__table__.c
-    first, last, count = session.execute(
-        select(func.min(c.ts), func.max(c.ts), func.count()).where(
-            c.exchange == exchange, c.symbol == symbol, c.timeframe == timeframe
-        )
-    ).one()
+    query = select(func.min(c.ts), func.max(c.ts), func.count()).where(
+        c.exchange == exchange, c.symbol == symbol, c.timeframe == timeframe
+    )
+    if start_ms is not None:
+        query = query.where(c.ts >= start_ms)
+    if end_ms is not None:
+        query = query.where(c.ts <= end_ms)
+    first, last, count = session.execute(query).one()
     return None if count == 0 else (int(first), int(last), int(count))
 
 

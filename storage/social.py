@@ -79,7 +79,9 @@ def load_social(
     if end_ms is not None:
         query = query.where(c.ts < end_ms)
     rows = session.execute(query.order_by(c.ts)).all()
-    frame = pd.DataFrame([tuple(r) for r in rows], columns=["ts", "value"]).astype({"ts": "int64", "value": "float64"})
-    series = frame.groupby("ts")["value"].sum()
-    index = pd.DatetimeIndex(pd.to_datetime(series.index.to_numpy(), unit="ms", utc=True), name="time")
-    return pd.Series(series.to_numpy(dtype="float64"), index=index, name=metric or "social_volume")
+    # numpy, not DataFrame + groupby: this runs once per symbol per cycle.
+    values = np.array([tuple(r) for r in rows], dtype="float64").reshape(len(rows), 2)
+    ts, first = np.unique(values[:, 0].astype("int64"), return_index=True)
+    sums = np.add.reduceat(values[:, 1], first) if len(first) else np.empty(0)
+    index = pd.DatetimeIndex(pd.to_datetime(ts, unit="ms", utc=True), name="time")
+    return pd.Series(sums, index=index, name=metric or "social_volume")

@@ -172,6 +172,21 @@ def test_upsert_social_is_idempotent_and_load_filters(session_factory: sessionma
     assert len(everything) == 6
 
 
+def test_load_social_sums_sources_sharing_a_timestamp(session_factory: sessionmaker[Session]) -> None:
+    s = _series(4)
+    with session_scope(session_factory) as session:
+        upsert_social(session, "lc", "BTC/USDT", "social_volume", s)
+        upsert_social(session, "san", "BTC/USDT", "social_volume", s.iloc[1:3] * 10)
+    with session_scope(session_factory) as session:
+        summed = load_social(session, "BTC/USDT")
+        one = load_social(session, "BTC/USDT", source="san")
+        none = load_social(session, "ETH/USDT")
+    assert summed.tolist() == [0.0, 110.0, 220.0, 30.0]
+    assert summed.index.equals(s.index)
+    assert one.tolist() == [100.0, 200.0]
+    assert none.empty and str(none.index.tz) == "UTC"
+
+
 async def test_sync_social_stores_good_sources_and_skips_failing_ones(
     session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
