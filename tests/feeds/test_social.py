@@ -15,7 +15,7 @@ from bot.config import SocialSourceConfig
 from bot.errors import ConfigError, DataSourceError
 from feeds.social import build_social_sources, fetch_or_empty, sync_social
 from storage.db import session_scope
-from storage.social import load_social, upsert_social
+from storage.social import load_social, load_social_many, upsert_social
 from tests.fakes.social import FakeSocial
 
 KEY = "sekrit-key"
@@ -185,6 +185,12 @@ def test_load_social_sums_sources_sharing_a_timestamp(session_factory: sessionma
     assert summed.index.equals(s.index)
     assert one.tolist() == [100.0, 200.0]
     assert none.empty and str(none.index.tz) == "UTC"
+    start, end = int(s.index[1].value // 10**6), int(s.index[3].value // 10**6)
+    with session_scope(session_factory) as session:
+        many = load_social_many(session, ["BTC/USDT", "ETH/USDT"], start_ms=start, end_ms=end, chunk=1)
+        one = load_social(session, "BTC/USDT", start_ms=start, end_ms=end)
+    assert list(many) == ["BTC/USDT"]
+    pd.testing.assert_series_equal(many["BTC/USDT"], one)
 
 
 async def test_sync_social_stores_good_sources_and_skips_failing_ones(
