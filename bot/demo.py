@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,7 @@ class DemoResult:
     chart_dir: Path
     db_url: str
     per_detector: pd.DataFrame | None = None
+    stage_s: dict[str, float] = field(default_factory=dict)  # summed over cycles: where the time went
 
 
 def demo_config(options: DemoOptions, symbols: list[str], timeframe: str, base: Config | None = None) -> Config:
@@ -130,8 +131,11 @@ async def run_demo(options: DemoOptions, base: Config | None = None, progress: A
     closes = list(range(start, last + 1, step))
     t0 = time.perf_counter()
     task = progress.add_task("replaying", total=len(closes)) if progress is not None else None
+    stage_s: dict[str, float] = {}
     for now_ms in closes:
-        await runtime.run_cycle(timeframe, now_ms=now_ms)
+        report = await runtime.run_cycle(timeframe, now_ms=now_ms)
+        for stage, took in report.stage_s.items():
+            stage_s[stage] = stage_s.get(stage, 0.0) + took
         if progress is not None:
             progress.advance(task)
     if dispatcher is not None:
@@ -150,6 +154,7 @@ async def run_demo(options: DemoOptions, base: Config | None = None, progress: A
         labels=labels,
         chart_dir=Path(cfg.alerts.chart_dir),
         db_url=cfg.database.url,
+        stage_s=stage_s,
     )
     if labels is not None:
         result.per_detector = score_against_labels(events, labels, step, scored_from=start)
@@ -211,6 +216,9 @@ def summarize_demo(result: DemoResult, console: Any) -> None:
     console.print(
         f"{result.cycles} cycles in {result.seconds:.1f} s; {len(result.events)} events stored in {result.db_url}"
     )
+    if result.stage_s:
+        spent = ", ".join(f"{stage} {took:.1f} s" for stage, took in result.stage_s.items())
+        console.print(f"time per stage, summed over the cycles: {spent}")
     if len(result.events):
         pivot = result.events.pivot_table(
             index="symbol", columns="detector", values="score", aggfunc="count", fill_value=0

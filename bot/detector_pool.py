@@ -41,6 +41,9 @@ DEFAULT_DETECTORS: dict[str, dict[str, Any]] = {
 # Detectors that learn from labelled examples rather than from the watched series.
 LABELLED_DETECTORS = frozenset({"pump_dump"})
 LABELLED_SEED = 90_210
+# Hyper-parameters the pool uses unless the config sets them: pump_dump pretrains with the
+# setting of bench/synthetic_pump_dump.py (15 epochs), which keeps pretraining near a minute.
+POOL_DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"pump_dump": {"epochs": 15}}
 
 
 def _timeframe_of(step: pd.Timedelta) -> str:
@@ -89,7 +92,8 @@ class DetectorPool:
         return list(self._slots)
 
     def _params(self, slot: _Slot) -> dict[str, Any]:
-        return {**slot.config.params, **self._param_overrides.get(slot.name, {})}
+        defaults = POOL_DEFAULT_PARAMS.get(slot.name, {})
+        return {**defaults, **slot.config.params, **self._param_overrides.get(slot.name, {})}
 
     def _create(self, slot: _Slot) -> Any:
         from detectors.registry import detector_from_config
@@ -167,7 +171,8 @@ class DetectorPool:
         first = next(iter(frames.values()))
         step = (first.index[1] - first.index[0]) if len(first) > 1 else pd.Timedelta(hours=1)
         timeframe = _timeframe_of(step)
-        days = max(30.0, self.labelled_bars * step / pd.Timedelta(days=1))
+        # labelled_bars bars per symbol at every timeframe (a 30-day floor made 1m pretraining 43,200 bars a symbol)
+        days = self.labelled_bars * step / pd.Timedelta(days=1)
         # Twice the generator's default anomaly rate: enough pumps to learn from in few bars.
         market = generate_market(
             self.labelled_symbols, days=days, timeframe=timeframe, seed=LABELLED_SEED, anomaly_rate=1 / 150

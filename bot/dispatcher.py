@@ -150,19 +150,13 @@ class Dispatcher:
 
     async def render(self, alert: Alert) -> tuple[str, bytes | None]:
         """Message text and chart for an alert (chart failures degrade to text only)."""
-        frame: pd.DataFrame = await self._db(
-            lambda s: load_candles(
-                s, alert.exchange, alert.symbol, alert.timeframe, end_ms=alert.bar_ts + 1, limit=self.chart_bars
-            )
-        )
+        frame, context = await self._db(lambda s: _chart_inputs(s, alert, self.chart_bars))
         text = compose_alert(alert, alert.events, frame)
         png = None
         if not frame.empty:
             try:
                 title = f"{alert.exchange}:{alert.symbol} {alert.timeframe}"
-                png = await asyncio.to_thread(
-                    render_alert_chart, frame, events=events_for_chart(alert.events), title=title
-                )
+                png = await asyncio.to_thread(render_alert_chart, frame, events=events_for_chart(context), title=title)
             except Exception:  # noqa: BLE001 - an alert without a picture beats no alert
                 log.exception("chart for alert %s failed; sending text only", alert.id)
         return text, png
@@ -238,6 +232,37 @@ class Dispatcher:
             await self._db(lambda s: mark_sent(s, did, now=self.now(), message_id=message_id))
             result.sent += 1
             crash_point("after_first_send")
+
+
+def _chart_inputs(session: Session, alert: Alert, bars: int) -> tuple[pd.DataFrame, list[Any]]:
+    """The chart's candles (with social volume when stored) and every event inside its window.
+
+    Earlier events of the same series are drawn too: a reader judges an
+    anomaly better beside the ones before it. Only rows up to the alert's bar.
+    """
+    from feeds.social.align import social_per_bar
+    from feeds.timeframes import timeframe_to_ms
+    from storage.events import list_events
+    from storage.social import load_social
+
+    frame = load_candles(session, alert.exchange, alert.symbol, alert.timeframe, end_ms=alert.bar_ts + 1, limit=bars)
+    if frame.empty:
+        return frame, list(alert.events)
+    start = int(frame.index[0].value // 1_000_000)
+    bar_end = alert.bar_ts + timeframe_to_ms(alert.timeframe)  # the alert's bar is closed: its samples are known
+    social = load_social(session, alert.symbol, start_ms=start, end_ms=bar_end)
+    if not social.empty:
+        frame["social_volume"] = social_per_bar(social, pd.DatetimeIndex(frame.index), alert.timeframe)
+    context = list_events(
+        session,
+        exchange=alert.exchange,
+        symbol=alert.symbol,
+        timeframe=alert.timeframe,
+        since_ms=start,
+        until_ms=alert.bar_ts + 1,
+        newest_first=False,
+    )
+    return frame, context or list(alert.events)
 
 
 def alert_targets(cfg: Config) -> tuple[str, list[int]]:

@@ -36,7 +36,7 @@ from bot.config import Config, WatchEntry
 from bot.faults import crash_point
 from bot.scoring import events_from_scores
 from feeds.timeframes import timeframe_to_ms
-from storage.candles import load_candles
+from storage.candles import load_candles_many
 from storage.events import NewEvent, insert_events
 from storage.models import Cycle, Severity, WatchlistEntry, utcnow
 
@@ -193,33 +193,43 @@ class Runtime:
                 self._social_until[symbol] = now_ms
 
     def _load_frames(self, entries: Sequence[WatchEntry], now_ms: int) -> dict[str, pd.DataFrame]:
-        """Recent candles (+ social volume) per symbol, only bars closed by ``now_ms``."""
+        """The last ``history_bars`` bar slots closed by ``now_ms`` (+ social volume), per symbol.
+
+        One query per exchange (and one for social volume) rather than one per
+        symbol: at hundreds of symbols the per-symbol round trips cost more than
+        the scoring.
+        """
+        from feeds.social.align import social_per_bar
+
         frames: dict[str, pd.DataFrame] = {}
         bars = self.cfg.scheduler.history_bars
+        by_exchange: dict[tuple[str, str], list[str]] = {}
+        for e in entries:
+            by_exchange.setdefault((e.exchange, e.timeframe), []).append(e.symbol)
         with self.factory() as session:
-            for e in entries:
-                step = timeframe_to_ms(e.timeframe)
-                frame = load_candles(session, e.exchange, e.symbol, e.timeframe, end_ms=now_ms - step + 1, limit=bars)
-                if frame.empty:
-                    continue
-                social = self._load_social(session, e.symbol, frame, e.timeframe)
-                if social is not None:
-                    frame["social_volume"] = social
-                frames[f"{e.exchange}:{e.symbol}"] = frame
-        return frames
+            for (exchange, timeframe), symbols in by_exchange.items():
+                step = timeframe_to_ms(timeframe)
+                start, end = now_ms - bars * step, now_ms - step + 1
+                loaded = load_candles_many(session, exchange, timeframe, symbols, start_ms=start, end_ms=end)
+                social = self._load_social(session, sorted(loaded), start, now_ms)
+                for symbol, frame in loaded.items():
+                    if symbol in social:
+                        frame["social_volume"] = social_per_bar(
+                            social[symbol], pd.DatetimeIndex(frame.index), timeframe
+                        )
+                    frames[f"{exchange}:{symbol}"] = frame
+        return {f"{e.exchange}:{e.symbol}": frames[k] for e in entries if (k := f"{e.exchange}:{e.symbol}") in frames}
 
-    def _load_social(self, session: Session, symbol: str, frame: pd.DataFrame, timeframe: str) -> pd.Series | None:
-        if not self.social:
-            return None
-        from feeds.social.align import social_per_bar
-        from storage.social import load_social
+    def _load_social(self, session: Session, symbols: list[str], start_ms: int, end_ms: int) -> dict[str, pd.Series]:
+        if not self.social or not symbols:
+            return {}
+        from storage.social import load_social_many
 
-        start = int(frame.index[0].value // 1_000_000)
-        end = int(frame.index[-1].value // 1_000_000) + timeframe_to_ms(timeframe)
-        series = load_social(session, symbol, start_ms=start, end_ms=end)
-        if series.empty:
-            return None
-        return social_per_bar(series, pd.DatetimeIndex(frame.index), timeframe)
+        return {
+            s: series
+            for s, series in load_social_many(session, symbols, start_ms=start_ms, end_ms=end_ms).items()
+            if not series.empty
+        }
 
     def _scored_until(self, timeframe: str) -> int | None:
         with self.factory() as session:
@@ -307,7 +317,9 @@ class Runtime:
         frames = self._load_frames(entries, now_ms)
         report.stage_s["load"] = time.perf_counter() - t0
         scored_until = self._scored_until(timeframe)
+        t0 = time.perf_counter()
         await asyncio.to_thread(self.detectors.ensure_ready, frames)
+        report.stage_s["train"] = time.perf_counter() - t0
         events = await asyncio.to_thread(self._score, frames, timeframe, scored_until, now_ms, report)
         report.events = events
         crash_point("after_scoring")

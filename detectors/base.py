@@ -37,6 +37,7 @@ from detectors.features import (
     build_features,
     check_frame,
     features_from_values,
+    fit_daily_profile,
     frame_times,
     infer_spec,
     raw_values,
@@ -170,9 +171,12 @@ class Detector(ABC):
     def fit(self, frames: pd.DataFrame | Mapping[str, pd.DataFrame], **kwargs: Any) -> Self:
         """Fit scaling, model and threshold on training frames (one symbol, or many for a shared model)."""
         data = as_frames(frames)
-        self.spec_ = infer_spec(
-            next(iter(data.values())), self.params["columns"], norm_window=self.params["norm_window"]
-        )
+        spec = infer_spec(next(iter(data.values())), self.params["columns"], norm_window=self.params["norm_window"])
+        if spec.mode == "candles":
+            required = [c for c in spec.columns if c != "social_volume"]
+            usable = [f for f in data.values() if np.isfinite(f[required].to_numpy(dtype="float64")).all()]
+            spec = fit_daily_profile([raw_values(f, spec) for f in usable], [frame_times(f) for f in usable], spec)
+        self.spec_ = spec
         raw = {sym: (f, build_features(f, self.spec_)) for sym, f in data.items()}
         for sym, (frame, _) in raw.items():
             check_frame(frame, self.spec_, min_rows=self.warmup + 2, what=f"training data for {sym}")

@@ -33,7 +33,9 @@ __all__ = [
     "RobustScaler",
     "build_features",
     "check_frame",
+    "daily_harmonics",
     "features_from_values",
+    "fit_daily_profile",
     "frame_times",
     "infer_spec",
     "raw_values",
@@ -58,6 +60,9 @@ class FeatureSpec:
     social: bool = False
     norm_window: int = 48
     step_s: float = 0.0  # median bar length seen in training (0: unknown, no gap correction)
+    #: daily profile fitted on training rows: one row of harmonic coefficients per profiled
+    #: quantity (log volatility, relative log volume[, relative log social volume]); () = none
+    daily: tuple[tuple[float, ...], ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -77,12 +82,18 @@ class FeatureSpec:
             "social": self.social,
             "norm_window": self.norm_window,
             "step_s": self.step_s,
+            "daily": [list(row) for row in self.daily],
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
         return cls(
-            data["mode"], tuple(data["columns"]), bool(data["social"]), int(data["norm_window"]), float(data["step_s"])
+            data["mode"],
+            tuple(data["columns"]),
+            bool(data["social"]),
+            int(data["norm_window"]),
+            float(data["step_s"]),
+            tuple(tuple(float(c) for c in row) for row in data.get("daily", ())),
         )
 
 
@@ -184,21 +195,6 @@ def raw_values(frame: pd.DataFrame, spec: FeatureSpec, tail: int | None = None) 
     return out
 
 
-def _rolling_mean_prev(x: np.ndarray, window: int) -> np.ndarray:
-    """Mean of the ``window`` rows before each row along axis -1 (NaN until available; NaN-free input)."""
-    out = np.full(x.shape, np.nan)
-    n = x.shape[-1]
-    if n > window:
-        filled = np.nan_to_num(x, nan=0.0)
-        cs = np.concatenate([np.zeros(x.shape[:-1] + (1,)), np.cumsum(filled, axis=-1)], axis=-1)
-        out[..., window:] = (cs[..., window:n] - cs[..., : n - window]) / window
-        valid = np.isfinite(x).astype(float)
-        cv = np.concatenate([np.zeros(x.shape[:-1] + (1,)), np.cumsum(valid, axis=-1)], axis=-1)
-        counts = cv[..., window:n] - cv[..., : n - window]
-        out[..., window:] = np.where(counts == window, out[..., window:], np.nan)
-    return out
-
-
 def _bars_spanned(close: np.ndarray, times: np.ndarray | None, step_s: float) -> np.ndarray:
     """Bars covered by the return into each row: time since the close last changed, in bars (>= 1)."""
     n = close.shape[-1]
@@ -216,17 +212,45 @@ def _bars_spanned(close: np.ndarray, times: np.ndarray | None, step_s: float) ->
     return np.maximum(span, 1.0)
 
 
-def features_from_values(values: np.ndarray, spec: FeatureSpec, times: np.ndarray | None = None) -> np.ndarray:
-    """Unscaled features from raw values in ``spec.columns`` order.
+DAILY_HARMONICS = 2  # cos/sin pairs of the time of day in the daily profile
+_MIN_PROFILE_DAYS = 2.0  # training must span this many days to fit a daily profile
+_VOL_HALFLIFE_FRACTION = 0.25  # half-life of the volatility weights, as a fraction of norm_window
 
-    Works on one series (n, n_columns) or a stack of equally long series
-    (n_series, n, n_columns), so a batch of symbols is computed in one vectorised pass.
-    ``times`` (..., n) are epoch seconds, used to see gaps (missing rows).
-    Returns (..., n, n_features); rows inside the warm-up are NaN. Causal.
+
+def daily_harmonics(times: np.ndarray, n: int = DAILY_HARMONICS) -> np.ndarray:
+    """Time-of-day harmonics ``cos/sin(2 pi k h / 24)``, k = 1..n: epoch seconds (..., n) -> (..., n, 2n)."""
+    phase = 2 * np.pi * (np.asarray(times, dtype="float64") % 86_400.0) / 86_400.0
+    cols = []
+    for k in range(1, n + 1):
+        cols += [np.cos(k * phase), np.sin(k * phase)]
+    return np.stack(cols, axis=-1)
+
+
+def _profile(times: np.ndarray | None, spec: FeatureSpec, row: int, shape: tuple[int, ...]) -> np.ndarray:
+    """The fitted daily profile ``row`` at every bar (zeros without a profile or times)."""
+    if not spec.daily or times is None:
+        return np.zeros(shape)
+    return daily_harmonics(times) @ np.asarray(spec.daily[row], dtype="float64")
+
+
+def _exp_mean_prev(x: np.ndarray, window: int, halflife: float) -> np.ndarray:
+    """Exponentially weighted mean of the ``window`` rows before each row along axis -1 (NaN until available).
+
+    A finite window (not a recursive EWMA) so the value at ``t`` depends on rows
+    ``t - window .. t - 1`` only: scoring a tail gives the same numbers as scoring the whole series.
     """
-    if spec.mode == "columns":
-        return values.astype("float64", copy=False)
-    v = np.moveaxis(values, -1, 0)  # (n_columns, ..., n)
+    out = np.full(x.shape, np.nan)
+    if x.shape[-1] <= window:
+        return out
+    weights = 0.5 ** (np.arange(window)[::-1] / halflife)
+    weights /= weights.sum()
+    views = np.lib.stride_tricks.sliding_window_view(x, window, axis=-1)  # (..., n - window + 1, window)
+    out[..., window:] = (views @ weights)[..., :-1]
+    return out
+
+
+def _base_features(v: np.ndarray, spec: FeatureSpec, times: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Log return (gap-scaled), log high-low range, relative log volume/social, each (..., n)."""
     open_, high, low, close, volume = v[:5]
     w = spec.norm_window
     log_ret = np.full(close.shape, np.nan)
@@ -234,15 +258,86 @@ def features_from_values(values: np.ndarray, spec: FeatureSpec, times: np.ndarra
     # Gaps and stale bars: a return that spans k bars (missing rows, or a close repeated
     # by a frozen feed) is divided by sqrt(k), so the catch-up move is not an anomaly.
     span = _bars_spanned(close, times, spec.step_s)
-    log_ret = log_ret / np.sqrt(span)
-    # Volatility clustering: standardise by the RMS return of the previous w rows.
-    vol = np.sqrt(_rolling_mean_prev(log_ret**2, w))
-    std_ret = log_ret / np.maximum(vol, 1e-12)
-    log_hl = np.log(np.log(high / low) + 1e-4)  # 1 bp floor: bars with high == low (no trade) are not -inf
-    rel_hl = log_hl - _rolling_median(log_hl, w)
-    cols = [std_ret, _relative_log(volume, w), rel_hl]
+    out = {
+        "log_ret": log_ret / np.sqrt(span),
+        "hl": np.log(high / low),
+        "rel_volume": _relative_log(volume, w),
+    }
     if spec.social:
-        cols.append(_relative_log(v[5], w))
+        out["rel_social"] = _relative_log(v[5], w)
+    return out
+
+
+def fit_daily_profile(values: Sequence[np.ndarray], times: Sequence[np.ndarray], spec: FeatureSpec) -> FeatureSpec:
+    """``spec`` with a daily profile fitted on training series (candle mode, intraday bars only).
+
+    Markets breathe with the clock: volatility and volume peak at the same hours every day.
+    A rolling normaliser over two days averages that cycle away, so quiet-hour moves look
+    small and busy-hour noise looks big. This least-squares fit of time-of-day harmonics to
+    the log range (volatility) and the relative log volume (and social volume) of the training
+    rows gives the cycle, which the features then remove. The constant is not kept (the
+    scaler handles levels). Without at least two days of intraday training rows the spec is
+    returned unchanged.
+
+    Parameters
+    ----------
+    values : raw values (n_i, n_columns) of each training series, in ``spec.columns`` order.
+    times : epoch seconds (n_i,) of each series.
+    """
+    if spec.mode != "candles" or not values:
+        return spec
+    if not 0 < spec.step_s <= 86_400.0 / 4:
+        return spec
+    span_days = sum(float(t[-1] - t[0]) for t in times if len(t)) / 86_400.0 / len(times)
+    if span_days < _MIN_PROFILE_DAYS:
+        return spec
+    plain = FeatureSpec(spec.mode, spec.columns, spec.social, spec.norm_window, spec.step_s)
+    targets: list[list[np.ndarray]] = []
+    designs: list[np.ndarray] = []
+    for vals, t in zip(values, times, strict=True):
+        base = _base_features(np.moveaxis(np.asarray(vals, dtype="float64"), -1, 0), plain, t)
+        ys = [np.log(base["hl"] + 1e-4), base["rel_volume"]] + ([base["rel_social"]] if spec.social else [])
+        targets.append(ys)
+        designs.append(daily_harmonics(t))
+    x = np.concatenate(designs)
+    x = np.concatenate([np.ones((len(x), 1)), x], axis=1)
+    rows = []
+    for j in range(len(targets[0])):
+        y = np.concatenate([ys[j] for ys in targets])
+        ok = np.isfinite(y)
+        coef = np.linalg.lstsq(x[ok], y[ok], rcond=None)[0] if ok.sum() > x.shape[1] * 10 else np.zeros(x.shape[1])
+        rows.append(tuple(float(c) for c in coef[1:]))
+    return FeatureSpec(spec.mode, spec.columns, spec.social, spec.norm_window, spec.step_s, tuple(rows))
+
+
+def features_from_values(values: np.ndarray, spec: FeatureSpec, times: np.ndarray | None = None) -> np.ndarray:
+    """Unscaled features from raw values in ``spec.columns`` order.
+
+    Works on one series (n, n_columns) or a stack of equally long series
+    (n_series, n, n_columns), so a batch of symbols is computed in one vectorised pass.
+    ``times`` (..., n) are epoch seconds, used to see gaps (missing rows) and the time of
+    day (the fitted daily profile, if any). Returns (..., n, n_features); rows inside the
+    warm-up are NaN. Causal: row ``t`` uses rows ``<= t``; the volatility that standardises
+    the return at ``t`` uses rows ``< t``.
+    """
+    if spec.mode == "columns":
+        return values.astype("float64", copy=False)
+    v = np.moveaxis(values, -1, 0)  # (n_columns, ..., n)
+    w = spec.norm_window
+    base = _base_features(v, spec, times)
+    shape = base["log_ret"].shape
+    vol_cycle = np.exp(_profile(times, spec, 0, shape))  # time-of-day volatility factor
+    # Volatility clustering: standardise the (de-cycled) return by an exponentially weighted
+    # mean of the previous w rows' Parkinson variance, range^2 / (4 ln 2): the high-low range
+    # measures a bar's volatility far more precisely than its close-to-close return.
+    hl = base["hl"] / vol_cycle
+    var = _exp_mean_prev(hl**2 / (4 * np.log(2)), w, max(1.0, _VOL_HALFLIFE_FRACTION * w))
+    std_ret = base["log_ret"] / vol_cycle / np.maximum(np.sqrt(var), 1e-12)
+    log_hl = np.log(base["hl"] + 1e-4)  # 1 bp floor: bars with high == low (no trade) are not -inf
+    rel_hl = log_hl - _rolling_median(log_hl, w) - _profile(times, spec, 0, shape)
+    cols = [std_ret, base["rel_volume"] - _profile(times, spec, 1, shape), rel_hl]
+    if spec.social:
+        cols.append(base["rel_social"] - _profile(times, spec, 2, shape))
     out = np.stack(cols, axis=-1)
     out[..., : spec.warmup, :] = np.nan
     return out

@@ -4,7 +4,10 @@ A subclass says how long a window is, how a window splits into model input and t
 and which Keras builder makes its network. Scores are Merlion-style normalised errors:
 ``(y - yhat) / sigma`` per feature at the window's last step, with ``sigma`` measured on
 held-out calibration rows, reduced over features by the largest absolute value (``reduce="max"``; ``"rms"`` is the
-alternative: it dilutes an anomaly seen in one feature only, such as a volume spike).
+alternative: it dilutes an anomaly seen in one feature only, such as a volume spike), then
+smoothed telemanom-style by an exponentially weighted mean over the last few rows (``smooth``,
+an EWMA span; 1 turns it off). The smoothing window is finite, so a score still depends on a
+fixed number of past rows only and ``score_batch`` gives exactly what ``score`` gives.
 
 Inference never loops over windows: every window of every series goes through one
 compiled ``tf.function`` call of the model (chunked only to bound memory).
@@ -23,16 +26,32 @@ from bot.errors import DetectorError
 from detectors.base import Detector
 from detectors.features import sliding_windows
 
-__all__ = ["KerasWindowDetector", "MODEL_FILE"]
+__all__ = ["KerasWindowDetector", "MODEL_FILE", "smoothing_weights"]
 
 log = logging.getLogger(__name__)
 MODEL_FILE = "model.keras"
 _CHUNK = 16384
+_SMOOTH_TAIL = 0.005  # weight left out by truncating the EWMA
+
+
+def smoothing_weights(span: int) -> np.ndarray:
+    """Truncated EWMA weights for a span (alpha = 2 / (span + 1)), oldest first, summing to 1.
+
+    The window stops where less than 0.5 % of the weight would remain (8 rows for span 3).
+    Span 1 gives ``[1.0]`` (no smoothing).
+    """
+    if span <= 1:
+        return np.ones(1)
+    alpha = 2.0 / (span + 1)
+    n = int(np.ceil(np.log(_SMOOTH_TAIL) / np.log(1 - alpha)))
+    weights = alpha * (1 - alpha) ** np.arange(n)[::-1]
+    return weights / weights.sum()
 
 
 class KerasWindowDetector(Detector):
     """Common hyper-parameters: ``lookback`` (24), ``epochs`` (20), ``batch_size`` (64), ``lr`` (1e-3),
-    ``patience`` (3, early stopping on the calibration rows), ``dropout`` (0.0), ``reduce`` ("max")."""
+    ``patience`` (3, early stopping on the calibration rows), ``dropout`` (0.0), ``reduce`` ("max"),
+    ``smooth`` (3: EWMA span of the error series, in rows; 1 = raw errors)."""
 
     calibration_fraction: ClassVar[float] = 0.2
     default_threshold: ClassVar[dict[str, Any]] = {"policy": "k_sigma", "k": 10.0}
@@ -47,12 +66,15 @@ class KerasWindowDetector(Detector):
         patience: int = 3,
         dropout: float = 0.0,
         reduce: str = "max",
+        smooth: int = 3,
         **kwargs: Any,
     ) -> None:
         if reduce not in ("max", "rms"):
             raise DetectorError(f"reduce must be 'max' or 'rms', got {reduce!r}")
         if lookback < 2:
             raise DetectorError(f"lookback must be >= 2, got {lookback}")
+        if int(smooth) < 1:
+            raise DetectorError(f"smooth must be >= 1 (an EWMA span in rows; 1 = off), got {smooth}")
         super().__init__(
             lookback=int(lookback),
             epochs=int(epochs),
@@ -61,6 +83,7 @@ class KerasWindowDetector(Detector):
             patience=int(patience),
             dropout=float(dropout),
             reduce=reduce,
+            smooth=int(smooth),
             **kwargs,
         )
         self.model_: Any = None
@@ -86,8 +109,13 @@ class KerasWindowDetector(Detector):
         """Error (m, n_features) of the model output at the window's last row."""
 
     @property
+    def smooth_weights(self) -> np.ndarray:
+        """Weights (oldest first, summing to 1) of the error smoothing; ``[1.0]`` when off."""
+        return smoothing_weights(int(self.params.get("smooth", 1)))
+
+    @property
     def model_warmup(self) -> int:
-        return self.window_length - 1
+        return self.window_length - 1 + len(self.smooth_weights) - 1
 
     # -------------------------------------------------------------- windows
     def _valid_windows(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -169,22 +197,35 @@ class KerasWindowDetector(Detector):
         self.sigma_ = np.where(sigma > 1e-8, sigma, 1e-8)
 
     # -------------------------------------------------------------- scoring
+    def _smooth(self, raw: np.ndarray) -> np.ndarray:
+        """Weighted mean of the last ``len(weights)`` raw scores along axis -1 (NaN if any is NaN)."""
+        weights = self.smooth_weights
+        if len(weights) == 1:
+            return raw
+        out = np.full(raw.shape, np.nan)
+        if raw.shape[-1] >= len(weights):
+            out[..., len(weights) - 1 :] = (
+                np.lib.stride_tricks.sliding_window_view(raw, len(weights), axis=-1) @ weights
+            )
+        return out
+
     def _score_rows(self, x: np.ndarray) -> np.ndarray:
         out = np.full(len(x), np.nan)
         windows, ends = self._valid_windows(x)
         out[ends] = self._window_scores(windows)
-        return out
+        return self._smooth(out)
 
     def _score_last(self, xs: list[np.ndarray], last_n: int) -> list[np.ndarray]:
         """The last ``last_n`` windows of every series, through the model in one call."""
         L = self.window_length
+        n_raw = last_n + len(self.smooth_weights) - 1  # raw scores the smoothing needs
         series = np.stack(xs)  # (symbols, rows, features); base.score_batch passes equal-length tails
-        views = np.lib.stride_tricks.sliding_window_view(series, L, axis=1)[:, -last_n:]  # (s, last_n, f, L)
+        views = np.lib.stride_tricks.sliding_window_view(series, L, axis=1)[:, -n_raw:]  # (s, n_raw, f, L)
         stacked = np.ascontiguousarray(np.swapaxes(views, 2, 3)).reshape(-1, L, series.shape[2])
         scores = np.full(len(stacked), np.nan)
         ok = np.isfinite(stacked).all(axis=(1, 2))
         scores[ok] = self._window_scores(stacked[ok])
-        return list(scores.reshape(len(xs), last_n))
+        return list(self._smooth(scores.reshape(len(xs), n_raw))[:, -last_n:])
 
     # -------------------------------------------------------------- storage
     def _extra_state(self) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from detectors.pump_features import (
 from detectors.pump_metrics import best_event_f1_threshold, best_f1_threshold, event_split
 from detectors.pump_relative import event_relative_features
 
-__all__ = ["PumpDumpDetector", "pump_rows"]
+__all__ = ["PumpDumpDetector", "hard_negative_rows", "pump_rows", "sample_negatives"]
 
 log = logging.getLogger(__name__)
 _META = "pump_dump.json"
@@ -80,6 +80,44 @@ def pump_rows(candles: pd.DataFrame, labels: pd.DataFrame, symbol: str) -> np.nd
         peak = candles.loc[inside, "high"].idxmax()
         y[(index >= start) & (index <= peak)] = 1
     return y
+
+
+def sample_negatives(neg: np.ndarray, cap: int, rng: np.random.Generator, hard: np.ndarray | None = None) -> np.ndarray:
+    """At most ``cap`` of the negative row ids ``neg``, shape (<= cap,).
+
+    Without ``hard`` a plain random draw. With ``hard`` (bool per row of the whole data set) the
+    hard negatives among ``neg`` are kept first (randomly thinned only if they alone exceed the
+    cap) and random easy ones fill the rest. Why: other planted anomalies (level shifts, flash
+    crashes, volume spikes) and the dump after a pump are a few per cent of the bars, so a random
+    draw shows the network few of the very cases it must not take for a pump.
+    """
+    if len(neg) <= cap:
+        return neg
+    if hard is None:
+        return rng.choice(neg, size=cap, replace=False)
+    is_hard = hard[neg]
+    hard_ids, easy_ids = neg[is_hard], neg[~is_hard]
+    if len(hard_ids) >= cap:
+        return rng.choice(hard_ids, size=cap, replace=False)
+    return np.concatenate([hard_ids, rng.choice(easy_ids, size=cap - len(hard_ids), replace=False)])
+
+
+def hard_negative_rows(candles: pd.DataFrame, labels: pd.DataFrame, symbol: str, after: int = 3) -> np.ndarray:
+    """Bool per bar, shape (n,): inside a non-pump label or after a pump's peak, up to ``after`` bars past its end.
+
+    These are the bars most easily mistaken for a pump (see ``sample_negatives``); faults
+    (gap, stale) count too, since the bars right after them jump.
+    """
+    index = pd.DatetimeIndex(candles.index)
+    hard = np.zeros(len(candles), dtype=bool)
+    rows = labels[labels["symbol"] == symbol]
+    if rows.empty or len(index) == 0:
+        return hard
+    y = pump_rows(candles, labels, symbol)
+    step = pd.Timedelta(np.median(np.diff(index.as_unit("ns").asi8)), "ns") if len(index) > 1 else pd.Timedelta(0)
+    for start, end in zip(pd.to_datetime(rows["start"], utc=True), pd.to_datetime(rows["end"], utc=True), strict=True):
+        hard |= (index >= start) & (index <= end + after * step)
+    return hard & (y == 0)
 
 
 def _average_model(members: list[Any]) -> Any:
@@ -224,10 +262,7 @@ class PumpDumpDetector:
         for length, ids in by_len.items():
             ohlcv = np.stack([_ohlcv(tails[i]) for i in ids])
             social = np.stack([_social_column(tails[i]) for i in ids])
-            index = [pd.DatetimeIndex(tails[i].index) for i in ids]
-            hour = np.stack([ix.hour.to_numpy() for ix in index]).astype(float)
-            minute = np.stack([ix.minute.to_numpy() for ix in index]).astype(float)
-            market, soc, has = candle_feature_arrays(ohlcv, social, hour, minute)
+            market, soc, has = candle_feature_arrays(ohlcv, social)
             n_sym = len(ids)
             groups = np.repeat(np.arange(n_sym), length)
             take = length if last_n is None else min(last_n, length)
@@ -266,10 +301,16 @@ class PumpDumpDetector:
         y: np.ndarray,
         events: np.ndarray,
         val_mask: np.ndarray,
+        hard: np.ndarray | None = None,
         *,
         loss: str = "bce",
     ) -> None:
-        """Fit scaler, network and threshold; ``loss`` other than ``"bce"`` trains listwise over whole events."""
+        """Fit scaler, network and threshold.
+
+        ``hard`` (bool per row, optional) marks negatives to keep first when negatives are capped
+        (``sample_negatives``; None = a plain random draw); ``loss`` other than ``"bce"`` trains
+        listwise over whole events (chunk tables).
+        """
         import keras
 
         if y.sum() == 0:
@@ -286,7 +327,7 @@ class PumpDumpDetector:
             if loss != "bce":
                 self._train_listwise(inputs, y, events, fit_idx, loss)
             else:
-                self._train_rows(inputs, y, fit_idx)
+                self._train_rows(inputs, y, fit_idx, hard)
             members.append(self.model_)
         if len(members) > 1:
             self.model_ = _average_model(members)
@@ -325,13 +366,14 @@ class PumpDumpDetector:
             bce_weight=1.0 if loss == "listwise+bce" else 0.0,
         )
 
-    def _train_rows(self, inputs: dict[str, np.ndarray], y: np.ndarray, fit_idx: np.ndarray) -> None:
+    def _train_rows(
+        self, inputs: dict[str, np.ndarray], y: np.ndarray, fit_idx: np.ndarray, hard: np.ndarray | None
+    ) -> None:
         """Row-wise weighted BCE on windows: negatives capped, social randomly dropped (the candle recipe)."""
         rng = np.random.default_rng(self.random_state)
         pos, neg = fit_idx[y[fit_idx] == 1], fit_idx[y[fit_idx] == 0]
         cap = int(max(len(pos), 1) * self.max_negative_ratio)
-        if len(neg) > cap:
-            neg = rng.choice(neg, size=cap, replace=False)
+        neg = sample_negatives(neg, cap, rng, hard)
         idx = np.concatenate([pos, neg])
         x = {k: v[idx] for k, v in inputs.items()}
         yt = y[idx].astype(np.float32)
@@ -367,7 +409,7 @@ class PumpDumpDetector:
         """
         frames = {"_": frames} if isinstance(frames, pd.DataFrame) else dict(frames)
         self.scaler_ = None
-        parts, ys, groups, vals = [], [], [], []
+        parts, ys, groups, vals, hards = [], [], [], [], []
         for gid, (symbol, frame) in enumerate(frames.items()):
             if labels is not None:
                 y = pump_rows(frame, labels, symbol)
@@ -375,12 +417,15 @@ class PumpDumpDetector:
                 y = frame["is_pump"].fillna(0).to_numpy().astype(np.int64)
             else:
                 raise DetectorError(f"pump_dump: no labels for {symbol}: pass labels= or an is_pump column")
+            no_hard = np.zeros(len(frame), dtype=bool)
+            hards.append(hard_negative_rows(frame, labels, symbol) if labels is not None else no_hard)
             parts.append(self._candle_inputs([(symbol, frame)]))
             ys.append(y)
             groups.append(np.full(len(frame), gid))
             vals.append(np.arange(len(frame)) >= int(len(frame) * (1 - self.validation_share)))
         self.grain_ = "candles"
-        self._train(self._concat(parts), np.concatenate(ys), np.concatenate(groups), np.concatenate(vals))
+        inputs, y, groups_, val = self._concat(parts), np.concatenate(ys), np.concatenate(groups), np.concatenate(vals)
+        self._train(inputs, y, groups_, val, hard=np.concatenate(hards) if labels is not None else None)
         return self
 
     # -- scoring ----------------------------------------------------------------------------
@@ -430,6 +475,7 @@ class PumpDumpDetector:
             "grain": self.grain_,
             "threshold": self.threshold_,
             "scaler": [v.tolist() for v in self.scaler_] if self.scaler_ is not None else None,
+            "features": feature_columns(self.grain_)[0] if self.grain_ else None,
         }
         (directory / _META).write_text(json.dumps(meta, indent=2))
         return directory
@@ -450,7 +496,14 @@ class PumpDumpDetector:
             det.threshold_ = float(meta["threshold"])
             if meta.get("scaler") is not None:
                 det.scaler_ = tuple(np.asarray(v, dtype=np.float32) for v in meta["scaler"])  # type: ignore[assignment]
+            current = feature_columns(det.grain_)[0]
         except (ValueError, KeyError, TypeError) as err:
             raise DetectorError(f"{meta_path}: unreadable model metadata ({err})") from None
+        if det.grain_ == "candles" and meta.get("features") != current:
+            # candle features changed (time of day dropped, gap/body/wicks/ret_z added): old weights do not fit
+            raise DetectorError(
+                f"{meta_path}: model was trained on candle features {meta.get('features') or 'of an older version'}, "
+                f"this version computes {current}; retrain it"
+            )
         det.model_ = keras.models.load_model(directory / _MODEL, safe_mode=True)
         return det

@@ -66,10 +66,11 @@ CANDLE_MARKET_COLUMNS = [
     "quote_volume",
     "range",
     "ret",
-    "hour_sin",
-    "hour_cos",
-    "minute_sin",
-    "minute_cos",
+    "gap",
+    "body",
+    "upper_wick",
+    "lower_wick",
+    "ret_z",
 ]
 SCALE_COLUMNS_CANDLES = ["close", "high", "volume", "quote_volume", "range"]
 SOCIAL_COLUMNS = ["social_level", "social_log", "social_diff", "social_jump", "social_share"]
@@ -232,34 +233,70 @@ def _time_of_day(index: pd.DatetimeIndex) -> dict[str, np.ndarray]:
     }
 
 
-SOCIAL_HISTORY = 24  # past bars of social volume the social features compare against
+SOCIAL_HISTORY = 24  # past bars the social and volatility features compare against
 
 
-def candle_feature_arrays(
-    ohlcv: np.ndarray, social: np.ndarray | None, hour: np.ndarray, minute: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _trailing(values: np.ndarray, history: int, stat: str) -> np.ndarray:
+    """Per bar, ``stat`` (``"median"``, ``"std"`` or ``"sum"``) of the ``history`` bars before it.
+
+    Parameters
+    ----------
+    values : ndarray, shape (n_symbols, n_bars)
+
+    Returns
+    -------
+    ndarray, shape (n_symbols, n_bars); bar ``t`` uses bars ``t - history .. t - 1`` only (fewer at the
+    start, NaN for the first bar).
+    """
+    n_sym = values.shape[0]
+    padded = np.concatenate([np.full((n_sym, history), np.nan), values], axis=1)
+    past = np.lib.stride_tricks.sliding_window_view(padded[:, :-1], history, axis=1)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if stat == "median":
+            return np.nanmedian(past, axis=-1)
+        if stat == "std":
+            return np.nanstd(past, axis=-1)
+        return np.nansum(past, axis=-1)
+
+
+def _log_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.clip(np.nan_to_num(np.log(a / b), nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)
+
+
+def candle_feature_arrays(ohlcv: np.ndarray, social: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-bar market and social features for a stack of equally long candle frames, in numpy.
 
     Vectorized over symbols so the live loop computes 500 symbols' features in one pass. Bar
-    ``t`` uses bars ``<= t`` only. Trades-only features (rush orders, trade counts) cannot be
-    derived from candles; this grain uses quote volume, range and return instead.
+    ``t`` uses bars ``<= t`` only (trailing statistics use at most ``SOCIAL_HISTORY`` earlier
+    bars). Trades-only features (rush orders, trade counts) cannot be derived from candles.
+
+    Besides levels (close, high, volume, quote volume, range; scaled per window later) the
+    market part splits the close-to-close return into the ``gap`` from the previous close to
+    this open and the ``body`` from open to close, adds both wicks, and the return in units of
+    the symbol's own recent volatility (``ret_z``). Why: a pump climbs inside its bars on
+    heavy volume; a level shift jumps between bars on a thin one; a quiet coin's 1 % move is
+    news, a wild coin's is not. There is no time of day: on synthetic markets it let the
+    network memorise when the training pumps happened (false alarms on quiet bars).
 
     Parameters
     ----------
     ohlcv : ndarray, shape (n_symbols, n_bars, 5), columns open, high, low, close, volume
     social : ndarray, shape (n_symbols, n_bars), mentions per bar, NaN when unknown; or None
-    hour, minute : ndarray, shape (n_symbols, n_bars), UTC time of day of each bar
 
     Returns
     -------
-    market : (n_symbols, n_bars, 10), columns ``CANDLE_MARKET_COLUMNS``
+    market : (n_symbols, n_bars, 11), columns ``CANDLE_MARKET_COLUMNS``
     social : (n_symbols, n_bars, 5), columns ``SOCIAL_COLUMNS`` (0 where unknown)
     has_social : (n_symbols, n_bars), 1.0 where the bar's social volume is known
     """
     o, h, lo, c, v = (ohlcv[..., i].astype(float) for i in range(5))
     prev = np.concatenate([c[:, :1], c[:, :-1]], axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ret = np.clip(np.nan_to_num(np.log(c / prev), nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)
+    ret = _log_ratio(c, prev)
+    vol = np.nan_to_num(_trailing(ret, SOCIAL_HISTORY, "std"), nan=0.0)
+    floor = 1e-4  # a stale run (repeated candles) has zero volatility
+    ret_z = np.clip(ret / np.maximum(vol, floor), -50.0, 50.0)
     market = np.stack(
         [
             c,
@@ -268,10 +305,11 @@ def candle_feature_arrays(
             v * c,
             h - lo,
             ret,
-            np.sin(2 * np.pi * hour / 24),
-            np.cos(2 * np.pi * hour / 24),
-            np.sin(2 * np.pi * minute / 60),
-            np.cos(2 * np.pi * minute / 60),
+            _log_ratio(o, prev),
+            _log_ratio(c, o),
+            _log_ratio(h, np.maximum(o, c)),
+            _log_ratio(np.minimum(o, c), lo),
+            ret_z,
         ],
         axis=-1,
     )
@@ -281,12 +319,8 @@ def candle_feature_arrays(
         return market, np.zeros((n_sym, n_bars, len(SOCIAL_COLUMNS))), np.zeros((n_sym, n_bars))
     has = (~np.isnan(social)).astype(float)
     s = np.clip(np.nan_to_num(social, nan=0.0), 0.0, None)
-    padded = np.concatenate([np.full((n_sym, SOCIAL_HISTORY), np.nan), s], axis=1)
-    past = np.lib.stride_tricks.sliding_window_view(padded[:, :-1], SOCIAL_HISTORY, axis=1)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        past_median = np.nan_to_num(np.nanmedian(past, axis=-1), nan=0.0)
-    past_total = np.nansum(past, axis=-1)
+    past_median = np.nan_to_num(_trailing(s, SOCIAL_HISTORY, "median"), nan=0.0)
+    past_total = _trailing(s, SOCIAL_HISTORY, "sum")
     log = np.log1p(s)
     feats = np.stack(
         [
@@ -318,10 +352,9 @@ def social_features(candles: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def _one_frame(candles: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    index = pd.DatetimeIndex(candles.index)
     ohlcv = candles[["open", "high", "low", "close", "volume"]].to_numpy(dtype=float)[None]
     social = candles["social_volume"].to_numpy(dtype=float)[None] if "social_volume" in candles.columns else None
-    return candle_feature_arrays(ohlcv, social, index.hour.to_numpy()[None], index.minute.to_numpy()[None])
+    return candle_feature_arrays(ohlcv, social)
 
 
 def trades_to_chunks(trades: pd.DataFrame, chunk: str = "60s", window: int = 60) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -70,6 +71,16 @@ def _stored_ts(session: Session, exchange: str, symbol: str, timeframe: str, sta
     return np.asarray(session.execute(query.order_by(c.ts)).scalars().all(), dtype="int64")
 
 
+def _count_gaps(
+    session: Session, exchange: str, symbol: str, timeframe: str, start_ms: int | None, step_ms: int
+) -> int:
+    """Holes in the stored bars from ``start_ms`` on; timestamps are loaded only when the count shows some."""
+    span = candle_range(session, exchange, symbol, timeframe, start_ms=start_ms)
+    if span is None or span[2] == (span[1] - span[0]) // step_ms + 1:
+        return 0
+    return len(find_gaps(_stored_ts(session, exchange, symbol, timeframe, start_ms), step_ms))
+
+
 async def _store_range(
     feed: ExchangeFeed,
     factory: sessionmaker[Session],
@@ -83,12 +94,14 @@ async def _store_range(
     """Fetch ``[start_ms, end_ms)`` page by page, committing each page; returns new rows."""
     added = 0
     async for page in feed.iter_closed_candles(symbol, timeframe, start_ms, until_ms=end_ms, now_ms=now_ms):
+        if page.empty:
+            continue
+        ts = pd.DatetimeIndex(page.index).as_unit("ms").asi8
         with session_scope(factory) as session:
-            before = candle_range(session, feed.name, symbol, timeframe)
+            # Rows already stored inside the page's span: an indexed count, not a scan of the symbol.
+            known = candle_range(session, feed.name, symbol, timeframe, start_ms=int(ts.min()), end_ms=int(ts.max()))
             upsert_candles(session, feed.name, symbol, timeframe, page)
-            after = candle_range(session, feed.name, symbol, timeframe)
-        new = (after[2] if after else 0) - (before[2] if before else 0)
-        added += new
+        added += len(np.unique(ts)) - (known[2] if known else 0)
         on_rows(len(page))
     return added
 
@@ -157,7 +170,7 @@ async def sync_candles(
 
     with session_scope(factory) as session:
         final = candle_range(session, name, symbol, timeframe)
-        remaining = len(find_gaps(_stored_ts(session, name, symbol, timeframe, since_ms), step)) if final else 0
+        remaining = _count_gaps(session, name, symbol, timeframe, since_ms, step) if final else 0
     if progress is not None:
         progress(done, done)
     log.info("%s %s %s: %d rows added, %d gaps filled", name, symbol, timeframe, added, filled)

@@ -8,6 +8,8 @@ value replaces the old one. Functions take the session first and never commit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from sqlalchemy import select
@@ -16,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from storage.models import SocialPoint
 
-__all__ = ["load_social", "upsert_social"]
+__all__ = ["load_social", "load_social_many", "upsert_social"]
 
 
 def _series_ts(series: pd.Series) -> np.ndarray:
@@ -54,6 +56,44 @@ def upsert_social(session: Session, source: str, symbol: str, metric: str, serie
     return len(rows)
 
 
+def load_social_many(
+    session: Session, symbols: Sequence[str], *, start_ms: int, end_ms: int, chunk: int = 500
+) -> dict[str, pd.Series]:
+    """:func:`load_social` for many symbols in one query per ``chunk``: a cycle's social window.
+
+    The primary key leads with the source, so a per-symbol query scans the
+    table once per symbol; this scans it once per cycle. Symbols without
+    samples are left out; sources sharing a timestamp are summed.
+    """
+    c = SocialPoint.__table__.c
+    out: dict[str, pd.Series] = {}
+    names = sorted(set(symbols))
+    for first in range(0, len(names), chunk):
+        part = names[first : first + chunk]
+        query = (
+            select(c.symbol, c.ts, c.value)
+            .where(c.symbol.in_(part), c.ts >= start_ms, c.ts < end_ms)
+            .order_by(c.symbol, c.ts)
+        )
+        rows = session.execute(query).all()
+        if not rows:
+            continue
+        owners = np.array([r[0] for r in rows], dtype=object)
+        values = np.array([tuple(r)[1:] for r in rows], dtype="float64")
+        starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+        for a, b in zip(starts, np.r_[starts[1:], len(rows)], strict=True):
+            out[str(owners[a])] = _summed(values[a:b, 0].astype("int64"), values[a:b, 1], "social_volume")
+    return out
+
+
+def _summed(ts: np.ndarray, values: np.ndarray, name: str) -> pd.Series:
+    """Sum samples that share a timestamp (several sources); ``ts`` sorted."""
+    unique, first = np.unique(ts, return_index=True)
+    sums = np.add.reduceat(values, first) if len(first) else np.empty(0)
+    index = pd.DatetimeIndex(pd.to_datetime(unique, unit="ms", utc=True), name="time")
+    return pd.Series(sums, index=index, name=name)
+
+
 def load_social(
     session: Session,
     symbol: str,
@@ -79,7 +119,5 @@ def load_social(
     if end_ms is not None:
         query = query.where(c.ts < end_ms)
     rows = session.execute(query.order_by(c.ts)).all()
-    frame = pd.DataFrame([tuple(r) for r in rows], columns=["ts", "value"]).astype({"ts": "int64", "value": "float64"})
-    series = frame.groupby("ts")["value"].sum()
-    index = pd.DatetimeIndex(pd.to_datetime(series.index.to_numpy(), unit="ms", utc=True), name="time")
-    return pd.Series(series.to_numpy(dtype="float64"), index=index, name=metric or "social_volume")
+    values = np.array([tuple(r) for r in rows], dtype="float64").reshape(len(rows), 2)
+    return _summed(values[:, 0].astype("int64"), values[:, 1], metric or "social_volume")

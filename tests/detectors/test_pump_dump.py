@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +8,7 @@ import pandas as pd
 import pytest
 
 from bot.errors import DetectorError
-from detectors.pump_dump import PumpDumpDetector, pump_rows
+from detectors.pump_dump import PumpDumpDetector, hard_negative_rows, pump_rows, sample_negatives
 from detectors.pump_features import read_feature_file
 from detectors.pump_metrics import best_f1_threshold, event_split
 from tests.detectors.pump_data import candle_frame, feature_table, pump_labels
@@ -123,3 +124,42 @@ def test_load_of_a_non_model_directory_names_it(tmp_path: Path) -> None:
 def test_bad_hyper_parameters_are_named() -> None:
     with pytest.raises(DetectorError, match="pump_dump.lookback"):
         PumpDumpDetector(lookback=1)
+
+
+def test_load_refuses_a_candle_model_trained_on_other_features(candle_model: PumpDumpDetector, tmp_path: Path) -> None:
+    path = candle_model.save(tmp_path / "m")
+    meta = json.loads((path / "pump_dump.json").read_text())
+    meta["features"] = meta["features"][:-1]
+    (path / "pump_dump.json").write_text(json.dumps(meta))
+    with pytest.raises(DetectorError, match="pump_dump.json: model was trained on candle features .*retrain it"):
+        PumpDumpDetector.load(path)
+
+
+def test_sample_negatives_keeps_hard_negatives_first() -> None:
+    rng = np.random.default_rng(0)
+    neg = np.arange(100)
+    hard = np.zeros(100, dtype=bool)
+    hard[[3, 50, 97]] = True
+    picked = sample_negatives(neg, 10, rng, hard)
+    assert len(picked) == 10 and len(set(picked.tolist())) == 10
+    assert {3, 50, 97} <= set(picked.tolist())
+    assert len(sample_negatives(neg, 10, rng, None)) == 10  # plain random draw without flags
+    np.testing.assert_array_equal(sample_negatives(neg[:5], 10, rng, hard), neg[:5])  # under the cap: all kept
+    hard[:] = True
+    assert len(sample_negatives(neg, 10, rng, hard)) == 10  # more hard ones than the cap: thinned
+
+
+def test_hard_negative_rows_mark_other_kinds_and_the_dump_but_not_the_pump() -> None:
+    frame = candle_frame(60, pumps=(10,))
+    labels = pd.concat(
+        [
+            pump_labels("X", frame, (10,)),
+            pd.DataFrame(
+                {"symbol": ["X"], "start": [frame.index[40]], "end": [frame.index[41]], "kind": ["flash_crash"]}
+            ),
+        ],
+        ignore_index=True,
+    )
+    hard = hard_negative_rows(frame, labels, "X", after=2)
+    assert np.flatnonzero(hard).tolist() == [13, 14, 15, 16, 17, 18, 19, 40, 41, 42, 43]  # pump rows 10-12 excluded
+    assert not hard_negative_rows(frame, labels, "Y").any()

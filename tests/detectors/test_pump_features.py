@@ -8,7 +8,9 @@ import pytest
 
 from bot.errors import InputError
 from detectors.pump_features import (
+    CANDLE_MARKET_COLUMNS,
     LA_MORGIA_COLUMNS,
+    candle_feature_arrays,
     causal_windows,
     read_feature_file,
     scale_windows,
@@ -146,3 +148,51 @@ def test_best_event_f1_threshold_prefers_one_alarm_per_pump_over_row_recall() ->
     scores = np.array([0.1, 0.9, 0.5, 0.5, 0.55, 0.1, 0.1, 0.1, 0.8, 0.5, 0.5, 0.1])
     t = best_event_f1_threshold(y, scores, np.zeros(12, dtype=int), beta=1.0)
     assert 0.55 < t <= 0.8  # both pumps caught by their first bar, the 0.55 bar between them stays quiet
+
+
+def _bars(n: int = 60, seed: int = 0) -> np.ndarray:
+    """(1, n, 5) open/high/low/close/volume of a quiet random walk whose opens equal the previous close."""
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, n)))
+    open_ = np.r_[close[0], close[:-1]]
+    high, low = np.maximum(open_, close) * 1.0005, np.minimum(open_, close) * 0.9995
+    return np.stack([open_, high, low, close, rng.lognormal(3, 0.2, n)], axis=-1)[None]
+
+
+def test_candle_features_split_a_between_bar_jump_from_an_intra_bar_climb() -> None:
+    col = {c: i for i, c in enumerate(CANDLE_MARKET_COLUMNS)}
+    shift = _bars()
+    shift[0, 40:, :4] *= 1.10  # level shift: bar 40 opens 10 % above bar 39's close
+    shift[0, 40, 0] = shift[0, 39, 3] * 1.10
+    climb = _bars()
+    climb[0, 40:, :4] *= 1.10
+    climb[0, 40, 0] = climb[0, 39, 3]  # pump bar: opens at the previous close and climbs 10 % inside
+    climb[0, 40, 1] = climb[0, 40, 3] * 1.02  # with an upper wick
+    m_shift, _, _ = candle_feature_arrays(shift, None)
+    m_climb, _, _ = candle_feature_arrays(climb, None)
+    assert m_shift[0, 40, col["gap"]] == pytest.approx(np.log(1.10), abs=1e-9)
+    assert abs(m_shift[0, 40, col["body"]]) < 0.005
+    assert abs(m_climb[0, 40, col["gap"]]) < 1e-9
+    assert m_climb[0, 40, col["body"]] > 0.09 and m_climb[0, 40, col["upper_wick"]] > 0.019
+    # same close-to-close return, so the same volatility-scaled return: many sigmas of a quiet coin
+    assert m_shift[0, 40, col["ret"]] == pytest.approx(m_climb[0, 40, col["ret"]], rel=1e-6)
+    assert m_climb[0, 40, col["ret_z"]] > 20
+
+
+def test_candle_features_are_causal_and_ignore_time_of_day() -> None:
+    bars = _bars(80, seed=3)
+    social = np.random.default_rng(3).poisson(4, (1, 80)).astype(float)
+    full = candle_feature_arrays(bars, social)
+    prefix = candle_feature_arrays(bars[:, :50], social[:, :50])
+    for a, b in zip(full, prefix, strict=True):
+        np.testing.assert_allclose(a[:, :50], b, atol=1e-12)
+    assert not any("hour" in c or "minute" in c for c in CANDLE_MARKET_COLUMNS)
+
+
+def test_candle_ret_z_stays_finite_on_stale_candles() -> None:
+    bars = _bars(50)
+    bars[0, 10:40] = bars[0, 9]  # a stale run: the same candle repeated, zero volatility
+    bars[0, 40, 3] *= 1.01
+    market, _, _ = candle_feature_arrays(bars, None)
+    assert np.isfinite(market).all()
+    assert market[0, 40, CANDLE_MARKET_COLUMNS.index("ret_z")] == pytest.approx(50.0)  # clipped, not inf

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from detectors.pump_dump import PumpDumpDetector, pump_rows
+from detectors.pump_diagnostics import pump_spans
+from detectors.pump_dump import PumpDumpDetector
 from detectors.pump_metrics import event_detection
 from feeds.synthetic import generate_market
-
-
-def _spans(frame: pd.DataFrame, labels: pd.DataFrame, symbol: str) -> list[tuple[int, int, int]]:
-    index = pd.DatetimeIndex(frame.index)
-    y = pump_rows(frame, labels, symbol)
-    rows = labels[(labels["symbol"] == symbol) & (labels["kind"] == "pump_dump")]
-    out = []
-    for start, end in zip(pd.to_datetime(rows["start"], utc=True), pd.to_datetime(rows["end"], utc=True), strict=True):
-        a, b = int(index.searchsorted(start)), int(index.searchsorted(end, side="right")) - 1
-        marked = np.flatnonzero(y[a : b + 1])
-        out.append((a, a + int(marked[-1]), b))
-    return out
 
 
 @pytest.mark.slow
@@ -32,7 +20,9 @@ def test_pump_detector_finds_synthetic_pumps_by_the_spike_bar_on_unseen_seeds() 
         market = generate_market(10, days=1.5, timeframe="1m", seed=seed, anomaly_rate=1 / 150)
         scores = det.score_batch(market.candles, last_n=10_000)
         for symbol, frame in market.candles.items():
-            counts = event_detection(det.is_anomaly(scores[symbol]).to_numpy(), _spans(frame, market.labels, symbol))
+            counts = event_detection(
+                det.is_anomaly(scores[symbol]).to_numpy(), pump_spans(frame, market.labels, symbol)
+            )
             totals += [counts["tp"], counts["fn"], counts["fp"], counts["episodes"], counts["late"]]
     tp, fn, fp, episodes, _late = totals
     recall = tp / (tp + fn)

@@ -15,7 +15,7 @@ from bot.config import SocialSourceConfig
 from bot.errors import ConfigError, DataSourceError
 from feeds.social import build_social_sources, fetch_or_empty, sync_social
 from storage.db import session_scope
-from storage.social import load_social, upsert_social
+from storage.social import load_social, load_social_many, upsert_social
 from tests.fakes.social import FakeSocial
 
 KEY = "sekrit-key"
@@ -170,6 +170,27 @@ def test_upsert_social_is_idempotent_and_load_filters(session_factory: sessionma
         everything = load_social(session, "BTC/USDT")
     assert got.tolist() == [20.0, 40.0, 60.0]
     assert len(everything) == 6
+
+
+def test_load_social_sums_sources_sharing_a_timestamp(session_factory: sessionmaker[Session]) -> None:
+    s = _series(4)
+    with session_scope(session_factory) as session:
+        upsert_social(session, "lc", "BTC/USDT", "social_volume", s)
+        upsert_social(session, "san", "BTC/USDT", "social_volume", s.iloc[1:3] * 10)
+    with session_scope(session_factory) as session:
+        summed = load_social(session, "BTC/USDT")
+        one = load_social(session, "BTC/USDT", source="san")
+        none = load_social(session, "ETH/USDT")
+    assert summed.tolist() == [0.0, 110.0, 220.0, 30.0]
+    assert summed.index.equals(s.index)
+    assert one.tolist() == [100.0, 200.0]
+    assert none.empty and str(none.index.tz) == "UTC"
+    start, end = int(s.index[1].value // 10**6), int(s.index[3].value // 10**6)
+    with session_scope(session_factory) as session:
+        many = load_social_many(session, ["BTC/USDT", "ETH/USDT"], start_ms=start, end_ms=end, chunk=1)
+        one = load_social(session, "BTC/USDT", start_ms=start, end_ms=end)
+    assert list(many) == ["BTC/USDT"]
+    pd.testing.assert_series_equal(many["BTC/USDT"], one)
 
 
 async def test_sync_social_stores_good_sources_and_skips_failing_ones(

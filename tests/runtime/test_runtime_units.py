@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -111,3 +112,17 @@ def test_probability_scores_get_severity_from_the_probability() -> None:
     assert severity_for(0.3, 0.004, probability=True) is Severity.LOW
     assert severity_for(0.6, 0.004, probability=True) is Severity.MEDIUM
     assert severity_for(0.95, 0.004, probability=True) is Severity.HIGH
+
+
+def test_detector_pool_pretrains_pump_dump_with_bench_epochs_unless_configured(tmp_path: Path) -> None:
+    from bot.config import default_config
+    from bot.detector_pool import DetectorPool
+    from storage.db import open_database
+
+    url = f"sqlite:///{tmp_path / 'v.db'}"
+    _engine, factory = open_database(url)
+    plain = DetectorPool(default_config(database={"url": url}), factory, tmp_path / "m")
+    assert plain._create(plain._slots["pump_dump"]).epochs == 15
+    configured = default_config(database={"url": url}, detectors={"pump_dump": {"params": {"epochs": 3}}})
+    pool = DetectorPool(configured, factory, tmp_path / "m")
+    assert pool._create(pool._slots["pump_dump"]).epochs == 3

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.candles import candle_range, last_candle_ts, load_candles, upsert_candles
+from storage.candles import candle_range, last_candle_ts, load_candles, load_candles_many, upsert_candles
 
 
 def _candles(n: int, start: str = "2024-01-01", seed: int = 0) -> pd.DataFrame:
@@ -74,3 +74,22 @@ def test_series_are_kept_apart_by_exchange_symbol_and_timeframe(session_factory:
         assert len(load_candles(s, "binance", "BTC/USDT", "1h")) == 5
         assert len(load_candles(s, "kraken", "BTC/USDT", "1h")) == 7
         assert len(load_candles(s, "binance", "BTC/USDT", "4h")) == 3
+
+
+def test_load_candles_many_matches_per_symbol_loads_in_its_window(session_factory: sessionmaker[Session]) -> None:
+    frames = {f"C{i}/USDT": _candles(30, seed=i) for i in range(3)}
+    with session_factory.begin() as s:
+        for sym, frame in frames.items():
+            upsert_candles(s, "binance", sym, "1h", frame)
+        upsert_candles(s, "kraken", "C0/USDT", "1h", _candles(30, seed=9))  # another exchange stays apart
+    start = frames["C0/USDT"].index[10].value // 10**6
+    end = frames["C0/USDT"].index[20].value // 10**6
+    with session_factory() as s:
+        many = load_candles_many(
+            s, "binance", "1h", ["C2/USDT", "C0/USDT", "C1/USDT", "NONE/USDT"], start_ms=start, end_ms=end, chunk=2
+        )
+        one = {sym: load_candles(s, "binance", sym, "1h", start_ms=start, end_ms=end) for sym in frames}
+    assert sorted(many) == sorted(frames)  # a symbol without rows is left out
+    for sym in frames:
+        pd.testing.assert_frame_equal(many[sym], one[sym])
+        assert len(many[sym]) == 10 and many[sym].index[0].value // 10**6 == start

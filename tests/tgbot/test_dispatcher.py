@@ -10,15 +10,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from rich.console import Console
 from sqlalchemy import select
 from telegram import Bot
 
-from bot.dispatcher import ConsoleSink, Dispatcher, TelegramSink
+from bot.dispatcher import ConsoleSink, Dispatcher, TelegramSink, _chart_inputs
 from storage.db import open_database
 from storage.models import Chat, Delivery, Event
 from storage.outbox import queue_alerts
+from storage.social import upsert_social
 from tests.fakes.telegram import FakeTelegram
 from tests.tgbot.helpers import candles, store
 
@@ -208,3 +210,18 @@ async def test_text_over_the_caption_limit_goes_as_a_message(factory: Any, tg: F
     assert message_id and not tg.calls("sendPhoto")
     [msg] = tg.calls("sendMessage")
     assert len(msg.params["text"]) == 1500 and msg.params["reply_markup"]["inline_keyboard"]
+
+
+def test_alert_chart_shows_stored_social_volume_and_earlier_events(factory: Any) -> None:
+    frame = candles(48, spike_at=40)
+    earlier = store(factory, "ETH/USDT", frame, [(30, "lstm_forecaster", 9.0)])
+    [event] = store(factory, "ETH/USDT", frame, [(40, "zscore", 6.0)])
+    later = store(factory, "ETH/USDT", frame, [(45, "zscore", 7.0)])  # after the alert's bar: never drawn
+    with factory.begin() as s:
+        upsert_social(s, "files", "ETH/USDT", "social_volume", pd.Series(5.0, index=frame.index[:41]))
+        [alert] = queue_alerts(s, [s.get(Event, event.id)], chat_ids=[11], channel="telegram", now=NOW)
+        chart, context = _chart_inputs(s, alert, bars=20)
+    assert chart.index[-1] == frame.index[40] and len(chart) == 20
+    assert chart["social_volume"].tolist() == [5.0] * 20
+    assert [e.bar_ts for e in context] == [earlier[0].bar_ts, event.bar_ts]
+    assert later[0].bar_ts not in {e.bar_ts for e in context}
