@@ -13,13 +13,14 @@ import io
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from backtest.engine import PORTFOLIO, BacktestResult
 from backtest.metrics import METRIC_NAMES
 
-__all__ = ["equity_png", "html_report", "metrics_table", "summarize", "write_json"]
+__all__ = ["equity_png", "figure_png", "html_report", "metrics_table", "summarize", "write_json"]
 
 _PERCENT = {"total_return", "cagr", "max_drawdown", "win_rate", "expectancy", "exposure"}
 _COLUMNS = (("strategy", "strategy"), ("buy_and_hold", "buy & hold"), ("random", "random entry"))
@@ -120,6 +121,13 @@ def equity_png(result: BacktestResult, path: str | Path | None = None) -> bytes:
     ax2.set_ylabel("drawdown %")
     fig.autofmt_xdate()
     fig.tight_layout()
+    return figure_png(fig, path)
+
+
+def figure_png(fig: Any, path: str | Path | None = None) -> bytes:
+    """Render a pyplot figure to PNG bytes, close it (pyplot keeps every open figure), and save if asked."""
+    import matplotlib.pyplot as plt
+
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)

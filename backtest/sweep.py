@@ -12,7 +12,6 @@ equity curve, drawdown and ratios.
 
 from __future__ import annotations
 
-import io
 import itertools
 import logging
 from collections.abc import Mapping, Sequence
@@ -27,6 +26,7 @@ from backtest.engine import align_candles, column_params, price_arrays, select_s
 from backtest.events import events_to_csr, filter_events
 from backtest.execution import execute_on_slots
 from backtest.kernel import schedule_trades
+from backtest.report import figure_png
 from backtest.strategy import Strategy, make_strategy
 from bot.errors import InputError
 
@@ -165,10 +165,4 @@ def heatmap_png(
     fig.colorbar(im, ax=ax, label=metric)
     ax.set_title(f"{result.strategy.name}: {metric}")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    data = buf.getvalue()
-    if path is not None:
-        Path(path).write_bytes(data)
-    return data
+    return figure_png(fig, path)
