@@ -14,6 +14,7 @@ transaction, so an import either lands whole or not at all.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from storage.grouped import grouped_rows
 from storage.models import Candle
 
 __all__ = [
@@ -135,9 +137,13 @@ def load_candles(
     values = np.array([tuple(r) for r in rows], dtype="float64").reshape(len(rows), 1 + len(CANDLE_COLUMNS))
     if limit is not None:
         values = values[::-1]
-    ts = values[:, 0].astype("int64")
-    index = pd.DatetimeIndex(pd.to_datetime(ts, unit="ms", utc=True), name="time").as_unit("ns")
-    return pd.DataFrame(np.ascontiguousarray(values[:, 1:]), index=index, columns=list(CANDLE_COLUMNS))
+    return _candle_frame(values)
+
+
+def _candle_frame(values: np.ndarray) -> pd.DataFrame:
+    """Rows ``(ts ms, open, high, low, close, volume)`` as a candle frame on a UTC ns index."""
+    index = pd.DatetimeIndex(pd.to_datetime(values[:, 0].astype("int64"), unit="ms", utc=True), name="time")
+    return pd.DataFrame(np.ascontiguousarray(values[:, 1:]), index=index.as_unit("ns"), columns=list(CANDLE_COLUMNS))
 
 
 def load_candles_many(
@@ -157,29 +163,16 @@ def load_candles_many(
     symbols cost more than scoring them. Symbols without rows are left out.
     """
     c = Candle.__table__.c
-    out: dict[str, pd.DataFrame] = {}
-    names = sorted(set(symbols))
-    for first in range(0, len(names), chunk):
-        part = names[first : first + chunk]
-        query = (
+
+    def query_for(part: list[str]) -> Any:
+        return (
             select(c.symbol, c.ts, c.open, c.high, c.low, c.close, c.volume)
             .where(c.exchange == exchange, c.timeframe == timeframe, c.symbol.in_(part))
             .where(c.ts >= start_ms, c.ts < end_ms)
             .order_by(c.symbol, c.ts)
         )
-        rows = session.execute(query).all()
-        if not rows:
-            continue
-        owners = np.array([r[0] for r in rows], dtype=object)
-        values = np.array([tuple(r)[1:] for r in rows], dtype="float64")
-        starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
-        for a, b in zip(starts, np.r_[starts[1:], len(rows)], strict=True):
-            block = values[a:b]
-            index = pd.DatetimeIndex(
-                pd.to_datetime(block[:, 0].astype("int64"), unit="ms", utc=True), name="time"
-            ).as_unit("ns")
-            out[str(owners[a])] = pd.DataFrame(block[:, 1:], index=index, columns=list(CANDLE_COLUMNS))
-    return out
+
+    return {symbol: _candle_frame(block) for symbol, block in grouped_rows(session, symbols, query_for, chunk)}
 
 
 def last_candle_ts(session: Session, exchange: str, symbol: str, timeframe: str) -> int | None:

@@ -9,6 +9,7 @@ value replaces the old one. Functions take the session first and never commit.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from storage.grouped import grouped_rows
 from storage.models import SocialPoint
 
 __all__ = ["load_social", "load_social_many", "upsert_social"]
@@ -66,24 +68,18 @@ def load_social_many(
     samples are left out; sources sharing a timestamp are summed.
     """
     c = SocialPoint.__table__.c
-    out: dict[str, pd.Series] = {}
-    names = sorted(set(symbols))
-    for first in range(0, len(names), chunk):
-        part = names[first : first + chunk]
-        query = (
+
+    def query_for(part: list[str]) -> Any:
+        return (
             select(c.symbol, c.ts, c.value)
             .where(c.symbol.in_(part), c.ts >= start_ms, c.ts < end_ms)
             .order_by(c.symbol, c.ts)
         )
-        rows = session.execute(query).all()
-        if not rows:
-            continue
-        owners = np.array([r[0] for r in rows], dtype=object)
-        values = np.array([tuple(r)[1:] for r in rows], dtype="float64")
-        starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
-        for a, b in zip(starts, np.r_[starts[1:], len(rows)], strict=True):
-            out[str(owners[a])] = _summed(values[a:b, 0].astype("int64"), values[a:b, 1], "social_volume")
-    return out
+
+    return {
+        symbol: _summed(block[:, 0].astype("int64"), block[:, 1], "social_volume")
+        for symbol, block in grouped_rows(session, symbols, query_for, chunk)
+    }
 
 
 def _summed(ts: np.ndarray, values: np.ndarray, name: str) -> pd.Series:
