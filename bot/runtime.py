@@ -225,11 +225,7 @@ class Runtime:
             return {}
         from storage.social import load_social_many
 
-        return {
-            s: series
-            for s, series in load_social_many(session, symbols, start_ms=start_ms, end_ms=end_ms).items()
-            if not series.empty
-        }
+        return load_social_many(session, symbols, start_ms=start_ms, end_ms=end_ms)  # symbols with samples only
 
     def _scored_until(self, timeframe: str) -> int | None:
         with self.factory() as session:
