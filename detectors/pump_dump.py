@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -33,18 +34,38 @@ from detectors.pump_features import (
     feature_columns,
     scale_windows,
 )
-from detectors.pump_metrics import best_event_f1_threshold, best_f1_threshold, event_split
-from detectors.pump_relative import event_relative_features
+from detectors.pump_metrics import best_event_f1_threshold, best_f1_threshold, event_folds, event_split
+from detectors.pump_relative import event_change_features, event_relative_features
 
-__all__ = ["PumpDumpDetector", "hard_negative_rows", "pump_rows", "sample_negatives"]
+__all__ = ["CHUNK_RECIPE", "PumpDumpDetector", "hard_negative_rows", "pump_rows", "sample_negatives"]
 
 log = logging.getLogger(__name__)
 _META = "pump_dump.json"
 _MODEL = "model.keras"
 _EVENT_BETA = 2.0  # recall counts double: a missed pump costs more than one extra alarm (tuned on dev seeds 5-6)
 _OHLCV = ["open", "high", "low", "close", "volume"]
-_CHUNK_INPUTS = ("relative", "scaled")
+_CHUNK_INPUTS = ("ranked", "relative", "scaled")
 _CHUNK_LOSSES = ("bce", "listwise", "listwise+bce")
+_CHUNK_FITS = ("validation", "crossfit")
+
+#: Settings for the real La Morgia 60 s tables (~50 training events), chosen on split seeds 0-9
+#: (docs/pump_dump.md): a small, noisy, wide-and-deep network, trained listwise over events,
+#: five members cross-fitted by event. ``vigil pumpdump train`` and bench/eval_pump_dump.py use it;
+#: the candle path keeps the class defaults.
+CHUNK_RECIPE: dict[str, Any] = {
+    "lookback": 4,
+    "epochs": 15,
+    "filters": 8,
+    "lstm_units": 8,
+    "dense_units": 8,
+    "dropout": 0.3,
+    "input_noise": 0.3,
+    "wide": True,
+    "chunk_inputs": "ranked",
+    "chunk_loss": "listwise+bce",
+    "chunk_fit": "crossfit",
+    "ensemble": 5,
+}
 
 
 def _ohlcv(frame: pd.DataFrame) -> np.ndarray:
@@ -147,12 +168,17 @@ class PumpDumpDetector:
         batch_size: int = 64,
         filters: int = 16,
         lstm_units: int = 32,
+        dense_units: int = 16,
+        dropout: float = 0.1,
+        input_noise: float = 0.0,
+        wide: bool = False,
         social_dropout: float = 0.5,
         validation_share: float = 0.25,
         max_negative_ratio: float = 30.0,
         focal: bool = False,
         chunk_inputs: str = "relative",
         chunk_loss: str = "bce",
+        chunk_fit: str = "validation",
         ensemble: int = 1,
         random_state: int = 0,
     ) -> None:
@@ -166,17 +192,30 @@ class PumpDumpDetector:
             raise DetectorError(f"pump_dump.chunk_inputs: must be one of {_CHUNK_INPUTS}, got {chunk_inputs!r}")
         if chunk_loss not in _CHUNK_LOSSES:
             raise DetectorError(f"pump_dump.chunk_loss: must be one of {_CHUNK_LOSSES}, got {chunk_loss!r}")
+        if chunk_fit not in _CHUNK_FITS:
+            raise DetectorError(f"pump_dump.chunk_fit: must be one of {_CHUNK_FITS}, got {chunk_fit!r}")
+        if chunk_fit == "crossfit" and ensemble < 2:
+            raise DetectorError(f"pump_dump.ensemble: crossfit needs >= 2 members (one per fold), got {ensemble}")
+        if not 0.0 <= dropout < 1.0 or input_noise < 0.0:
+            raise DetectorError(
+                f"pump_dump.dropout/input_noise: need 0 <= dropout < 1 and noise >= 0, got {dropout}, {input_noise}"
+            )
         self.lookback = lookback
         self.epochs = epochs
         self.batch_size = batch_size
         self.filters = filters
         self.lstm_units = lstm_units
+        self.dense_units = dense_units
+        self.dropout = dropout
+        self.input_noise = input_noise
+        self.wide = wide
         self.social_dropout = social_dropout
         self.validation_share = validation_share
         self.max_negative_ratio = max_negative_ratio
         self.focal = focal
         self.chunk_inputs = chunk_inputs
         self.chunk_loss = chunk_loss
+        self.chunk_fit = chunk_fit
         self.ensemble = ensemble
         self.random_state = random_state
         self.grain_: str | None = None
@@ -191,8 +230,9 @@ class PumpDumpDetector:
         return self.lookback - 1
 
     def params(self) -> dict[str, Any]:
-        keys = ["lookback", "epochs", "batch_size", "filters", "lstm_units", "social_dropout"]
-        keys += ["validation_share", "max_negative_ratio", "focal", "chunk_inputs", "chunk_loss", "ensemble"]
+        keys = ["lookback", "epochs", "batch_size", "filters", "lstm_units", "dense_units", "dropout", "input_noise"]
+        keys += ["wide", "social_dropout", "validation_share", "max_negative_ratio", "focal", "chunk_inputs"]
+        keys += ["chunk_loss", "chunk_fit", "ensemble"]
         keys += ["random_state"]
         return {k: getattr(self, k) for k in keys}
 
@@ -226,10 +266,13 @@ class PumpDumpDetector:
         events = table["pump_index"].to_numpy()
         if self.chunk_inputs == "scaled":
             market = self._windows(table[cols].to_numpy(dtype=float), events, "chunks")
-        else:  # steps and levels against the event's own earlier rows, plus time of day
-            rel = event_relative_features(table[scale].to_numpy(dtype=float), events)
-            rest = table[[c for c in cols if c not in scale]].to_numpy(dtype=np.float32)
-            market = causal_windows(np.concatenate([rel, rest], axis=1), events, self.lookback)
+        else:  # steps and levels against the event's own earlier rows (+ ranked changes), plus time of day
+            values = table[scale].to_numpy(dtype=float)
+            parts = [event_relative_features(values, events)]
+            if self.chunk_inputs == "ranked":
+                parts.append(event_change_features(values, events))
+            parts.append(table[[c for c in cols if c not in scale]].to_numpy(dtype=np.float32))
+            market = causal_windows(np.concatenate(parts, axis=1), events, self.lookback)
             if self.scaler_ is not None:
                 mean, std = self.scaler_
                 market = np.clip((market - mean) / std, -20.0, 20.0).astype(np.float32)
@@ -288,10 +331,10 @@ class PumpDumpDetector:
     def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         return {k: np.concatenate([p[k] for p in parts]) for k in ("market", "social", "has_social")}
 
-    def _predict(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    def _predict(self, inputs: dict[str, np.ndarray], model: Any = None) -> np.ndarray:
         if len(inputs["market"]) == 0:
             return np.zeros(0)
-        out = self.model_.predict_on_batch(inputs)
+        out = (model or self.model_).predict_on_batch(inputs)
         return np.asarray(out, dtype=float).reshape(-1)
 
     # -- training ---------------------------------------------------------------------------
@@ -315,20 +358,12 @@ class PumpDumpDetector:
 
         if y.sum() == 0:
             raise DetectorError("pump_dump: training data has no positive rows (gt=1 / pump labels)")
-        keras.utils.set_random_seed(self.random_state)
-        fit_rows = inputs["market"][~val_mask].reshape(-1, inputs["market"].shape[2])
-        mean, std = fit_rows.mean(axis=0), fit_rows.std(axis=0)
-        self.scaler_ = (mean.astype(np.float32), np.where(std > 1e-9, std, 1.0).astype(np.float32))
-        inputs = {**inputs, "market": np.clip((inputs["market"] - mean) / self.scaler_[1], -20, 20).astype(np.float32)}
+        inputs = self._fit_scaler(inputs, ~val_mask)
         fit_idx = np.flatnonzero(~val_mask)
         members = []
         for k in range(self.ensemble):  # members differ only in their weight/shuffle seed
             keras.utils.set_random_seed(self.random_state + k)
-            if loss != "bce":
-                self._train_listwise(inputs, y, events, fit_idx, loss)
-            else:
-                self._train_rows(inputs, y, fit_idx, hard)
-            members.append(self.model_)
+            members.append(self._train_member(inputs, y, events, fit_idx, hard, loss))
         if len(members) > 1:
             self.model_ = _average_model(members)
         val_idx = np.flatnonzero(val_mask)
@@ -339,6 +374,61 @@ class PumpDumpDetector:
             self.threshold_ = best_f1_threshold(y[val_idx], val_scores)
         log.info("pump_dump: trained on %d rows, threshold %.4f", len(fit_idx), self.threshold_)
 
+    def _train_crossfit(self, inputs: dict[str, np.ndarray], y: np.ndarray, events: np.ndarray, loss: str) -> None:
+        """Fit ``ensemble`` members, member ``k`` on every training event outside fold ``k``.
+
+        Why: with ~50 training events a fixed validation share withholds a quarter of the few
+        pumps from every member. Here each member sees ``(k-1)/k`` of the events and together they
+        see all; the threshold is the best-F1 point on the out-of-fold scores (each event scored
+        by the member that never saw it), so it still comes from training events only, split by
+        event. The saved model averages the members.
+        """
+        import keras
+
+        if y.sum() == 0:
+            raise DetectorError("pump_dump: training data has no positive rows (gt=1 / pump labels)")
+        n_events = len(np.unique(events))
+        if n_events < self.ensemble:
+            raise DetectorError(f"pump_dump: crossfit needs >= {self.ensemble} training events, got {n_events}")
+        inputs = self._fit_scaler(inputs, np.ones(len(y), dtype=bool))
+        folds = event_folds(events, self.ensemble, self.random_state)
+        out_of_fold = np.zeros(len(y))
+        members = []
+        for k in range(self.ensemble):
+            keras.utils.set_random_seed(self.random_state + k)
+            member = self._train_member(inputs, y, events, np.flatnonzero(folds != k), None, loss)
+            held = np.flatnonzero(folds == k)
+            out_of_fold[held] = self._predict({key: v[held] for key, v in inputs.items()}, member)
+            members.append(member)
+        self.model_ = _average_model(members)
+        self.threshold_ = best_f1_threshold(y, out_of_fold)
+        log.info(
+            "pump_dump: %d cross-fitted members, %d events, threshold %.4f", self.ensemble, n_events, self.threshold_
+        )
+
+    def _fit_scaler(self, inputs: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Fit the market z-score on ``rows`` (bool mask of training rows) and return scaled inputs."""
+        fit_rows = inputs["market"][rows].reshape(-1, inputs["market"].shape[2])
+        mean, std = fit_rows.mean(axis=0), fit_rows.std(axis=0)
+        self.scaler_ = (mean.astype(np.float32), np.where(std > 1e-9, std, 1.0).astype(np.float32))
+        return {**inputs, "market": np.clip((inputs["market"] - mean) / self.scaler_[1], -20, 20).astype(np.float32)}
+
+    def _train_member(
+        self,
+        inputs: dict[str, np.ndarray],
+        y: np.ndarray,
+        events: np.ndarray,
+        fit_idx: np.ndarray,
+        hard: np.ndarray | None,
+        loss: str,
+    ) -> Any:
+        """One freshly built network trained on rows ``fit_idx``; returns it (also left in ``model_``)."""
+        if loss != "bce":
+            self._train_listwise(inputs, y, events, fit_idx, loss)
+        else:
+            self._train_rows(inputs, y, fit_idx, hard)
+        return self.model_
+
     def _build(self, inputs: dict[str, np.ndarray]) -> None:
         from detectors.pump_net import build_pump_network
 
@@ -348,6 +438,10 @@ class PumpDumpDetector:
             inputs["social"].shape[2],
             filters=self.filters,
             lstm_units=self.lstm_units,
+            dense_units=self.dense_units,
+            dropout=self.dropout,
+            input_noise=self.input_noise,
+            wide=self.wide,
             focal=self.focal,
         )
 
@@ -396,9 +490,13 @@ class PumpDumpDetector:
         """Train on a La Morgia features table (rows of ``read_feature_file``; label ``gt``)."""
         self.scaler_ = None
         events = table["pump_index"].to_numpy()
-        val_mask = event_split(events, self.validation_share, self.random_state)
         self.grain_ = "chunks"
-        self._train(self._table_inputs(table), table["gt"].to_numpy(), events, val_mask, loss=self.chunk_loss)
+        inputs, y = self._table_inputs(table), table["gt"].to_numpy()
+        if self.chunk_fit == "crossfit":
+            self._train_crossfit(inputs, y, events, self.chunk_loss)
+            return self
+        val_mask = event_split(events, self.validation_share, self.random_state)
+        self._train(inputs, y, events, val_mask, loss=self.chunk_loss)
         return self
 
     def fit(self, frames: pd.DataFrame | Mapping[str, pd.DataFrame], labels: pd.DataFrame | None = None) -> Self:
@@ -505,5 +603,7 @@ class PumpDumpDetector:
                 f"{meta_path}: model was trained on candle features {meta.get('features') or 'of an older version'}, "
                 f"this version computes {current}; retrain it"
             )
-        det.model_ = keras.models.load_model(directory / _MODEL, safe_mode=True)
+        with warnings.catch_warnings():  # a loaded model only scores; its members' unbuilt optimizers do not matter
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            det.model_ = keras.models.load_model(directory / _MODEL, safe_mode=True)
         return det

@@ -14,6 +14,7 @@ __all__ = [
     "event_detection",
     "event_f1",
     "event_hit_rate",
+    "event_folds",
     "event_split",
     "pump_metrics",
 ]
@@ -50,6 +51,20 @@ def event_split(events: np.ndarray, share: float, seed: int) -> np.ndarray:
     n_pick = min(max(n_pick, 1), max(len(unique) - 1, 1))
     picked = rng.choice(unique, size=n_pick, replace=False)
     return np.isin(events, picked)
+
+
+def event_folds(events: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Fold id 0..k-1 per row (shape of ``events``): the distinct events dealt at random into ``k`` folds.
+
+    Whole events stay together; fold sizes differ by at most one event.
+    """
+    unique = np.unique(events)
+    if len(unique) < k:
+        raise ValueError(f"event_folds: {len(unique)} events cannot fill {k} folds")
+    order = np.random.default_rng(seed).permutation(len(unique))
+    fold_of = np.empty(len(unique), dtype=np.int64)
+    fold_of[order] = np.arange(len(unique)) % k
+    return fold_of[np.searchsorted(unique, events)]
 
 
 def event_hit_rate(events: np.ndarray, y: np.ndarray, scores: np.ndarray) -> float:

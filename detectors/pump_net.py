@@ -21,12 +21,19 @@ def build_pump_network(
     *,
     filters: int = 16,
     lstm_units: int = 32,
+    dense_units: int = 16,
     dropout: float = 0.1,
+    input_noise: float = 0.0,
+    wide: bool = False,
     learning_rate: float = 2e-3,
     focal: bool = False,
 ) -> Any:
     """Compiled Keras model: inputs ``market`` (steps, market_features), ``social`` (steps,
-    social_features), ``has_social`` (1,); output P(pump now), shape (batch, 1)."""
+    social_features), ``has_social`` (1,); output P(pump now), shape (batch, 1).
+
+    ``input_noise`` is the std of the Gaussian noise added to the (standardised) market inputs
+    during training; ``wide`` adds a linear term on the last (scored) row to the logit.
+    """
     import keras
     from keras import layers
 
@@ -34,7 +41,8 @@ def build_pump_network(
     social = keras.Input((steps, social_features), name="social")
     has_social = keras.Input((1,), name="has_social")
 
-    m = layers.Conv1D(filters, 3, padding="causal", activation="relu")(market)
+    m = layers.GaussianNoise(input_noise)(market) if input_noise > 0 else market
+    m = layers.Conv1D(filters, 3, padding="causal", activation="relu")(m)
     m = layers.Conv1D(filters, 3, padding="causal", activation="relu")(m)
     m = layers.LSTM(lstm_units)(m)
 
@@ -44,8 +52,12 @@ def build_pump_network(
 
     x = layers.Concatenate()([m, s, has_social])
     x = layers.Dropout(dropout)(x)
-    x = layers.Dense(16, activation="relu")(x)
-    out = layers.Dense(1, activation="sigmoid", name="p_pump")(x)
+    x = layers.Dense(dense_units, activation="relu")(x)
+    logit = layers.Dense(1, name="deep_logit")(x)
+    if wide:  # the scored row's own features, straight to the logit (Cropping1D keeps the model serialisable)
+        last = layers.Flatten()(layers.Cropping1D((steps - 1, 0))(market))
+        logit = layers.Add()([logit, layers.Dense(1, name="wide_logit")(last)])
+    out = layers.Activation("sigmoid", name="p_pump")(logit)
 
     model = keras.Model({"market": market, "social": social, "has_social": has_social}, out, name="pump_cnn_lstm")
     loss: Any = keras.losses.BinaryFocalCrossentropy(gamma=2.0) if focal else "binary_crossentropy"

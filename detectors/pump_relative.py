@@ -14,10 +14,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["RELATIVE_KINDS", "event_relative_features", "signed_log"]
+__all__ = ["CHANGE_KINDS", "RELATIVE_KINDS", "event_change_features", "event_relative_features", "signed_log"]
 
 #: The per-column features, in output order (each block has one column per input column).
 RELATIVE_KINDS = ["step_z", "level_log", "level_z"]
+#: The per-column blocks of ``event_change_features``, in output order.
+CHANGE_KINDS = ["step_rel", "step_vs_max", "step_rank", "level_rank"]
 _TINY = 1e-12
 
 
@@ -82,3 +84,55 @@ def event_relative_features(values: np.ndarray, groups: np.ndarray) -> np.ndarra
         level_z = signed_log((x - m) / s)
     out = np.concatenate([step_z, level_log, level_z], axis=1)
     return np.clip(np.nan_to_num(out, nan=0.0, posinf=20.0, neginf=-20.0), -20.0, 20.0).astype(np.float32)
+
+
+def _expanding_rank(frame: pd.DataFrame, groups: np.ndarray) -> np.ndarray:
+    """Per group, the percentile rank (0-1] of each row among the group's rows up to and including it."""
+    ranked = frame.groupby(groups, sort=False).expanding().rank(pct=True)
+    return ranked.reset_index(level=0, drop=True).sort_index().to_numpy(dtype=float)
+
+
+def event_change_features(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Per row and column: this minute's change, relative and ranked against the event's earlier rows.
+
+    Why: the pooled scale of ``step_z`` varies between coins with how jumpy their trailing
+    aggregates are; a tree model found ranks and relative changes far more telling than raw
+    levels, and they cost nothing to compute. With ``d_t = x_t - x_{t-1}``:
+
+    * ``step_rel``    = signed_log(1000 d_t / |x_{t-1}|): the change in per mille of the previous level
+      (for ``avg_price_max`` this is the naive price-jump rule, in log form);
+    * ``step_vs_max`` = signed_log(d_t / max earlier |d|): this step against the largest one so far;
+    * ``step_rank``   = percentile of ``d_t`` among the event's steps so far (this one included);
+    * ``level_rank``  = percentile of ``x_t`` among the event's levels so far (this one included).
+
+    Undefined values (an event's first row or two, a zero divisor) are neutral: 0 for the
+    signed logs, 0.5 for the ranks. Only rows ``<= t`` of the same event are used.
+
+    Parameters
+    ----------
+    values : ndarray, shape (n_rows, n_cols), rows of a group consecutive and in time order
+    groups : ndarray, shape (n_rows,), event ids
+
+    Returns
+    -------
+    ndarray of float32, shape (n_rows, 4 * n_cols): blocks ``CHANGE_KINDS`` in order.
+    """
+    values = np.asarray(values, dtype=float)
+    n, k = values.shape
+    if n == 0:
+        return np.zeros((0, len(CHANGE_KINDS) * k), dtype=np.float32)
+    groups = np.asarray(groups)
+    frame = pd.DataFrame(values, index=pd.RangeIndex(n))
+    first = np.r_[True, groups[1:] != groups[:-1]]
+    prev = frame.groupby(groups, sort=False).shift(1).to_numpy()
+    d = values - prev  # NaN on an event's first row
+    abs_step = pd.DataFrame(np.abs(d), index=frame.index)
+    largest_before = abs_step.groupby(groups, sort=False).cummax().groupby(groups, sort=False).shift(1).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        step_rel = signed_log(1e3 * d / np.abs(prev))
+        step_vs_max = signed_log(d / largest_before)
+    signed = np.nan_to_num(np.concatenate([step_rel, step_vs_max], axis=1), nan=0.0, posinf=20.0, neginf=-20.0)
+    steps = pd.DataFrame(np.where(first[:, None], 0.0, d), index=frame.index)
+    ranks = np.concatenate([_expanding_rank(steps, groups), _expanding_rank(frame, groups)], axis=1)
+    out = np.concatenate([np.clip(signed, -20.0, 20.0), np.nan_to_num(ranks, nan=0.5)], axis=1)
+    return out.astype(np.float32)

@@ -26,7 +26,20 @@ def test_pumpdump_train_then_evaluate_writes_the_metrics_json(tmp_path: Path) ->
     model = tmp_path / "model"
     res = runner.invoke(
         app,
-        ["pumpdump", "train", "--features", str(train_csv), "--model", str(model), "--lookback", "6", "--epochs", "2"],
+        [
+            "pumpdump",
+            "train",
+            "--features",
+            str(train_csv),
+            "--model",
+            str(model),
+            "--lookback",
+            "6",
+            "--epochs",
+            "2",
+            "--ensemble",
+            "2",
+        ],
     )
     assert res.exit_code == 0, res.output
     out = tmp_path / "r.json"

@@ -54,6 +54,33 @@ def test_threshold_is_chosen_on_training_events_only(table: pd.DataFrame, table_
     assert again.threshold_ == pytest.approx(table_model.threshold_, abs=1e-6)
 
 
+def test_crossfit_threshold_comes_from_out_of_fold_training_scores(table: pd.DataFrame) -> None:
+    from detectors.pump_metrics import event_folds
+
+    det = PumpDumpDetector(**TINY, chunk_inputs="ranked", chunk_fit="crossfit", ensemble=3, wide=True, input_noise=0.2)
+    det.fit_table(table)
+    # every training event scored by the member that never saw it; the threshold is their best-F1 point
+    inputs = det._table_inputs(table)
+    folds = event_folds(table["pump_index"].to_numpy(), 3, det.random_state)
+    oof = np.zeros(len(table))
+    for k in range(3):
+        held = folds == k
+        member = det.model_.get_layer(f"member_{k}")
+        oof[held] = np.asarray(member.predict_on_batch({n: v[held] for n, v in inputs.items()})).reshape(-1)
+    assert det.threshold_ == pytest.approx(best_f1_threshold(table["gt"].to_numpy(), oof))
+    # the saved model averages the members
+    members = np.mean([det.model_.get_layer(f"member_{k}").predict_on_batch(inputs) for k in range(3)], axis=0)
+    np.testing.assert_allclose(det.score_table(table), members.reshape(-1), rtol=1e-5, atol=1e-6)
+
+
+def test_crossfit_needs_one_event_per_fold(table: pd.DataFrame) -> None:
+    few = table[table["pump_index"].isin(table["pump_index"].unique()[:2])].reset_index(drop=True)
+    with pytest.raises(DetectorError, match="crossfit needs >= 3 training events, got 2"):
+        PumpDumpDetector(**TINY, chunk_fit="crossfit", ensemble=3).fit_table(few)
+    with pytest.raises(DetectorError, match="pump_dump.ensemble: crossfit needs >= 2"):
+        PumpDumpDetector(chunk_fit="crossfit", ensemble=1)
+
+
 def test_unfitted_or_wrong_grain_raises_detector_error(table: pd.DataFrame, table_model: PumpDumpDetector) -> None:
     with pytest.raises(DetectorError, match="not fitted"):
         PumpDumpDetector().score_table(table)

@@ -16,7 +16,14 @@ from detectors.pump_features import (
     scale_windows,
     trades_to_chunks,
 )
-from detectors.pump_metrics import best_event_f1_threshold, best_f1_threshold, event_f1, event_hit_rate, event_split
+from detectors.pump_metrics import (
+    best_event_f1_threshold,
+    best_f1_threshold,
+    event_f1,
+    event_folds,
+    event_hit_rate,
+    event_split,
+)
 from tests.detectors.pump_data import feature_table
 
 
@@ -132,6 +139,16 @@ def test_event_split_keeps_whole_events_together() -> None:
     per_event = pd.Series(mask).groupby(events).nunique()
     assert (per_event == 1).all()
     assert pd.Series(mask).groupby(events).first().sum() == 3
+
+
+def test_event_folds_deal_whole_events_into_k_balanced_folds() -> None:
+    events = np.repeat([11, 4, 7, 30, 2, 9, 5], 3)
+    folds = event_folds(events, 3, seed=2)
+    assert (pd.Series(folds).groupby(events).nunique() == 1).all()
+    sizes = pd.Series(folds).groupby(events).first().value_counts()
+    assert sorted(sizes.index) == [0, 1, 2] and sizes.max() - sizes.min() <= 1
+    with pytest.raises(ValueError, match="7 events cannot fill 8 folds"):
+        event_folds(events, 8, seed=0)
 
 
 def test_event_f1_counts_pump_runs_and_false_alarm_episodes() -> None:

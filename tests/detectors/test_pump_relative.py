@@ -3,7 +3,13 @@ from __future__ import annotations
 import numpy as np
 
 from detectors.pump_listwise import event_matrix, fit_listwise, listwise_targets
-from detectors.pump_relative import RELATIVE_KINDS, event_relative_features, signed_log
+from detectors.pump_relative import (
+    CHANGE_KINDS,
+    RELATIVE_KINDS,
+    event_change_features,
+    event_relative_features,
+    signed_log,
+)
 
 
 def _events(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -39,6 +45,30 @@ def test_event_relative_features_flag_a_step_far_above_the_usual_step() -> None:
     step_z = event_relative_features(values, groups)[:, 0]
     assert int(np.argmax(step_z[20:])) == 5
     assert step_z[25] > signed_log(np.array(3.0))
+
+
+def test_event_change_features_ignore_later_rows_and_other_events() -> None:
+    values, groups = _events(1)
+    full = event_change_features(values, groups)
+    assert full.shape == (30, len(CHANGE_KINDS) * 2)
+    np.testing.assert_allclose(full[:14], event_change_features(values[:14], groups[:14]), atol=1e-6)
+    changed = values.copy()
+    changed[15:20] *= 50.0  # later rows of event 3 and nothing of events 7 or 9
+    other = event_change_features(changed, groups)
+    np.testing.assert_allclose(other[:15], full[:15], atol=1e-6)
+    np.testing.assert_allclose(other[20:], full[20:], atol=1e-6)
+
+
+def test_event_change_features_rank_a_jump_first_and_match_the_relative_step() -> None:
+    values, groups = _events(2)
+    values[26:, 0] *= 1.05  # a 5 % jump at row 26 of event 9 (rows 20-29)
+    out = event_change_features(values, groups)
+    step_rel, step_vs_max, step_rank = out[:, 0], out[:, 2], out[:, 4]
+    expected = signed_log(np.array(1e3 * (values[26, 0] / values[25, 0] - 1.0)))
+    assert step_rel[26] == np.float32(expected)
+    assert step_vs_max[26] > signed_log(np.array(2.0))  # more than twice the largest earlier step
+    assert step_rank[26] == 1.0  # the largest step of the event so far
+    assert np.all(out[[0, 10, 20]][:, :4] == 0.0) and np.all(out[[0, 10, 20]][:, 4:6] == 1.0)
 
 
 def test_event_matrix_lays_rows_out_per_event_with_padding() -> None:
