@@ -45,7 +45,7 @@ _MODEL = "model.keras"
 _EVENT_BETA = 2.0  # recall counts double: a missed pump costs more than one extra alarm (tuned on dev seeds 5-6)
 _OHLCV = ["open", "high", "low", "close", "volume"]
 _CHUNK_INPUTS = ("ranked", "relative", "scaled")
-_CHUNK_LOSSES = ("bce", "listwise", "listwise+bce")
+_CHUNK_LOSSES = ("bce", "listwise", "listwise+bce", "mixed")
 _CHUNK_FITS = ("validation", "crossfit")
 
 #: Settings for the real La Morgia 60 s tables (~50 training events), chosen on split seeds 0-9
@@ -152,6 +152,17 @@ def _average_model(members: list[Any]) -> Any:
         outs.append(member(inputs))
     out = keras.layers.Average(name="p_pump_mean")(outs)
     return keras.Model(inputs, out, name="pump_ensemble")
+
+
+def _member_loss(loss: str, k: int) -> str:
+    """Loss of ensemble member ``k``: ``"mixed"`` alternates listwise+BCE (even k) and BCE (odd k).
+
+    Why mix: the listwise loss ranks the rows of one event (what the event hit rate measures)
+    while the row-wise BCE keeps scores comparable across events (what pooled AUC-PR needs).
+    """
+    if loss != "mixed":
+        return loss
+    return "listwise+bce" if k % 2 == 0 else "bce"
 
 
 class PumpDumpDetector:
@@ -363,7 +374,7 @@ class PumpDumpDetector:
         members = []
         for k in range(self.ensemble):  # members differ only in their weight/shuffle seed
             keras.utils.set_random_seed(self.random_state + k)
-            members.append(self._train_member(inputs, y, events, fit_idx, hard, loss))
+            members.append(self._train_member(inputs, y, events, fit_idx, hard, _member_loss(loss, k)))
         if len(members) > 1:
             self.model_ = _average_model(members)
         val_idx = np.flatnonzero(val_mask)
@@ -396,7 +407,7 @@ class PumpDumpDetector:
         members = []
         for k in range(self.ensemble):
             keras.utils.set_random_seed(self.random_state + k)
-            member = self._train_member(inputs, y, events, np.flatnonzero(folds != k), None, loss)
+            member = self._train_member(inputs, y, events, np.flatnonzero(folds != k), None, _member_loss(loss, k))
             held = np.flatnonzero(folds == k)
             out_of_fold[held] = self._predict({key: v[held] for key, v in inputs.items()}, member)
             members.append(member)

@@ -57,7 +57,9 @@ def test_threshold_is_chosen_on_training_events_only(table: pd.DataFrame, table_
 def test_crossfit_threshold_comes_from_out_of_fold_training_scores(table: pd.DataFrame) -> None:
     from detectors.pump_metrics import event_folds
 
-    det = PumpDumpDetector(**TINY, chunk_inputs="ranked", chunk_fit="crossfit", ensemble=3, wide=True, input_noise=0.2)
+    det = PumpDumpDetector(
+        **TINY, chunk_inputs="ranked", chunk_loss="mixed", chunk_fit="crossfit", ensemble=3, wide=True, input_noise=0.2
+    )
     det.fit_table(table)
     # every training event scored by the member that never saw it; the threshold is their best-F1 point
     inputs = det._table_inputs(table)
@@ -71,6 +73,13 @@ def test_crossfit_threshold_comes_from_out_of_fold_training_scores(table: pd.Dat
     # the saved model averages the members
     members = np.mean([det.model_.get_layer(f"member_{k}").predict_on_batch(inputs) for k in range(3)], axis=0)
     np.testing.assert_allclose(det.score_table(table), members.reshape(-1), rtol=1e-5, atol=1e-6)
+
+
+def test_mixed_loss_alternates_listwise_and_row_wise_members() -> None:
+    from detectors.pump_dump import _member_loss
+
+    assert [_member_loss("mixed", k) for k in range(4)] == ["listwise+bce", "bce", "listwise+bce", "bce"]
+    assert _member_loss("listwise", 1) == "listwise"
 
 
 def test_crossfit_needs_one_event_per_fold(table: pd.DataFrame) -> None:
