@@ -345,7 +345,7 @@ class PumpDumpDetector:
     def _predict(self, inputs: dict[str, np.ndarray], model: Any = None) -> np.ndarray:
         if len(inputs["market"]) == 0:
             return np.zeros(0)
-        out = (model or self.model_).predict_on_batch(inputs)
+        out = (self.model_ if model is None else model).predict_on_batch(inputs)
         return np.asarray(out, dtype=float).reshape(-1)
 
     # -- training ---------------------------------------------------------------------------
