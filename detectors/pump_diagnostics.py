@@ -18,7 +18,7 @@ def pump_spans(frame: pd.DataFrame, labels: pd.DataFrame, symbol: str) -> list[t
     """(start, peak, end) bar positions of ``symbol``'s ``pump_dump`` labels in ``frame``.
 
     ``peak`` is the bar with the highest high inside the label (where the target "pump now"
-    ends, see ``pump_rows``). Labels falling entirely into a gap of ``frame`` are skipped.
+    ends, see ``detectors.pump_labels.pump_rows``). Labels falling entirely into a gap of ``frame`` are skipped.
     """
     rows = labels[(labels["symbol"] == symbol) & (labels["kind"] == "pump_dump")]
     index = pd.DatetimeIndex(frame.index)

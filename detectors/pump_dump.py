@@ -34,10 +34,12 @@ from detectors.pump_features import (
     feature_columns,
     scale_windows,
 )
+from detectors.pump_labels import hard_negative_rows, pump_rows, sample_negatives
 from detectors.pump_metrics import best_event_f1_threshold, best_f1_threshold, event_folds, event_split
+from detectors.pump_net import average_model, member_loss
 from detectors.pump_relative import event_change_features, event_relative_features
 
-__all__ = ["CHUNK_RECIPE", "PumpDumpDetector", "hard_negative_rows", "pump_rows", "sample_negatives"]
+__all__ = ["CHUNK_RECIPE", "PumpDumpDetector"]
 
 log = logging.getLogger(__name__)
 _META = "pump_dump.json"
@@ -77,92 +79,6 @@ def _social_column(frame: pd.DataFrame) -> np.ndarray:
     if "social_volume" in frame.columns:
         return frame["social_volume"].to_numpy(dtype=float)
     return np.full(len(frame), np.nan)
-
-
-def pump_rows(candles: pd.DataFrame, labels: pd.DataFrame, symbol: str) -> np.ndarray:
-    """Per-bar 0/1 target "pump now": from a ``pump_dump`` label's start to its price peak (inclusive).
-
-    Parameters
-    ----------
-    candles : candle frame of ``symbol``, shape (n, >=5)
-    labels : DataFrame ``symbol, start, end, kind``
-
-    Returns
-    -------
-    ndarray of int, shape (n,)
-    """
-    y = np.zeros(len(candles), dtype=np.int64)
-    rows = labels[(labels["symbol"] == symbol) & (labels["kind"] == "pump_dump")]
-    index = pd.DatetimeIndex(candles.index)
-    for start, end in zip(pd.to_datetime(rows["start"], utc=True), pd.to_datetime(rows["end"], utc=True), strict=True):
-        inside = (index >= start) & (index <= end)
-        if not inside.any():
-            continue
-        peak = candles.loc[inside, "high"].idxmax()
-        y[(index >= start) & (index <= peak)] = 1
-    return y
-
-
-def sample_negatives(neg: np.ndarray, cap: int, rng: np.random.Generator, hard: np.ndarray | None = None) -> np.ndarray:
-    """At most ``cap`` of the negative row ids ``neg``, shape (<= cap,).
-
-    Without ``hard`` a plain random draw. With ``hard`` (bool per row of the whole data set) the
-    hard negatives among ``neg`` are kept first (randomly thinned only if they alone exceed the
-    cap) and random easy ones fill the rest. Why: other planted anomalies (level shifts, flash
-    crashes, volume spikes) and the dump after a pump are a few per cent of the bars, so a random
-    draw shows the network few of the very cases it must not take for a pump.
-    """
-    if len(neg) <= cap:
-        return neg
-    if hard is None:
-        return rng.choice(neg, size=cap, replace=False)
-    is_hard = hard[neg]
-    hard_ids, easy_ids = neg[is_hard], neg[~is_hard]
-    if len(hard_ids) >= cap:
-        return rng.choice(hard_ids, size=cap, replace=False)
-    return np.concatenate([hard_ids, rng.choice(easy_ids, size=cap - len(hard_ids), replace=False)])
-
-
-def hard_negative_rows(candles: pd.DataFrame, labels: pd.DataFrame, symbol: str, after: int = 3) -> np.ndarray:
-    """Bool per bar, shape (n,): inside a non-pump label or after a pump's peak, up to ``after`` bars past its end.
-
-    These are the bars most easily mistaken for a pump (see ``sample_negatives``); faults
-    (gap, stale) count too, since the bars right after them jump.
-    """
-    index = pd.DatetimeIndex(candles.index)
-    hard = np.zeros(len(candles), dtype=bool)
-    rows = labels[labels["symbol"] == symbol]
-    if rows.empty or len(index) == 0:
-        return hard
-    y = pump_rows(candles, labels, symbol)
-    step = pd.Timedelta(np.median(np.diff(index.as_unit("ns").asi8)), "ns") if len(index) > 1 else pd.Timedelta(0)
-    for start, end in zip(pd.to_datetime(rows["start"], utc=True), pd.to_datetime(rows["end"], utc=True), strict=True):
-        hard |= (index >= start) & (index <= end + after * step)
-    return hard & (y == 0)
-
-
-def _average_model(members: list[Any]) -> Any:
-    """One Keras model whose output is the mean of the members' P(pump) (saved as one ``.keras`` file)."""
-    import keras
-
-    inputs = {name: keras.Input(t.shape[1:], name=name) for name, t in members[0].input.items()}
-    outs = []
-    for k, member in enumerate(members):
-        member.name = f"member_{k}"  # nested models need distinct names to be saved
-        outs.append(member(inputs))
-    out = keras.layers.Average(name="p_pump_mean")(outs)
-    return keras.Model(inputs, out, name="pump_ensemble")
-
-
-def _member_loss(loss: str, k: int) -> str:
-    """Loss of ensemble member ``k``: ``"mixed"`` alternates listwise+BCE (even k) and BCE (odd k).
-
-    Why mix: the listwise loss ranks the rows of one event (what the event hit rate measures)
-    while the row-wise BCE keeps scores comparable across events (what pooled AUC-PR needs).
-    """
-    if loss != "mixed":
-        return loss
-    return "listwise+bce" if k % 2 == 0 else "bce"
 
 
 class PumpDumpDetector:
@@ -374,9 +290,9 @@ class PumpDumpDetector:
         members = []
         for k in range(self.ensemble):  # members differ only in their weight/shuffle seed
             keras.utils.set_random_seed(self.random_state + k)
-            members.append(self._train_member(inputs, y, events, fit_idx, hard, _member_loss(loss, k)))
+            members.append(self._train_member(inputs, y, events, fit_idx, hard, member_loss(loss, k)))
         if len(members) > 1:
-            self.model_ = _average_model(members)
+            self.model_ = average_model(members)
         val_idx = np.flatnonzero(val_mask)
         val_scores = self._predict({k: v[val_idx] for k, v in inputs.items()})
         if self.grain_ == "candles":  # pumps span several bars: pick the threshold on events, not rows
@@ -407,11 +323,11 @@ class PumpDumpDetector:
         members = []
         for k in range(self.ensemble):
             keras.utils.set_random_seed(self.random_state + k)
-            member = self._train_member(inputs, y, events, np.flatnonzero(folds != k), None, _member_loss(loss, k))
+            member = self._train_member(inputs, y, events, np.flatnonzero(folds != k), None, member_loss(loss, k))
             held = np.flatnonzero(folds == k)
             out_of_fold[held] = self._predict({key: v[held] for key, v in inputs.items()}, member)
             members.append(member)
-        self.model_ = _average_model(members)
+        self.model_ = average_model(members)
         self.threshold_ = best_f1_threshold(y, out_of_fold)
         log.info(
             "pump_dump: %d cross-fitted members, %d events, threshold %.4f", self.ensemble, n_events, self.threshold_

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["build_pump_network"]
+__all__ = ["average_model", "build_pump_network", "member_loss"]
 
 
 def build_pump_network(
@@ -63,3 +63,27 @@ def build_pump_network(
     loss: Any = keras.losses.BinaryFocalCrossentropy(gamma=2.0) if focal else "binary_crossentropy"
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
     return model
+
+
+def average_model(members: list[Any]) -> Any:
+    """One Keras model whose output is the mean of the members' P(pump) (saved as one ``.keras`` file)."""
+    import keras
+
+    inputs = {name: keras.Input(t.shape[1:], name=name) for name, t in members[0].input.items()}
+    outs = []
+    for k, member in enumerate(members):
+        member.name = f"member_{k}"  # nested models need distinct names to be saved
+        outs.append(member(inputs))
+    out = keras.layers.Average(name="p_pump_mean")(outs)
+    return keras.Model(inputs, out, name="pump_ensemble")
+
+
+def member_loss(loss: str, k: int) -> str:
+    """Loss of ensemble member ``k``: ``"mixed"`` alternates listwise+BCE (even k) and BCE (odd k).
+
+    Why mix: the listwise loss ranks the rows of one event (what the event hit rate measures)
+    while the row-wise BCE keeps scores comparable across events (what pooled AUC-PR needs).
+    """
+    if loss != "mixed":
+        return loss
+    return "listwise+bce" if k % 2 == 0 else "bce"

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from bot.errors import DetectorError
-from detectors.pump_dump import PumpDumpDetector, hard_negative_rows, pump_rows, sample_negatives
+from detectors.pump_dump import PumpDumpDetector
 from detectors.pump_features import read_feature_file
+from detectors.pump_labels import hard_negative_rows, pump_rows, sample_negatives
 from detectors.pump_metrics import best_f1_threshold, event_split
 from tests.detectors.pump_data import candle_frame, feature_table, pump_labels
 
@@ -76,10 +77,10 @@ def test_crossfit_threshold_comes_from_out_of_fold_training_scores(table: pd.Dat
 
 
 def test_mixed_loss_alternates_listwise_and_row_wise_members() -> None:
-    from detectors.pump_dump import _member_loss
+    from detectors.pump_net import member_loss
 
-    assert [_member_loss("mixed", k) for k in range(4)] == ["listwise+bce", "bce", "listwise+bce", "bce"]
-    assert _member_loss("listwise", 1) == "listwise"
+    assert [member_loss("mixed", k) for k in range(4)] == ["listwise+bce", "bce", "listwise+bce", "bce"]
+    assert member_loss("listwise", 1) == "listwise"
 
 
 def test_crossfit_needs_one_event_per_fold(table: pd.DataFrame) -> None:
