@@ -35,6 +35,13 @@ def _previous_expanding(frame: pd.DataFrame, groups: np.ndarray, how: str) -> np
     return stat.groupby(groups, sort=False).shift(1).to_numpy(dtype=float)
 
 
+def _event_previous(values: np.ndarray, groups: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """``values`` as a frame, each row's previous row in its event (NaN on its first row), first-row mask."""
+    frame = pd.DataFrame(values, index=pd.RangeIndex(len(values)))
+    first = np.r_[True, groups[1:] != groups[:-1]]
+    return frame, frame.groupby(groups, sort=False).shift(1).to_numpy(), first
+
+
 def event_relative_features(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """Per row and column: step and level against the row's event history of previous rows only.
 
@@ -64,14 +71,12 @@ def event_relative_features(values: np.ndarray, groups: np.ndarray) -> np.ndarra
     if n == 0:
         return np.zeros((0, len(RELATIVE_KINDS) * k), dtype=np.float32)
     groups = np.asarray(groups)
-    index = pd.RangeIndex(n)
-    frame = pd.DataFrame(values, index=index)
-    step = frame.groupby(groups, sort=False).diff().fillna(0.0)
-    abs_step = step.abs()
-    abs_step[np.r_[True, groups[1:] != groups[:-1]]] = np.nan  # an event's first row has no step
+    frame, prev, first = _event_previous(values, groups)
+    d = np.nan_to_num(values - prev, nan=0.0)
+    abs_step = pd.DataFrame(np.where(first[:, None], np.nan, np.abs(d)), index=frame.index)  # first row: no step
     usual_step = _previous_expanding(abs_step, groups, "mean")
     usual_level = _previous_expanding(frame, groups, "median")
-    d, x = step.to_numpy(), values
+    x = values
     m = usual_level
     fallback = 1e-4 * np.abs(m)
     # no earlier step (an event's first two rows): NaN, so the step and distance features are 0
@@ -108,23 +113,15 @@ def event_change_features(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
     Undefined values (an event's first row or two, a zero divisor) are neutral: 0 for the
     signed logs, 0.5 for the ranks. Only rows ``<= t`` of the same event are used.
 
-    Parameters
-    ----------
-    values : ndarray, shape (n_rows, n_cols), rows of a group consecutive and in time order
-    groups : ndarray, shape (n_rows,), event ids
-
-    Returns
-    -------
-    ndarray of float32, shape (n_rows, 4 * n_cols): blocks ``CHANGE_KINDS`` in order.
+    Takes ``values`` and ``groups`` as ``event_relative_features`` does; returns float32 of shape
+    (n_rows, 4 * n_cols), the blocks ``CHANGE_KINDS`` in order.
     """
     values = np.asarray(values, dtype=float)
     n, k = values.shape
     if n == 0:
         return np.zeros((0, len(CHANGE_KINDS) * k), dtype=np.float32)
     groups = np.asarray(groups)
-    frame = pd.DataFrame(values, index=pd.RangeIndex(n))
-    first = np.r_[True, groups[1:] != groups[:-1]]
-    prev = frame.groupby(groups, sort=False).shift(1).to_numpy()
+    frame, prev, first = _event_previous(values, groups)
     d = values - prev  # NaN on an event's first row
     abs_step = pd.DataFrame(np.abs(d), index=frame.index)
     largest_before = abs_step.groupby(groups, sort=False).cummax().groupby(groups, sort=False).shift(1).to_numpy()
