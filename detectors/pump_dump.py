@@ -81,6 +81,11 @@ def _social_column(frame: pd.DataFrame) -> np.ndarray:
     return np.full(len(frame), np.nan)
 
 
+def _require_positives(y: np.ndarray) -> None:
+    if y.sum() == 0:
+        raise DetectorError("pump_dump: training data has no positive rows (gt=1 / pump labels)")
+
+
 class PumpDumpDetector:
     """CNN-LSTM pump detector; higher score = more likely a pump is under way now."""
 
@@ -281,16 +286,11 @@ class PumpDumpDetector:
         (``sample_negatives``; None = a plain random draw); ``loss`` other than ``"bce"`` trains
         listwise over whole events (chunk tables).
         """
-        import keras
-
-        if y.sum() == 0:
-            raise DetectorError("pump_dump: training data has no positive rows (gt=1 / pump labels)")
+        _require_positives(y)
         inputs = self._fit_scaler(inputs, ~val_mask)
         fit_idx = np.flatnonzero(~val_mask)
-        members = []
-        for k in range(self.ensemble):  # members differ only in their weight/shuffle seed
-            keras.utils.set_random_seed(self.random_state + k)
-            members.append(self._train_member(inputs, y, events, fit_idx, hard, member_loss(loss, k)))
+        # members differ only in their weight/shuffle seed
+        members = self._fit_members(inputs, y, events, [fit_idx] * self.ensemble, hard, loss)
         if len(members) > 1:
             self.model_ = average_model(members)
         val_idx = np.flatnonzero(val_mask)
@@ -310,28 +310,41 @@ class PumpDumpDetector:
         by the member that never saw it), so it still comes from training events only, split by
         event. The saved model averages the members.
         """
-        import keras
-
-        if y.sum() == 0:
-            raise DetectorError("pump_dump: training data has no positive rows (gt=1 / pump labels)")
+        _require_positives(y)
         n_events = len(np.unique(events))
         if n_events < self.ensemble:
             raise DetectorError(f"pump_dump: crossfit needs >= {self.ensemble} training events, got {n_events}")
         inputs = self._fit_scaler(inputs, np.ones(len(y), dtype=bool))
         folds = event_folds(events, self.ensemble, self.random_state)
+        fit_sets = [np.flatnonzero(folds != k) for k in range(self.ensemble)]
+        members = self._fit_members(inputs, y, events, fit_sets, None, loss)
         out_of_fold = np.zeros(len(y))
-        members = []
-        for k in range(self.ensemble):
-            keras.utils.set_random_seed(self.random_state + k)
-            member = self._train_member(inputs, y, events, np.flatnonzero(folds != k), None, member_loss(loss, k))
+        for k, member in enumerate(members):
             held = np.flatnonzero(folds == k)
             out_of_fold[held] = self._predict({key: v[held] for key, v in inputs.items()}, member)
-            members.append(member)
         self.model_ = average_model(members)
         self.threshold_ = best_f1_threshold(y, out_of_fold)
         log.info(
             "pump_dump: %d cross-fitted members, %d events, threshold %.4f", self.ensemble, n_events, self.threshold_
         )
+
+    def _fit_members(
+        self,
+        inputs: dict[str, np.ndarray],
+        y: np.ndarray,
+        events: np.ndarray,
+        fit_sets: list[np.ndarray],
+        hard: np.ndarray | None,
+        loss: str,
+    ) -> list[Any]:
+        """One member per entry of ``fit_sets`` (its training rows), member ``k`` seeded ``random_state + k``."""
+        import keras
+
+        members = []
+        for k, fit_idx in enumerate(fit_sets):
+            keras.utils.set_random_seed(self.random_state + k)
+            members.append(self._train_member(inputs, y, events, fit_idx, hard, member_loss(loss, k)))
+        return members
 
     def _fit_scaler(self, inputs: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
         """Fit the market z-score on ``rows`` (bool mask of training rows) and return scaled inputs."""
