@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from backtest.strategy import Strategy
-from bot.errors import InputError
+from core.errors import InputError
 
 __all__ = ["EVENT_COLUMNS", "events_to_csr", "filter_events", "normalize_events", "read_events_csv"]
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.errors import InputError
+from core.errors import InputError
 
 __all__ = [
     "STRATEGIES",

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from bot.errors import BacktestError
+from core.errors import BacktestError
 
 __all__ = ["DetectorLike", "detector_factory", "walk_forward_events"]
 

@@ -7,7 +7,7 @@ async) talks HTTP to ``tests.fakes.binance.FakeBinance`` on 127.0.0.1, with
 ccxt's rate limiter on (1 ms interval) and ``max_concurrency`` requests in
 flight; storage is a fresh SQLite file; the detectors are ``zscore``,
 ``lstm_forecaster``, ``lstm_autoencoder`` and ``pump_dump`` through
-``bot.detector_pool.DetectorPool``; alerts go through the dispatcher the
+``bot.runtime.detector_pool.DetectorPool``; alerts go through the dispatcher the
 runtime uses without a Telegram token (console sink + PNG charts; the console
 text goes to /dev/null so the terminal does not distort the figure).
 
@@ -45,10 +45,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rich.console import Console  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from bot.config import default_config  # noqa: E402
-from bot.detector_pool import DetectorPool  # noqa: E402
-from bot.dispatcher import alert_targets, make_dispatcher  # noqa: E402
-from bot.runtime import CycleReport, Runtime, watched_entries  # noqa: E402
+from bot.alerts.dispatcher import alert_targets, make_dispatcher  # noqa: E402
+from bot.runtime.cycle import CycleReport, Runtime, watched_entries  # noqa: E402
+from bot.runtime.detector_pool import DetectorPool  # noqa: E402
+from core.config import default_config  # noqa: E402
 from feeds.exchange import ExchangeFeed  # noqa: E402
 from feeds.synthetic import generate_market  # noqa: E402
 from storage.db import open_database  # noqa: E402

@@ -27,11 +27,11 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.alerts import compose_alert
-from bot.charts import events_for_chart, render_alert_chart
-from bot.config import Config
-from bot.errors import BadSymbolError, BotError, InputError
-from feeds.timeframes import timeframe_to_ms
+from bot.alerts.charts import events_for_chart, render_alert_chart
+from bot.alerts.text import compose_alert
+from core.config import Config
+from core.errors import BadSymbolError, BotError, InputError
+from core.timeframes import timeframe_to_ms
 from storage.candles import load_candles
 from storage.chats import ensure_chat, mute_symbol, set_chat_muted
 from storage.events import list_events

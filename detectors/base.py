@@ -29,8 +29,8 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 
-from bot.config import ThresholdConfig
-from bot.errors import DetectorError
+from core.config import ThresholdConfig
+from core.errors import DetectorError
 from detectors.features import (
     FeatureSpec,
     RobustScaler,

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bot.errors import InputError
+from core.errors import InputError
 
 __all__ = ["parse_times", "read_labels", "read_scores", "read_series_csv"]
 

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bot.errors import DetectorError
+from core.errors import DetectorError
 from detectors.base import Detector
 from detectors.features import sliding_windows
 

@@ -16,10 +16,10 @@ import logging
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
-from bot.errors import ConfigError, DetectorError
+from core.errors import ConfigError, DetectorError
 
 if TYPE_CHECKING:
-    from bot.config import DetectorConfig
+    from core.config import DetectorConfig
     from detectors.base import Detector
 
 __all__ = [
@@ -41,7 +41,7 @@ BUILTIN_DETECTORS: dict[str, str] = {
     "gru_autoencoder": "detectors.autoencoder:GRUAutoencoder",
     "attention_autoencoder": "detectors.autoencoder:AttentionAutoencoder",
     "cnn_autoencoder": "detectors.autoencoder:CNNAutoencoder",
-    "pump_dump": "detectors.pump_dump:PumpDumpDetector",
+    "pump_dump": "detectors.pump.detector:PumpDumpDetector",
 }
 
 

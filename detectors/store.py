@@ -18,7 +18,7 @@ import pandas as pd
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from bot.errors import DetectorError
+from core.errors import DetectorError
 from detectors.base import Detector
 from storage.models import ModelRecord
 

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bot.config import ThresholdConfig
-from bot.errors import ConfigError, DetectorError
+from core.config import ThresholdConfig
+from core.errors import ConfigError, DetectorError
 
 __all__ = [
     "DynamicThreshold",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-from bot.config import ExchangeConfig
+from core.config import ExchangeConfig
 from feeds.exchange import ExchangeFeed
 from feeds.retry import RetryPolicy
 

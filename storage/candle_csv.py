@@ -8,7 +8,7 @@ and ``vigil synth`` write)::
 
 ``timestamp`` (ISO-8601, UTC assumed when no offset is given) may stand in
 for ``timestamp_ms``. Reading is all-or-nothing: the first malformed row
-raises :class:`~bot.errors.InputError` naming the file, the line and the
+raises :class:`~core.errors.InputError` naming the file, the line and the
 value, before anything is written anywhere.
 
 :func:`check_candles` is the softer, whole-file report (gaps, bars whose high
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bot.errors import InputError
+from core.errors import InputError
 from storage.candles import CANDLE_COLUMNS
 
 __all__ = ["CandleReport", "check_candles", "read_candle_csv", "write_candle_csv"]

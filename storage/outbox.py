@@ -5,7 +5,7 @@ hands the new ones to :func:`queue_alerts`, in the same transaction. That
 groups them per (exchange, symbol, timeframe, bar) into one :class:`Alert`
 (three detectors on one bar make one message) and writes one ``pending``
 :class:`Delivery` per target. Only then does anything touch the network:
-the dispatcher (``bot/dispatcher.py``) claims due rows, sends, and records
+the dispatcher (``bot/alerts/dispatcher.py``) claims due rows, sends, and records
 the outcome. A crash can therefore lose no alert: whatever was queued is in
 the database.
 

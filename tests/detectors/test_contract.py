@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot.errors import ConfigError, DetectorError
+from core.errors import ConfigError, DetectorError
 from detectors.base import Detector
 from detectors.registry import create_detector
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import ConfigError
+from core.errors import ConfigError
 from detectors.registry import available_detectors, create_detector, get_detector_class
 
 PLUGIN = """
@@ -49,7 +49,7 @@ def test_registry_import_is_light() -> None:
 
 
 def test_detector_from_config_keeps_tuned_threshold_unless_set() -> None:
-    from bot.config import DetectorConfig
+    from core.config import DetectorConfig
     from detectors.registry import detector_from_config
 
     plain = detector_from_config("zscore", DetectorConfig(params={"window": 30}))
