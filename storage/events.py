@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from storage.models import Event, Severity
 
-__all__ = ["NewEvent", "events_frame", "insert_events", "list_events"]
+__all__ = ["NewEvent", "detectors_seen", "events_frame", "insert_events", "list_events"]
 
 
 @dataclass(frozen=True)

@@ -182,8 +182,10 @@ def score_against_labels(
     detectors = sorted(events["detector"].unique()) if len(events) else []
     for det in [*detectors, "any"]:
         ev = events if det == "any" else events[events["detector"] == det]
-        # A pump classifier looks for pumps only: judge it on pump labels.
-        market = scored[scored["kind"] == "pump_dump"] if det == "pump_dump" else scored
+        # A detector of one kind of event (a pump classifier's events are of kind pump_dump)
+        # is judged on the labels of that kind only; anomaly detectors on every market label.
+        kinds = set(ev["kind"]) - {"anomaly"}
+        market = scored[scored["kind"].isin(kinds)] if det != "any" and kinds else scored
         found = 0
         for lab in market.itertuples():
             hit = ev[(ev["symbol"] == lab.symbol) & (ev["timestamp"] >= lab.start) & (ev["timestamp"] <= lab.end + tol)]
