@@ -22,20 +22,18 @@ The rule:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from storage.models import SEVERITY_RANK, Severity
 
-if TYPE_CHECKING:
-    from detectors.base import Detector
-
 __all__ = [
     "ALARM_COLUMNS",
     "HIGH_RATIO",
     "MEDIUM_RATIO",
+    "Thresholded",
     "alarms",
     "detector_alarms",
     "fires",
@@ -47,6 +45,16 @@ HIGH_RATIO = 3.0
 _PROBABILITY_MEDIUM = 0.5
 _PROBABILITY_HIGH = 0.8
 ALARM_COLUMNS = ["score", "threshold", "severity"]
+
+
+class Thresholded(Protocol):
+    """What the rule needs of a detector (every ``detectors.base.Detector`` has it)."""
+
+    probability_output: bool
+
+    def alarm_values(self, scores: pd.Series) -> pd.Series: ...
+
+    def thresholds(self, scores: pd.Series) -> pd.Series: ...
 
 
 def fires(values: pd.Series, thresholds: pd.Series | float) -> pd.Series:
@@ -122,7 +130,7 @@ def alarms(
 
 
 def detector_alarms(
-    detector: Detector,
+    detector: Thresholded,
     scores: pd.Series,
     *,
     threshold: float | None = None,
