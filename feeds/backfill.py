@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import BotError
 from core.timeframes import align_down, timeframe_to_ms
-from feeds.exchange import ExchangeFeed
+from feeds.base import CandleFeed
 from storage.candles import candle_range, delete_candles, upsert_candles
 from storage.db import session_scope
 from storage.models import Candle
@@ -82,7 +82,7 @@ def _count_gaps(
 
 
 async def _store_range(
-    feed: ExchangeFeed,
+    feed: CandleFeed,
     factory: sessionmaker[Session],
     symbol: str,
     timeframe: str,
@@ -107,7 +107,7 @@ async def _store_range(
 
 
 async def sync_candles(
-    feed: ExchangeFeed,
+    feed: CandleFeed,
     session_factory: sessionmaker[Session],
     symbol: str,
     timeframe: str,
@@ -184,7 +184,7 @@ async def sync_candles(
 
 
 async def sync_many(
-    feed: ExchangeFeed,
+    feed: CandleFeed,
     session_factory: sessionmaker[Session],
     entries: Iterable[tuple[str, str]],
     *,

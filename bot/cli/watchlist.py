@@ -24,25 +24,24 @@ ExchangeOpt = Annotated[str | None, typer.Option("--exchange", "-e", help="Excha
 
 
 def _service(config: Path | None, db: str | None, *, validate: bool = False) -> Any:
-    from bot.service import BotService
+    """The service the chat uses too (``bot.runtime.compose.build_service``); symbols checked on the exchange."""
+    from bot.runtime.compose import build_service
+    from feeds.pool import FeedPool
 
     cfg = load_cli_config(config, db)
-    factory = open_cli_database(cfg)
-    validator = None
-    if validate:
-        from bot.runtime.collaborators import ExchangeValidator
-
-        validator = ExchangeValidator(cfg)
-    return BotService(cfg, factory, validate_symbol=validator)
+    return build_service(
+        cfg, open_cli_database(cfg), feeds=FeedPool(cfg.exchanges) if validate else None, backtests=False
+    )
 
 
 async def _closing(service: Any, coro: Any) -> Any:
+    """Await ``coro``, then close the exchange clients the symbol check opened."""
     try:
         return await coro
     finally:
-        close = getattr(service.validate_symbol, "close", None)
-        if close is not None:
-            await close()
+        pool = getattr(service.validate_symbol, "__self__", None)
+        if pool is not None:
+            await pool.close()
 
 
 def watch(
@@ -158,24 +157,20 @@ def run_bot(config: ConfigOption = None, db: DbOption = None) -> None:
     """Run only the Telegram bot (long polling, or a webhook with telegram.mode = "webhook")."""
     from telegram import Update
 
-    from bot.runtime.collaborators import ExchangeValidator, make_backtest_runner
-    from bot.service import BotService
+    from bot.runtime.compose import build_service
+    from bot.runtime.logs import config_secrets, configure_logging
     from bot.telegram.application import build_application
     from bot.telegram.context import AccessPolicy, BotServices
+    from feeds.pool import FeedPool
 
     cfg = load_cli_config(config, db)
-    from bot.runtime.logs import config_secrets, configure_logging
-
     configure_logging(cfg.logging.level, cfg.logging.format, config_secrets(cfg))
-    factory = open_cli_database(cfg)
-    validator = ExchangeValidator(cfg)
-    service = BotService(
-        cfg, factory, validate_symbol=validator, run_backtest_for_chat=make_backtest_runner(cfg, factory)
-    )
+    feeds = FeedPool(cfg.exchanges)
+    service = build_service(cfg, open_cli_database(cfg), feeds=feeds)
     application = build_application(cfg, BotServices(service, AccessPolicy.from_config(cfg.telegram)))
 
     async def post_shutdown(_app: Any) -> None:
-        await validator.close()
+        await feeds.close()
 
     application.post_shutdown = post_shutdown
     tg = cfg.telegram

@@ -26,39 +26,27 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.runtime.events import events_from_alarms
 from bot.runtime.faults import crash_point
-from bot.runtime.scoring import events_from_scores
 from core.config import Config, WatchEntry
 from core.timeframes import timeframe_to_ms
 from storage.candles import load_candles_many
+from storage.cycles import finish_cycle, open_cycle, scored_until
 from storage.events import NewEvent, insert_events
-from storage.models import Cycle, Severity, WatchlistEntry, utcnow
+from storage.models import Severity, utcnow
 
-__all__ = ["CandleFeed", "CycleReport", "Runtime", "watched_entries"]
+__all__ = ["CycleReport", "Runtime", "watched_entries"]
+
+if TYPE_CHECKING:
+    from bot.runtime.detector_pool import DetectorPool
+    from feeds.pool import FeedPool
 
 log = logging.getLogger(__name__)
-
-
-class CandleFeed(Protocol):
-    """What the loop needs from a market data feed (ExchangeFeed, ReplayFeed)."""
-
-    name: str
-
-    async def fetch_closed_candles(
-        self,
-        symbol: str,
-        timeframe: str,
-        since_ms: int | None,
-        *,
-        until_ms: int | None = None,
-        now_ms: int | None = None,
-    ) -> pd.DataFrame: ...
 
 
 @dataclass
@@ -77,12 +65,13 @@ class CycleReport:
 
 def watched_entries(session: Session, cfg: Config, timeframe: str | None = None) -> list[WatchEntry]:
     """The config's watchlist plus the enabled entries added from chat, without duplicates."""
+    from storage.watchlist import enabled_markets
+
     entries: dict[tuple[str, str, str], WatchEntry] = {}
     for e in cfg.watchlist:
         entries[(e.exchange, e.symbol, e.timeframe)] = e
-    for row in session.scalars(select(WatchlistEntry).where(WatchlistEntry.enabled.is_(True))):
-        key = (row.exchange, row.symbol, row.timeframe)
-        entries.setdefault(key, WatchEntry(exchange=row.exchange, symbol=row.symbol, timeframe=row.timeframe))
+    for exchange, symbol, tf in enabled_markets(session):
+        entries.setdefault((exchange, symbol, tf), WatchEntry(exchange=exchange, symbol=symbol, timeframe=tf))
     out = [e for e in entries.values() if timeframe is None or e.timeframe == timeframe]
     return sorted(out, key=lambda e: (e.exchange, e.symbol, e.timeframe))
 
@@ -94,8 +83,8 @@ class Runtime:
         self,
         cfg: Config,
         factory: sessionmaker[Session],
-        feeds: Mapping[str, CandleFeed],
-        detectors: Any,
+        feeds: FeedPool,
+        detectors: DetectorPool,
         *,
         dispatcher: Any = None,
         social: Sequence[Any] = (),
@@ -103,12 +92,13 @@ class Runtime:
     ) -> None:
         self.cfg = cfg
         self.factory = factory
-        self.feeds = dict(feeds)
+        self.feeds = feeds
         self.detectors = detectors
         self.dispatcher = dispatcher
         self.social = list(social)
         self.alert_targets = list(alert_targets)
         self._locks: dict[str, asyncio.Lock] = {}
+        self._caps: dict[str, asyncio.Semaphore] = {}  # per exchange: at most max_concurrency requests in flight
         # Holes in stored history are looked for once per process and symbol:
         # a hole the exchange itself has would otherwise cost a request every cycle.
         self._gaps_checked: set[tuple[str, str, str]] = set()
@@ -123,20 +113,16 @@ class Runtime:
 
         step = timeframe_to_ms(report.timeframe)
         first_since = now_ms - self.cfg.scheduler.history_bars * step
-        caps = {
-            name: asyncio.Semaphore(self.cfg.exchanges[name].max_concurrency if name in self.cfg.exchanges else 8)
-            for name in self.feeds
-        }
 
         async def one(entry: WatchEntry) -> None:
-            feed = self.feeds.get(entry.exchange)
             key = f"{entry.exchange}:{entry.symbol}"
-            if feed is None:
-                report.errors[key] = f"exchange {entry.exchange!r} is not configured"
-                return
             gap_key = (entry.exchange, entry.symbol, entry.timeframe)
-            async with caps[entry.exchange]:
+            cap = self._caps.setdefault(
+                entry.exchange, asyncio.Semaphore(self.feeds.config(entry.exchange).max_concurrency)
+            )
+            async with cap:
                 try:
+                    feed = await self.feeds.get(entry.exchange)
                     result = await sync_candles(
                         feed,
                         self.factory,
@@ -157,19 +143,12 @@ class Runtime:
         self._record_feed_errors(entries, report)
 
     def _record_feed_errors(self, entries: Sequence[WatchEntry], report: CycleReport) -> None:
-        now = utcnow()
+        from storage.watchlist import record_checks
+
+        markets = [(e.exchange, e.symbol, e.timeframe) for e in entries]
+        errors = {m: report.errors[f"{m[0]}:{m[1]}"] for m in markets if f"{m[0]}:{m[1]}" in report.errors}
         with self.factory.begin() as session:
-            rows = {
-                (r.exchange, r.symbol, r.timeframe): r
-                for r in session.scalars(select(WatchlistEntry).where(WatchlistEntry.timeframe == report.timeframe))
-            }
-            for e in entries:
-                row = rows.get((e.exchange, e.symbol, e.timeframe))
-                if row is None:
-                    row = WatchlistEntry(exchange=e.exchange, symbol=e.symbol, timeframe=e.timeframe)
-                    session.add(row)
-                row.last_checked_at = now
-                row.last_error = report.errors.get(f"{e.exchange}:{e.symbol}")
+            record_checks(session, report.timeframe, markets, errors, utcnow())
 
     async def _sync_social(self, entries: Sequence[WatchEntry], now_ms: int, report: CycleReport) -> None:
         if not self.social:
@@ -229,12 +208,7 @@ class Runtime:
 
     def _scored_until(self, timeframe: str) -> int | None:
         with self.factory() as session:
-            return session.execute(
-                select(Cycle.until_ms)
-                .where(Cycle.timeframe == timeframe, Cycle.finished_at.is_not(None), Cycle.until_ms.is_not(None))
-                .order_by(Cycle.until_ms.desc())
-                .limit(1)
-            ).scalar_one_or_none()
+            return scored_until(session, timeframe)
 
     def _score(
         self,
@@ -262,21 +236,17 @@ class Runtime:
                 continue
             for key, scores in batch.items():
                 exchange, _, symbol = key.partition(":")
-                if not self.detectors.enabled_for(name, symbol):
-                    continue
-                thresholds = self.detectors.thresholds_for(name, symbol, detector, scores)
-                events += events_from_scores(
+                fired = self.detectors.alarms_for(name, symbol, detector, scores, min_severity=min_sev)
+                events += events_from_alarms(
+                    fired,
                     exchange=exchange,
                     symbol=symbol,
                     timeframe=timeframe,
                     detector=name,
                     frame=frames[key],
-                    scores=scores,
-                    thresholds=thresholds,
                     since=since,
                     model_version=version,
-                    kind="pump_dump" if name == "pump_dump" else "anomaly",
-                    min_severity=min_sev,
+                    kind=detector.event_kind,
                 )
             report.stage_s[f"score:{name}"] = time.perf_counter() - t0
         return events
@@ -296,10 +266,7 @@ class Runtime:
         report = CycleReport(timeframe=timeframe, until_ms=now_ms)
         t_start = time.perf_counter()
         with self.factory.begin() as session:
-            cycle = Cycle(timeframe=timeframe)
-            session.add(cycle)
-            session.flush()
-            cycle_id = cycle.id
+            cycle_id = open_cycle(session, timeframe)
             entries = watched_entries(session, self.cfg, timeframe)
         report.symbols = len(entries)
 
@@ -340,15 +307,15 @@ class Runtime:
 
         report.duration_s = time.perf_counter() - t_start
         with self.factory.begin() as session:
-            cycle = session.get(Cycle, cycle_id)
-            assert cycle is not None
-            cycle.finished_at = utcnow()
-            cycle.until_ms = now_ms
-            cycle.symbols = report.symbols
-            cycle.candles_added = report.candles_added
-            cycle.events = report.new_events
-            cycle.errors = len(report.errors)
-            cycle.last_error = "; ".join(f"{k}: {v}" for k, v in list(report.errors.items())[:5]) or None
+            finish_cycle(
+                session,
+                cycle_id,
+                until_ms=now_ms,
+                symbols=report.symbols,
+                candles_added=report.candles_added,
+                events=report.new_events,
+                errors=[f"{k}: {v}" for k, v in report.errors.items()],
+            )
         log.info(
             "cycle %s until %s: %d symbols, %d candles, %d new events, %d alerts, %d errors in %.2fs",
             timeframe,

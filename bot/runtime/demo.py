@@ -103,9 +103,8 @@ def _market(options: DemoOptions) -> tuple[dict[str, pd.DataFrame], str, pd.Data
 
 async def run_demo(options: DemoOptions, base: Config | None = None, progress: Any = None) -> DemoResult:
     """Replay the market through the main loop; returns what happened."""
-    from bot.runtime.compose import build_dispatcher
-    from bot.runtime.cycle import Runtime
-    from bot.runtime.detector_pool import DetectorPool
+    from bot.runtime.compose import compose
+    from feeds.pool import FeedPool
     from feeds.replay import ReplayFeed
     from storage.db import open_database
 
@@ -116,14 +115,18 @@ async def run_demo(options: DemoOptions, base: Config | None = None, progress: A
     cfg = demo_config(options, sorted(frames), timeframe, base)
     _engine, factory = open_database(cfg.database.url)
     feed = ReplayFeed("replay", frames, timeframe)
-    pool = DetectorPool(
-        cfg, factory, options.directory / "models", min_train_rows=48, labelled_symbols=16, labelled_bars=1200
-    )
-    dispatcher, targets, _app = await build_dispatcher(
-        cfg, factory, feeds={"replay": feed}, console_too=True, with_application=False
-    )
     social = [feed.social_source()] if any("social_volume" in f for f in frames.values()) else []
-    runtime = Runtime(cfg, factory, {"replay": feed}, pool, dispatcher=dispatcher, social=social, alert_targets=targets)
+    system = await compose(
+        cfg,
+        factory,
+        feeds=FeedPool(cfg.exchanges, feeds={"replay": feed}),
+        model_root=options.directory / "models",
+        detector_options={"min_train_rows": 48, "labelled_symbols": 16, "labelled_bars": 1200},
+        social=social,
+        console_too=True,
+        with_application=False,
+    )
+    runtime, dispatcher = system.runtime, system.dispatcher
 
     step = timeframe_to_ms(timeframe)
     first, last = feed.span_ms()
@@ -138,8 +141,8 @@ async def run_demo(options: DemoOptions, base: Config | None = None, progress: A
             stage_s[stage] = stage_s.get(stage, 0.0) + took
         if progress is not None:
             progress.advance(task)
-    if dispatcher is not None:
-        await dispatcher.flush()
+    await dispatcher.flush()
+    await system.aclose()
     seconds = time.perf_counter() - t0
 
     from storage.events import events_frame, list_events
@@ -179,8 +182,10 @@ def score_against_labels(
     detectors = sorted(events["detector"].unique()) if len(events) else []
     for det in [*detectors, "any"]:
         ev = events if det == "any" else events[events["detector"] == det]
-        # A pump classifier looks for pumps only: judge it on pump labels.
-        market = scored[scored["kind"] == "pump_dump"] if det == "pump_dump" else scored
+        # A detector of one kind of event (a pump classifier's events are of kind pump_dump)
+        # is judged on the labels of that kind only; anomaly detectors on every market label.
+        kinds = set(ev["kind"]) - {"anomaly"}
+        market = scored[scored["kind"].isin(kinds)] if det != "any" and kinds else scored
         found = 0
         for lab in market.itertuples():
             hit = ev[(ev["symbol"] == lab.symbol) & (ev["timestamp"] >= lab.start) & (ev["timestamp"] <= lab.end + tol)]

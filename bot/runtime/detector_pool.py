@@ -7,7 +7,13 @@ a fresh install (or the demo) works without a separate training step.
 
 Chat commands can switch a detector off for a symbol or override its
 threshold (``threshold_overrides``, global rows with ``chat_id = 0``); the
-pool reads them once per cycle.
+pool reads them once per cycle and resolves them with
+``storage.thresholds.resolve_override``, the same function the outbox uses.
+Alarms come from ``detectors.alarms.detector_alarms``, the rule backtests use.
+
+Nothing here knows a detector by name: what kind of training a detector needs
+(``supervised``) and the settings it pretrains with (``live_defaults``) are
+properties of its class.
 """
 
 from __future__ import annotations
@@ -20,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import Config, DetectorConfig
-from storage.models import ThresholdOverride
+from storage.models import Severity, ThresholdOverride
+from storage.thresholds import Resolved, list_overrides, resolve_override
 
 __all__ = ["DEFAULT_DETECTORS", "DetectorPool"]
 
@@ -38,12 +44,8 @@ DEFAULT_DETECTORS: dict[str, dict[str, Any]] = {
     "lstm_autoencoder": {},
     "pump_dump": {},
 }
-# Detectors that learn from labelled examples rather than from the watched series.
-LABELLED_DETECTORS = frozenset({"pump_dump"})
+# Seed of the synthetic labelled market supervised detectors pretrain on.
 LABELLED_SEED = 90_210
-# Hyper-parameters the pool uses unless the config sets them: pump_dump pretrains with the
-# setting of bench/synthetic_pump_dump.py (15 epochs), which keeps pretraining near a minute.
-POOL_DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"pump_dump": {"epochs": 15}}
 
 
 def _timeframe_of(step: pd.Timedelta) -> str:
@@ -84,7 +86,7 @@ class DetectorPool:
         configured = cfg.detectors or {name: DetectorConfig(**kw) for name, kw in DEFAULT_DETECTORS.items()}
         self._slots = {name: _Slot(name, dc) for name, dc in configured.items() if dc.enabled}
         self._param_overrides = {k: dict(v) for k, v in (param_overrides or {}).items()}
-        self._overrides: dict[tuple[str, str], ThresholdOverride] = {}
+        self._overrides: list[ThresholdOverride] = []
         self._lock = threading.Lock()
 
     @property
@@ -92,7 +94,9 @@ class DetectorPool:
         return list(self._slots)
 
     def _params(self, slot: _Slot) -> dict[str, Any]:
-        defaults = POOL_DEFAULT_PARAMS.get(slot.name, {})
+        from detectors.registry import get_detector_class
+
+        defaults = get_detector_class(slot.name).live_defaults
         return {**defaults, **slot.config.params, **self._param_overrides.get(slot.name, {})}
 
     def _create(self, slot: _Slot) -> Any:
@@ -114,7 +118,7 @@ class DetectorPool:
 
     def _load_or_train(self, slot: _Slot, frames: Mapping[str, pd.DataFrame]) -> None:
         from detectors.registry import get_detector_class
-        from detectors.store import latest_model_record
+        from storage.model_records import latest_model_record
 
         with self.factory() as session:
             record = latest_model_record(session, slot.name, scope=slot.config.scope)
@@ -128,7 +132,7 @@ class DetectorPool:
         if not usable:
             log.debug("detector %s: waiting for enough history to start", slot.name)
             return
-        if not getattr(detector, "requires_training", True):
+        if not detector.requires_training:
             detector.fit(usable)
             slot.detector, slot.version = detector, "untrained"
             return
@@ -136,15 +140,15 @@ class DetectorPool:
 
     def _usable(self, detector: Any, frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         """The symbols with enough history to fit ``detector`` on."""
-        need = int(getattr(detector, "warmup", 0)) + 2
-        if getattr(detector, "requires_training", True):
+        need = int(detector.warmup) + 2
+        if detector.requires_training:
             need = max(need, self.min_train_rows)
         return {k: f for k, f in frames.items() if len(f) >= need}
 
     def _train_and_store(self, slot: _Slot, detector: Any, frames: Mapping[str, pd.DataFrame]) -> None:
         from detectors.store import save_model
 
-        if slot.name in LABELLED_DETECTORS:
+        if detector.supervised:
             self._fit_on_synthetic(slot.name, detector, frames)
         else:
             log.info("detector %s: training on %d symbols", slot.name, len(frames))
@@ -157,7 +161,7 @@ class DetectorPool:
         log.info("detector %s: trained and stored as %s", slot.name, version)
 
     def _fit_on_synthetic(self, name: str, detector: Any, frames: Mapping[str, pd.DataFrame]) -> None:
-        """Train a detector that learns from labels on a synthetic labelled market.
+        """Train a supervised detector on a synthetic labelled market.
 
         Live candles carry no labels, and the shared pump-and-dump files are
         at trade-chunk grain, not candle grain. So a classifier like
@@ -194,10 +198,8 @@ class DetectorPool:
         """
         done = []
         for slot in self._slots.values():
-            if slot.name in LABELLED_DETECTORS:  # learns from labels, not from recent live bars
-                continue
             detector = self._create(slot)
-            if not getattr(detector, "requires_training", True):
+            if detector.supervised or not detector.requires_training:  # learns from labels, or needs no training
                 continue
             usable = self._usable(detector, frames)
             if not usable:
@@ -218,22 +220,25 @@ class DetectorPool:
 
     def _refresh_overrides(self) -> None:
         with self.factory() as session:
-            rows = session.scalars(select(ThresholdOverride).where(ThresholdOverride.chat_id == 0)).all()
-        self._overrides = {(r.symbol, r.detector): r for r in rows}
+            self._overrides = list_overrides(session)
 
-    def _override(self, detector: str, symbol: str, attr: str) -> Any:
-        for key in ((symbol, detector), ("", detector), (symbol, ""), ("", "")):
-            row = self._overrides.get(key)
-            if row is not None and getattr(row, attr) is not None:
-                return getattr(row, attr)
-        return None
+    def override(self, detector: str, symbol: str) -> Resolved:
+        """The threshold override and on/off switch for ``detector`` on ``symbol`` (as read this cycle)."""
+        return resolve_override(self._overrides, symbol, detector)
 
-    def enabled_for(self, detector: str, symbol: str) -> bool:
-        value = self._override(detector, symbol, "enabled")
-        return True if value is None else bool(value)
+    def alarms_for(
+        self,
+        name: str,
+        symbol: str,
+        detector: Any,
+        scores: pd.Series,
+        *,
+        min_severity: Severity | str = Severity.LOW,
+    ) -> pd.DataFrame:
+        """``detectors.alarms.detector_alarms`` under this symbol's override; none when switched off."""
+        from detectors.alarms import ALARM_COLUMNS, detector_alarms
 
-    def thresholds_for(self, name: str, symbol: str, detector: Any, scores: pd.Series) -> pd.Series | float:
-        value = self._override(name, symbol, "value")
-        if value is not None:
-            return float(value)
-        return detector.thresholds(scores)
+        resolved = self.override(name, symbol)
+        if not resolved.enabled:
+            return pd.DataFrame(columns=ALARM_COLUMNS, index=scores.index[:0])
+        return detector_alarms(detector, scores, threshold=resolved.threshold, min_severity=min_severity)

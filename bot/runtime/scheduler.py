@@ -20,10 +20,13 @@ import signal
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.runtime.cycle import Runtime, watched_entries
-from core.config import Config, ExchangeConfig
+
+if TYPE_CHECKING:
+    from bot.runtime.compose import System
+from core.config import Config
 from core.timeframes import timeframe_to_ms
 
 __all__ = ["MainJob", "next_run_time"]
@@ -40,41 +43,26 @@ def next_run_time(now: datetime, timeframe: str, delay_s: float) -> datetime:
 
 
 class MainJob:
-    """Builds the runtime from config and keeps it running until told to stop."""
+    """Builds the runtime from config (``bot.runtime.compose``) and keeps it running until told to stop."""
 
     def __init__(self, cfg: Config, *, model_root: str | Path = "models") -> None:
         self.cfg = cfg
         self.model_root = Path(model_root)
+        self.system: System | None = None
         self.runtime: Runtime | None = None
         self.application: Any = None
-        self._feeds: dict[str, Any] = {}
         self._stop = asyncio.Event()
         self._inflight: set[asyncio.Task[Any]] = set()
         self.metrics: Any = None
 
     async def _build(self) -> Runtime:
-        from bot.runtime.compose import build_dispatcher
-        from bot.runtime.detector_pool import DetectorPool
-        from feeds.exchange import ExchangeFeed
+        from bot.runtime.compose import compose
         from storage.db import open_database
 
         _engine, factory = open_database(self.cfg.database.url)
-        with factory() as session:
-            exchanges = {e.exchange for e in watched_entries(session, self.cfg)} | set(self.cfg.exchanges)
-        for name in sorted(exchanges):
-            feed = ExchangeFeed(name, self.cfg.exchanges.get(name, ExchangeConfig()))
-            await feed.open()
-            self._feeds[name] = feed
-        social: list[Any] = []
-        if self.cfg.social:
-            from feeds.social import build_social_sources
-
-            social = build_social_sources([s for s in self.cfg.social if s.enabled])
-        pool = DetectorPool(self.cfg, factory, self.model_root)
-        dispatcher, targets, self.application = await build_dispatcher(self.cfg, factory, feeds=self._feeds)
-        self.runtime = Runtime(
-            self.cfg, factory, self._feeds, pool, dispatcher=dispatcher, social=social, alert_targets=targets
-        )
+        self.system = await compose(self.cfg, factory, model_root=self.model_root)
+        self.application = self.system.application
+        self.runtime = self.system.runtime
         return self.runtime
 
     def _timeframes(self) -> list[str]:
@@ -175,8 +163,8 @@ class MainJob:
             if runtime.dispatcher is not None:
                 await runtime.dispatcher.flush()
             await stack.aclose()
-            for feed in self._feeds.values():
-                await feed.close()
+            if self.system is not None:
+                await self.system.aclose()
             if self.metrics is not None:
                 self.metrics.shutdown()
             log.info("stopped")

@@ -38,8 +38,8 @@ from telegram.ext import (
 
 from bot.alerts.dispatcher import make_dispatcher
 from bot.telegram.buttons import on_button
-from bot.telegram.context import BotServices, CustomContext
-from bot.telegram.handlers import COMMANDS, Command, NotAdmin, Usage, on_unknown_command
+from bot.telegram.context import BotServices, CustomContext, NotAdmin
+from bot.telegram.handlers import COMMANDS, Command, Usage, on_unknown_command
 from core.config import Config
 from core.errors import BotError, ConfigError, InputError
 
@@ -96,10 +96,9 @@ def _wrap(cmd: Command) -> Any:
         msg = update.effective_message
         assert msg is not None
         user = update.effective_user
-        if cmd.admin and not context.access.is_admin(user.id if user else None):
-            await msg.reply_text("Only an admin can do that.")
-            return
         try:
+            if cmd.admin:
+                context.access.require_admin(user.id if user else None)
             await cmd.callback(update, context)
         except Usage as err:
             reason = f"{err}\n" if str(err) else ""

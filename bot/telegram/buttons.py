@@ -37,9 +37,7 @@ async def on_button(update: Update, context: CustomContext) -> None:
     try:
         alert = await context.service.alert(alert_id)
         if action == "m":
-            if not context.access.is_admin(user.id if user else None):
-                await query.answer("Only an admin can mute.")
-                return
+            context.access.require_admin(user.id if user else None, "mute")
             until = await context.service.mute_symbol(chat.id, alert.symbol, timedelta(hours=1))
             await query.answer(f"{alert.symbol} muted until {until:%H:%M} UTC.")
         elif action == "c":

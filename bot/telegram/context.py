@@ -12,11 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 from telegram.ext import CallbackContext, ExtBot
 
+from core.errors import BotError
+
 if TYPE_CHECKING:
     from bot.alerts.dispatcher import Dispatcher
     from bot.service import BotService
 
-__all__ = ["AccessPolicy", "BotServices", "CustomContext"]
+__all__ = ["AccessPolicy", "BotServices", "CustomContext", "NotAdmin"]
+
+
+class NotAdmin(BotError):
+    """A non-admin tried to change something."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,11 @@ class AccessPolicy:
 
     def is_admin(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.admin_user_ids
+
+    def require_admin(self, user_id: int | None, action: str = "do that") -> None:
+        """The one admin check of commands and buttons: ``NotAdmin("Only an admin can <action>.")`` otherwise."""
+        if not self.is_admin(user_id):
+            raise NotAdmin(f"Only an admin can {action}.")
 
 
 @dataclass

@@ -31,9 +31,9 @@ from bot.inputs import (
 )
 from bot.telegram.background import send_chart, start_backtest
 from bot.telegram.context import CustomContext
-from core.errors import BadSymbolError, BotError, InputError
+from core.errors import BadSymbolError, InputError
 
-__all__ = ["COMMANDS", "Command", "NotAdmin", "Usage", "on_unknown_command"]
+__all__ = ["COMMANDS", "Command", "Usage", "on_unknown_command"]
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Update, CustomContext], Awaitable[None]]
@@ -41,10 +41,6 @@ Handler = Callable[[Update, CustomContext], Awaitable[None]]
 
 class Usage(InputError):
     """The arguments do not fit the command: answer with its usage line."""
-
-
-class NotAdmin(BotError):
-    """A non-admin tried to change something."""
 
 
 @dataclass(frozen=True)
@@ -69,8 +65,7 @@ def _args(update: Update) -> list[str]:
 
 def _require_admin(update: Update, context: CustomContext) -> None:
     user = update.effective_user
-    if not context.access.is_admin(user.id if user else None):
-        raise NotAdmin("Only an admin can change that.")
+    context.access.require_admin(user.id if user else None, "change that")
 
 
 def _ts(ms: int | None) -> str:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DetectorError
+from detectors.base import Detector
 from detectors.pump.features import (
     SOCIAL_COLUMNS,
     SOCIAL_HISTORY,
@@ -86,11 +87,21 @@ def _require_positives(y: np.ndarray) -> None:
         raise DetectorError("pump_dump: training data has no positive rows (gt=1 / pump labels)")
 
 
-class PumpDumpDetector:
-    """CNN-LSTM pump detector; higher score = more likely a pump is under way now."""
+class PumpDumpDetector(Detector):
+    """CNN-LSTM pump detector; higher score = more likely a pump is under way now.
+
+    Supervised (trained on labelled pumps, never on the series it watches) and
+    its scores are probabilities; the live loop pretrains it with 15 epochs
+    (the setting of bench/synthetic_pump_dump.py, which keeps pretraining near
+    a minute) unless the config says otherwise.
+    """
 
     name: ClassVar[str] = "pump_dump"
     requires_training: ClassVar[bool] = True
+    supervised: ClassVar[bool] = True
+    probability_output: ClassVar[bool] = True
+    event_kind: ClassVar[str] = "pump_dump"
+    live_defaults: ClassVar[dict[str, Any]] = {"epochs": 15}
 
     def __init__(
         self,
@@ -161,7 +172,9 @@ class PumpDumpDetector:
         """Candle rows before the first score (the first full window)."""
         return self.lookback - 1
 
+    @property  # type: ignore[override]
     def params(self) -> dict[str, Any]:
+        """The hyper-parameters, as ``__init__`` takes them."""
         keys = ["lookback", "epochs", "batch_size", "filters", "lstm_units", "dense_units", "dropout", "input_noise"]
         keys += ["wide", "social_dropout", "validation_share", "max_negative_ratio", "focal", "chunk_inputs"]
         keys += ["chunk_loss", "chunk_fit", "ensemble"]
@@ -178,9 +191,6 @@ class PumpDumpDetector:
         """The fixed training threshold at every point (a static policy: it never looks at ``scores``)."""
         self._check_fitted()
         return pd.Series(float(self.threshold_), index=scores.index)  # type: ignore[arg-type]
-
-    def is_anomaly(self, scores: pd.Series) -> pd.Series:
-        return (scores >= self.thresholds(scores)).fillna(False).astype(bool)
 
     # -- arrays -----------------------------------------------------------------------------
     def _windows(
@@ -509,7 +519,7 @@ class PumpDumpDetector:
         self.model_.save(directory / _MODEL)
         meta = {
             "name": self.name,
-            "params": self.params(),
+            "params": self.params,
             "grain": self.grain_,
             "threshold": self.threshold_,
             "scaler": [v.tolist() for v in self.scaler_] if self.scaler_ is not None else None,
@@ -519,7 +529,7 @@ class PumpDumpDetector:
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> PumpDumpDetector:
+    def load(cls, directory: str | Path) -> Self:
         import keras
 
         directory = Path(directory)

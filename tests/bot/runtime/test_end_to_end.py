@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from bot.runtime.compose import build_dispatcher
+from bot.runtime.compose import compose
 from bot.runtime.cycle import Runtime
 from bot.runtime.detector_pool import DetectorPool
 from core.config import default_config
-from feeds.exchange import ExchangeFeed
+from feeds.pool import FeedPool
 from feeds.synthetic import generate_market
 from storage.candles import candle_range
 from storage.db import open_database
@@ -57,18 +57,9 @@ async def test_cycles_store_candles_events_and_deliver_alerts_with_photos(
             scheduler={"history_bars": 400},
         )
         _engine, factory = open_database(cfg.database.url)
-        feed = ExchangeFeed("binance", cfg.exchanges["binance"])
-        await feed.open()
-        dispatcher, targets, app = await build_dispatcher(cfg, factory, feeds={"binance": feed}, with_application=False)
-        assert app is None and targets == [("telegram", CHAT)]
-        runtime = Runtime(
-            cfg,
-            factory,
-            {"binance": feed},
-            DetectorPool(cfg, factory, tmp_path / "models"),
-            dispatcher=dispatcher,
-            alert_targets=targets,
-        )
+        system = await compose(cfg, factory, model_root=tmp_path / "models", with_application=False)
+        assert system.application is None and system.targets == [("telegram", CHAT)]
+        runtime = system.runtime
         index = next(iter(frames.values())).index
         step = 3_600_000
         start = int(index[int(len(index) * 0.3)].value // 10**6)
@@ -79,7 +70,7 @@ async def test_cycles_store_candles_events_and_deliver_alerts_with_photos(
                 report = await runtime.run_cycle("1h", now_ms=now_ms + 1234)  # a little after the close
                 assert not report.errors, report.errors
         finally:
-            await feed.close()
+            await system.aclose()
 
         with factory() as s:
             for symbol, frame in frames.items():
@@ -137,13 +128,9 @@ async def test_restarted_runtime_scores_missed_bars_once(
         t2 = int(index[-1].value // 10**6) + step
 
         async def cycle(now_ms: int) -> None:
-            feed = ExchangeFeed("binance", cfg.exchanges["binance"])
-            await feed.open()
-            try:
-                runtime = Runtime(cfg, factory, {"binance": feed}, DetectorPool(cfg, factory, tmp_path / "m"))
+            async with FeedPool(cfg.exchanges) as feeds:
+                runtime = Runtime(cfg, factory, feeds, DetectorPool(cfg, factory, tmp_path / "m"))
                 await runtime.run_cycle("1h", now_ms=now_ms)
-            finally:
-                await feed.close()
 
         await cycle(t1)
         with factory() as s:

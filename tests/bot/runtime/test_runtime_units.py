@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bot.runtime.events import events_from_alarms
 from bot.runtime.logs import RedactingFilter, redact
 from bot.runtime.scheduler import next_run_time
-from bot.runtime.scoring import events_from_scores, severity_for
+from detectors.alarms import alarms
 from feeds.replay import ReplayFeed
-from storage.models import Severity
 
 
 def _frame(n: int = 48, start: str = "2024-01-01") -> pd.DataFrame:
@@ -23,48 +23,24 @@ def _frame(n: int = 48, start: str = "2024-01-01") -> pd.DataFrame:
     )
 
 
-def test_severity_grows_with_the_margin_over_threshold() -> None:
-    assert severity_for(4.1, 4.0) is Severity.LOW
-    assert severity_for(6.5, 4.0) is Severity.MEDIUM
-    assert severity_for(12.5, 4.0) is Severity.HIGH
-
-
-def test_events_fire_only_above_threshold_and_after_since() -> None:
+def test_events_carry_the_alarms_after_since_with_bar_context() -> None:
     frame = _frame()
     frame.iloc[40, frame.columns.get_loc("volume")] = 50.0
     scores = pd.Series(1.0, index=frame.index)
     scores.iloc[:5] = np.nan  # warm-up
     scores.iloc[[10, 40, 41]] = [9.0, 9.0, 3.0]
-    events = events_from_scores(
+    events = events_from_alarms(
+        alarms(scores, 4.0),
         exchange="x",
         symbol="A/B",
         timeframe="1h",
         detector="zscore",
         frame=frame,
-        scores=scores,
-        thresholds=4.0,
         since=frame.index[20],
     )
     assert [e.bar_ts for e in events] == [frame.index[40].value // 10**6]
     assert events[0].details["volume_multiple"] == pytest.approx(5.0)
-    assert events[0].severity == "medium"
-
-
-def test_min_severity_drops_weaker_events() -> None:
-    frame = _frame()
-    scores = pd.Series(0.0, index=frame.index)
-    scores.iloc[[30, 31]] = [4.5, 20.0]
-    events = events_from_scores(
-        exchange="x",
-        symbol="A/B",
-        timeframe="1h",
-        detector="d",
-        frame=frame,
-        scores=scores,
-        thresholds=4.0,
-        min_severity=Severity.HIGH,
-    )
-    assert [e.score for e in events] == [20.0]
+    assert (events[0].score, events[0].threshold, events[0].severity) == (9.0, 4.0, "medium")
 
 
 async def test_replay_feed_never_serves_an_unclosed_bar() -> None:
@@ -106,12 +82,6 @@ def test_redaction_masks_tokens_in_messages_and_tracebacks(caplog: pytest.LogCap
     text = caplog.text
     assert token not in text
     assert "request to" in text and "***" in text
-
-
-def test_probability_scores_get_severity_from_the_probability() -> None:
-    assert severity_for(0.3, 0.004, probability=True) is Severity.LOW
-    assert severity_for(0.6, 0.004, probability=True) is Severity.MEDIUM
-    assert severity_for(0.95, 0.004, probability=True) is Severity.HIGH
 
 
 def test_detector_pool_pretrains_pump_dump_with_bench_epochs_unless_configured(tmp_path: Path) -> None:

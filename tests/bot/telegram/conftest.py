@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.service import BotService, MarketsValidator
+from bot.service import BotService
 from bot.telegram.context import AccessPolicy, BotServices
 from core.config import Config, default_config
 from storage.db import open_database
+from tests.fakes.markets import MarketsValidator
 from tests.fakes.telegram import FakeTelegram
 
 ADMIN = 1001

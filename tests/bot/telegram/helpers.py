@@ -39,11 +39,25 @@ def candles(n: int = 72, start: str = "2024-01-01", seed: int = 0, spike_at: int
 def store(
     factory: sessionmaker[Session], symbol: str, frame: pd.DataFrame, fired: list[tuple[int, str, float]]
 ) -> list[Event]:
-    """Store candles and events ``(bar index, detector, score)`` with threshold 4; return the new events."""
+    """Store candles and events ``(bar index, detector, score)`` with threshold 4; return the new events.
+
+    Each event's severity comes from the one alarm rule (``detectors.alarms.severity_for``), as in a cycle.
+    """
+    from detectors.alarms import severity_for
+
     with factory.begin() as s:
         upsert_candles(s, "binance", symbol, "1h", frame)
         evs = [
-            NewEvent("binance", symbol, "1h", det, int(frame.index[i].value // 1_000_000), score, 4.0)
+            NewEvent(
+                "binance",
+                symbol,
+                "1h",
+                det,
+                int(frame.index[i].value // 1_000_000),
+                score,
+                4.0,
+                severity=severity_for(score, 4.0).value,
+            )
             for i, det, score in fired
         ]
         return insert_events(s, evs)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.runtime.collaborators import make_backtest_runner
+from bot.runtime.compose import make_backtest_runner
 from storage.watchlist import add_watch
 from tests.bot.telegram.conftest import make_cfg
 from tests.bot.telegram.helpers import candles, store

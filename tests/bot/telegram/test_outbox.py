@@ -37,7 +37,7 @@ def test_queue_alerts_groups_detectors_on_one_bar_into_one_alert(session_factory
     with factory() as s:
         first = s.scalars(select(Alert).order_by(Alert.bar_ts)).first()
         assert sorted(e.detector for e in first.events) == ["pump_dump", "zscore"]
-        assert first.severity == "high"  # 9 >= 2 x 4
+        assert first.severity == "medium"  # two detectors agree; 9 / 4 is under the 3x of "high"
     assert len(_deliveries(factory)) == 4
 
 
@@ -85,17 +85,19 @@ def test_queue_alerts_honours_threshold_overrides_and_switches(session_factory: 
     assert len(queued) == 1  # only the zscore event above the override
 
 
-def test_combine_severity_rises_with_agreement() -> None:
+def test_combine_severity_is_the_worst_event_raised_by_agreement() -> None:
     one = [Event(detector="a", score=5.0, threshold=4.0, severity="low")]
     two = one + [Event(detector="b", score=5.0, threshold=4.0, severity="low")]
-    big = [Event(detector="a", score=8.0, threshold=4.0, severity="low")]
-    assert [combine_severity(x) for x in (one, two, big, [])] == ["low", "medium", "high", "low"]
+    high = [Event(detector="a", score=13.0, threshold=4.0, severity="high")]
+    # the events' own severities decide: a score is never re-judged against its threshold here
+    judged = [Event(detector="a", score=8.0, threshold=4.0, severity="low")]
+    assert [combine_severity(x) for x in (one, two, high, judged, [])] == ["low", "medium", "high", "low", "low"]
 
 
 def test_queue_alerts_below_min_severity_are_stored_but_not_delivered(session_factory: Any) -> None:
     factory = session_factory
-    events = store(factory, "BTC/USDT", candles(48), [(20, "zscore", 5.0), (30, "zscore", 9.0)])
+    events = store(factory, "BTC/USDT", candles(48), [(20, "zscore", 5.0), (30, "zscore", 13.0)])
     queued = _queue(factory, events, [1], min_severity="high")
-    assert len(queued) == 1  # only the 9 / 4 one is high
+    assert len(queued) == 1  # only the 13 / 4 one is high
     with factory() as s:
         assert len(list(s.scalars(select(Alert)))) == 2
