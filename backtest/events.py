@@ -17,11 +17,12 @@ import pandas as pd
 from backtest.strategy import Strategy
 from core.csvfiles import read_csv_table
 from core.errors import InputError
+from storage.models import SEVERITY_RANK
 
 __all__ = ["EVENT_COLUMNS", "events_to_csr", "filter_events", "normalize_events", "read_events_csv"]
 
 EVENT_COLUMNS = ("timestamp", "score", "detector", "symbol", "severity")
-_SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
+_SEVERITY_RANK = SEVERITY_RANK  # the one order of severities (storage.models)
 
 
 def _parse_times(values: pd.Series, where: str) -> pd.Series:

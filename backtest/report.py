@@ -27,7 +27,6 @@ __all__ = [
     "figure_png",
     "html_report",
     "metrics_rows",
-    "metrics_table",
     "summarize",
     "write_json",
 ]
@@ -76,25 +75,6 @@ def metrics_rows(result: BacktestResult) -> MetricsRows:
             f"share of draws returning at least as much as the strategy: {result.random_p_value:.2f}"
         )
     return MetricsRows(title, ("metric", *(label for _key, label in _COLUMNS)), rows, caption)
-
-
-def metrics_table(result: BacktestResult) -> object:
-    """A rich Table of :func:`metrics_rows`.
-
-    Transitional: rich belongs to the application, so this moves to the CLI
-    (``bot/cli/backtest.py``) and ``backtest`` keeps only :func:`metrics_rows`;
-    until then the import-linter contract "no-cli-below-bot" names this import.
-    """
-    from rich.table import Table
-
-    data = metrics_rows(result)
-    table = Table(title=data.title, caption=data.caption)
-    table.add_column(data.columns[0])
-    for label in data.columns[1:]:
-        table.add_column(label, justify="right")
-    for row in data.rows:
-        table.add_row(*row)
-    return table
 
 
 def write_json(result: BacktestResult, path: str | Path) -> None:

@@ -87,11 +87,11 @@ def backtest(
         _sweep(frames, ev, strat, name, grid, heatmap, json_out)
         return
     from backtest.engine import run_backtest
-    from backtest.report import equity_png, html_report, metrics_table, write_json
+    from backtest.report import equity_png, html_report, write_json
 
     with console.status("simulating"):
         result = run_backtest(frames, ev, strat, random_draws=random_draws)
-    console.print(metrics_table(result))
+    console.print(_metrics_table(result))
     if result.events_used < len(ev):
         console.print(
             f"[yellow]note:[/] {len(ev) - result.events_used} of {len(ev)} events did not match the strategy's "
@@ -106,6 +106,22 @@ def backtest(
     if html_out:
         html_report(result, html_out)
         console.print(f"wrote {html_out}")
+
+
+def _metrics_table(result):  # type: ignore[no-untyped-def]
+    """backtest.report.metrics_rows drawn as a rich Table (rich stays in the application)."""
+    from rich.table import Table
+
+    from backtest.report import metrics_rows
+
+    data = metrics_rows(result)
+    table = Table(title=data.title, caption=data.caption)
+    table.add_column(data.columns[0])
+    for label in data.columns[1:]:
+        table.add_column(label, justify="right")
+    for row in data.rows:
+        table.add_row(*row)
+    return table
 
 
 def _typed(items: list[str]) -> dict[str, object]:
