@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bot.config import ThresholdConfig
-from bot.errors import ConfigError, DetectorError
+from core.config import ThresholdConfig
+from core.errors import ConfigError, DetectorError
+from detectors.alarms import fires
 
 __all__ = [
     "DynamicThreshold",
@@ -69,9 +70,8 @@ class ThresholdPolicy:
         raise NotImplementedError
 
     def is_anomaly(self, scores: pd.Series) -> pd.Series:
-        """True where the (transformed) score exceeds its threshold; False where the score is NaN."""
-        value = self.transform(scores)
-        return (value > self.thresholds(scores)).fillna(False).astype(bool).rename("is_anomaly")
+        """True where the (transformed) score exceeds its threshold (:func:`detectors.alarms.fires`)."""
+        return fires(self.transform(scores), self.thresholds(scores)).rename("is_anomaly")
 
     def to_dict(self) -> dict[str, Any]:
         return {"policy": self.policy, "fitted": self.fitted_, **self._state()}
