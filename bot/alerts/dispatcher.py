@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.alerts.charts import events_for_chart, render_alert_chart
+from bot.alerts.stream_chart import load_stream_chart_inputs, render_chunk_chart, stream_grain
 from bot.alerts.text import alert_keyboard, compose_alert, html_to_text
 from bot.runtime.faults import crash_point
 from core.config import Config
@@ -150,6 +152,9 @@ class Dispatcher:
 
     async def render(self, alert: Alert) -> tuple[str, bytes | None]:
         """Message text and chart for an alert (chart failures degrade to text only)."""
+        chunk_s = stream_grain(alert)
+        if chunk_s is not None:  # from the live trade stream: chunks, not candles
+            return await self._render_stream(alert, chunk_s)
         frame, context = await self._db(lambda s: _chart_inputs(s, alert, self.chart_bars))
         text = compose_alert(alert, alert.events, frame)
         png = None
@@ -160,6 +165,22 @@ class Dispatcher:
             except Exception:  # noqa: BLE001 - an alert without a picture beats no alert
                 log.exception("chart for alert %s failed; sending text only", alert.id)
         return text, png
+
+    async def _render_stream(self, alert: Alert, chunk_s: int) -> tuple[str, bytes | None]:
+        chunks = await self._db(lambda s: load_stream_chart_inputs(s, alert, chunk_s))
+        png = None
+        if not chunks.empty:
+            try:
+                title = f"{alert.exchange}:{alert.symbol} trades, {chunk_s} s chunks"
+                when = pd.Timestamp(int(alert.bar_ts), unit="ms", tz="UTC")
+                threshold = max((float(e.threshold) for e in alert.events), default=None)
+                png = await asyncio.to_thread(
+                    render_chunk_chart, chunks, alert_ts=when, threshold=threshold, title=title
+                )
+            except Exception:  # noqa: BLE001 - an alert without a picture beats no alert
+                log.exception("chart for stream alert %s failed; sending text only", alert.id)
+        # the "sent N s after" line is measured on the wall clock right before the send
+        return compose_alert(alert, alert.events, None, now_ms=int(time.time() * 1000)), png
 
     async def flush(self) -> FlushResult:
         """Send every due delivery; returns what happened. Never raises for a delivery's failure."""

@@ -94,9 +94,13 @@ class System:
     runtime: Runtime
     application: Any = None  # telegram.ext.Application when a token is set and the bot runs in-process
     bot: Any = None  # a bare telegram.Bot when alerts go to Telegram without the application
+    stream: Any = None  # bot.runtime.stream_job.StreamJob when symbols stream trades (not started yet)
 
     async def aclose(self) -> None:
-        """Close the exchange clients and the bare Bot (the application's lifecycle belongs to its host)."""
+        """Stop the trade stream, close the exchange clients and the bare Bot (the application's lifecycle
+        belongs to its host)."""
+        if self.stream is not None:
+            await self.stream.stop()
         await self.feeds.close()
         if self.bot is not None:
             await self.bot.shutdown()
@@ -113,6 +117,7 @@ async def compose(
     console: Console | None = None,
     console_too: bool = False,
     with_application: bool = True,
+    stream_clock: Any = None,
 ) -> System:
     """Build the running system for ``cfg``.
 
@@ -132,6 +137,8 @@ async def compose(
         With a Telegram token, print alerts on the console as well (the demo).
     with_application : bool
         Build the Telegram ``Application`` (chat commands) or, when False, only a bare ``Bot`` to send alerts.
+    stream_clock : feeds.clock.MarketClock, optional
+        The trade-stream job's clock (default the wall clock; the streaming demo replays faster).
     """
     feeds = feeds if feeds is not None else FeedPool(cfg.exchanges)
     if social is None:
@@ -167,4 +174,19 @@ async def compose(
             await bot.initialize()
             dispatcher = make_dispatcher(cfg, factory, bot=bot, console=console)
     runtime = Runtime(cfg, factory, feeds, pool, dispatcher=dispatcher, social=social, alert_targets=targets)
-    return System(cfg, factory, feeds, pool, service, dispatcher, targets, runtime, application, bot)
+    stream = None
+    if cfg.streamed_symbols:
+        from bot.runtime.stream_job import StreamJob, load_chunk_model
+
+        stream = StreamJob(
+            cfg,
+            factory,
+            load_chunk_model(cfg),
+            symbols=cfg.streamed_symbols,
+            exchange=cfg.streams.exchange,
+            ccxt_config=feeds.config(cfg.streams.exchange).ccxt_config,
+            clock=stream_clock,
+            dispatcher=dispatcher,
+            alert_targets=targets,
+        )
+    return System(cfg, factory, feeds, pool, service, dispatcher, targets, runtime, application, bot, stream)

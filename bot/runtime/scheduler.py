@@ -146,6 +146,12 @@ class MainJob:
         scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
         self._schedule(scheduler)
         scheduler.start()
+        if self.system is not None and self.system.stream is not None:  # pump alerts in seconds, beside the cycles
+            try:
+                await self.system.stream.start()
+            except Exception:  # the candle cycles go on without the trade streams
+                log.exception("trade streams could not start; candle cycles go on without them")
+                self.system.stream = None
         if self.cfg.metrics.prometheus_port:
             from bot.runtime.metrics import start_metrics
 
