@@ -73,9 +73,9 @@ CHUNK_RECIPE_15S: dict[str, Any] = {
     "minutes": 240,
     "pumps_per_hour": 1.0,
     "negatives_per_hour": 2.0,
-    "calibration_seeds": [401, 402, 403, 404, 405, 406],
-    "calibration_symbols": 50,
-    "calibration_minutes": 300,
+    "calibration_seeds": list(range(401, 413)),
+    "calibration_symbols": 60,
+    "calibration_minutes": 300,  # 12 x 60 x 5 h = 21 symbol-weeks of pump-free chunks
     "params": {
         "lookback": 8,
         "epochs": 12,

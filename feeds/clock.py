@@ -41,17 +41,28 @@ class WallClock:
 class ReplayClock:
     """Market time that runs ``speed`` times faster than the wall clock, from ``origin_ms``.
 
-    ``speed=1`` with ``origin_ms`` = now behaves like :class:`WallClock`.
+    ``speed=1`` with ``origin_ms`` = now behaves like :class:`WallClock`. A clock made with
+    ``paused=True`` stays at ``origin_ms`` until :meth:`resume` (so a replay's start-up, model
+    loading and history fetch, does not eat into the replayed market).
     """
 
-    def __init__(self, origin_ms: int, speed: float = 1.0) -> None:
+    def __init__(self, origin_ms: int, speed: float = 1.0, *, paused: bool = False) -> None:
         if speed <= 0:
             raise ValueError(f"ReplayClock: speed must be > 0, got {speed}")
         self.origin_ms = int(origin_ms)
         self.speed = float(speed)
         self._t0 = time.monotonic()
+        self.paused = paused
+
+    def resume(self) -> None:
+        """Start the market running from ``origin_ms`` now."""
+        if self.paused:
+            self._t0 = time.monotonic()
+            self.paused = False
 
     def now_ms(self) -> int:
+        if self.paused:
+            return self.origin_ms
         return self.origin_ms + int((time.monotonic() - self._t0) * 1000 * self.speed)
 
     def wall_delay(self, market_ms: int) -> float:
@@ -60,6 +71,8 @@ class ReplayClock:
 
     def wall_seconds(self, market_ms: int) -> float:
         """The ``time.monotonic()`` value at which the market reaches (or reached) ``market_ms``."""
+        if self.paused:
+            return time.monotonic() + (market_ms - self.origin_ms) / 1000.0 / self.speed
         return self._t0 + (market_ms - self.origin_ms) / 1000.0 / self.speed
 
     def wall_epoch_ms(self, market_ms: int) -> float:

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import pandas as pd
 from rich.console import Console
 from rich.panel import Panel
+from rich.text import Text
 from sqlalchemy.orm import Session, sessionmaker
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter
@@ -98,7 +99,8 @@ class ConsoleSink:
             path = self.chart_dir / name
             await asyncio.to_thread(path.write_bytes, png)
             body += f"\nchart: {path}"
-        self.console.print(Panel(body, title=f"alert {alert.id}", expand=False), highlight=False)
+        # Text, not a markup string: "[pump_dump]" in an alert is data, not rich markup
+        self.console.print(Panel(Text(body), title=f"alert {alert.id}", expand=False), highlight=False)
         return None
 
 

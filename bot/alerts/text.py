@@ -83,6 +83,13 @@ def _fmt_price(x: float) -> str:
     return f"{x:,.2f}" if abs(x) >= 100 else f"{x:.6g}"
 
 
+def _fmt_score(x: float) -> str:
+    """Three significant digits, but enough decimals to tell probabilities near 1 apart (0.99968, not 1)."""
+    if 0.99 < x < 1.0:
+        return f"{x:.6f}".rstrip("0")
+    return f"{x:.3g}"
+
+
 def stream_facts(events: Sequence[Any], now_ms: int | None = None) -> list[str]:
     """Lines for an alert from the live trade stream (events whose ``details["grain"]`` is ``"trades"``).
 
@@ -148,7 +155,9 @@ def compose_alert(
     for e in sorted(events, key=lambda ev: -(ev.score / ev.threshold if ev.threshold else ev.score)):
         ratio = f" (×{e.score / e.threshold:.1f})" if e.threshold else ""
         kind = "" if e.kind in ("anomaly", "") else f" [{esc(e.kind)}]"
-        lines.append(f"• {esc(e.detector)}{kind}: score {e.score:.3g} / threshold {e.threshold:.3g}{ratio}")
+        lines.append(
+            f"• {esc(e.detector)}{kind}: score {_fmt_score(e.score)} / threshold {_fmt_score(e.threshold)}{ratio}"
+        )
     return "\n".join(lines)
 
 

@@ -339,9 +339,9 @@ class StreamJob:
             "price_change": price / back - 1.0 if back else None,
             "change_seconds": _CHANGE_CHUNKS * self.scfg.chunk_seconds,
             "rush_orders": int(rush),
-            "rush_multiple": rush / max(usual_rush, 1.0 / self.window) if np.isfinite(usual_rush) else None,
+            "rush_multiple": rush / max(usual_rush, 1.0) if np.isfinite(usual_rush) else None,
             "orders": int(trades),
-            "orders_multiple": trades / max(usual_orders, 1.0 / self.window) if np.isfinite(usual_orders) else None,
+            "orders_multiple": trades / max(usual_orders, 1.0) if np.isfinite(usual_orders) else None,
         }
         return NewEvent(
             exchange=self.exchange,

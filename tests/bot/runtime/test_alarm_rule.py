@@ -115,9 +115,7 @@ async def test_live_cycle_and_walk_forward_raise_the_same_alarms_and_severities(
 
     def rows(frame: pd.DataFrame) -> list[tuple[str, pd.Timestamp, float, float, str]]:
         frame = frame[frame["timestamp"] >= index[60]]
-        return sorted(
-            (r.symbol, r.timestamp, round(r.score, 9), r.threshold, r.severity) for r in frame.itertuples()
-        )
+        return sorted((r.symbol, r.timestamp, round(r.score, 9), r.threshold, r.severity) for r in frame.itertuples())
 
     assert len(rows(live)) >= 10
     assert {r[4] for r in rows(live)} >= {"low", "medium"}
@@ -135,7 +133,9 @@ SCORES = [15.0, 25.0, 35.0, 45.0]  # above exactly the values below them
 def _set_levels(factory: Any, levels: list[tuple[bool, bool]]) -> None:
     with factory.begin() as s:
         for by_symbol, by_detector in levels:
-            set_threshold(s, SYMBOL if by_symbol else "", DETECTOR if by_detector else "", LEVEL_VALUES[(by_symbol, by_detector)])
+            set_threshold(
+                s, SYMBOL if by_symbol else "", DETECTOR if by_detector else "", LEVEL_VALUES[(by_symbol, by_detector)]
+            )
 
 
 @pytest.mark.parametrize("winner", range(len(PRECEDENCE)))
