@@ -153,8 +153,10 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
         "false_alarms": int(events["false_alarm"].sum()) if len(events) else 0,
         "alert_latency_s": q(lat),
         "from_first_pump_chunk_s": q(lat_first),
+        # rounds that closed most symbols at once (the chunk-close batch), and every round with an alert
         "round_score_s": q([r.score_s for r in rounds if r.rows >= args.symbols // 2]),
-        "round_total_s": q([r.total_s for r in rounds if r.rows >= args.symbols // 2]),
+        "round_rows": q([float(r.rows) for r in rounds]),
+        "alert_round_total_s": q([r.total_s for r in rounds if r.events]),
         "memory": samples,
     }
     return out

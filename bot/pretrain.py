@@ -90,7 +90,7 @@ CHUNK_RECIPE_15S: dict[str, Any] = {
 }
 
 TINY: dict[str, dict[str, Any]] = {
-    "candles": {"train_seeds": [101], "symbols": 6, "days": 40, "params": {"epochs": 3, "random_state": 101}},
+    "candles": {"train_seeds": [101], "symbols": 6, "days": 40, "params": {**CANDLE_RECIPE["params"], "epochs": 3}},
     "chunks": {
         "train_seeds": [301],
         "symbols": 8,
@@ -145,12 +145,20 @@ def score_tape(det: PumpDumpDetector, tape: Any, chunk_s: int, window: int) -> p
 
 
 # -- training -----------------------------------------------------------------------------------
-def train_candle_model(recipe: dict[str, Any]) -> PumpDumpDetector:
-    """The candle CNN-LSTM on synthetic markets of ``recipe['train_seeds']`` (symbol names prefixed by seed)."""
+def train_candle_model(recipe: dict[str, Any], real: dict[str, pd.DataFrame] | None = None) -> PumpDumpDetector:
+    """The candle CNN-LSTM on synthetic markets of ``recipe['train_seeds']`` (symbol names prefixed by seed).
+
+    With ``recipe['real_negatives'] = f`` the first ``f`` of every ``real`` frame joins the training
+    data as bars without pumps (no social volume): real markets have fatter tails and moves that
+    persist, which the synthetic one does not teach. Calibration then uses other parts of the files.
+    """
     from feeds.synthetic import generate_market
 
     frames: dict[str, pd.DataFrame] = {}
     labels = []
+    share = float(recipe.get("real_negatives", 0.0))
+    for symbol, frame in (real or {}).items() if share > 0 else ():
+        frames[f"real:{symbol}"] = frame.iloc[: int(len(frame) * share)]
     for seed in recipe["train_seeds"]:
         market = generate_market(
             recipe["symbols"], days=recipe["days"], timeframe=recipe["timeframe"], seed=seed,

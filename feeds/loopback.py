@@ -413,18 +413,32 @@ class LoopbackExchange:
         if symbol is None:
             return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
         rows = self._per_symbol.get(symbol, np.zeros(0, dtype=np.int64))
-        now = self.clock.now_ms()
-        return symbol, rows[self._ts[rows] <= now]
+        return symbol, rows[: np.searchsorted(self._ts[rows], self.clock.now_ms(), side="right")]
 
-    def _aggregates(self, rows: np.ndarray) -> list[tuple[int, int, int]]:
-        """(agg id, first row, last row): consecutive fills with one time, side and price form one aggregate."""
+    def _aggregates(self, rows: np.ndarray, limit: int) -> list[dict[str, Any]]:
+        """Binance aggregates of ``rows`` (positions in time order), at most ``limit``: consecutive fills
+        with one time, side and price form one aggregate, whose id is its first trade's id."""
         if len(rows) == 0:
             return []
         ts, buy, price = self._ts[rows], self._buy[rows], self._price[rows]
         new = np.r_[True, (ts[1:] != ts[:-1]) | (buy[1:] != buy[:-1]) | (price[1:] != price[:-1])]
-        starts = np.flatnonzero(new)
-        ends = np.r_[starts[1:] - 1, len(rows) - 1]
-        return [(int(self._id[rows[s]]), int(s), int(e)) for s, e in zip(starts, ends, strict=True)]
+        starts = np.flatnonzero(new)[:limit]
+        ends = np.r_[np.flatnonzero(new)[1:], len(rows)][: len(starts)]
+        volume = np.add.reduceat(self._amount[rows], np.flatnonzero(new))[: len(starts)]
+        ids = self._id[rows]
+        return [
+            {
+                "a": int(ids[s]),
+                "p": f"{price[s]:.8f}",
+                "q": f"{v:.8f}",
+                "f": int(ids[s]),
+                "l": int(ids[e - 1]),
+                "T": int(ts[s]),
+                "m": not bool(buy[s]),
+                "M": True,
+            }
+            for s, e, v in zip(starts.tolist(), ends.tolist(), volume.tolist(), strict=True)
+        ]
 
     async def _agg_trades(self, request: web.Request) -> web.Response:
         self._count(request)
@@ -434,35 +448,20 @@ class LoopbackExchange:
         _, rows = found
         q = request.query
         limit = min(int(q.get("limit", 500)), 1000)
-        aggs = self._aggregates(rows)
         if "fromId" in q:
-            first = int(q["fromId"])
-            aggs = [a for a in aggs if a[0] >= first][:limit]
+            rows = rows[np.searchsorted(self._id[rows], int(q["fromId"]), side="left") :]
         elif "startTime" in q:
             lo, hi = int(q["startTime"]), int(q.get("endTime", int(q["startTime"]) + 3_600_000))
             if hi - lo > 3_600_000:
                 return web.json_response(
                     {"code": -1127, "msg": "More than 1 hours between startTime and endTime."}, status=400
                 )
-            aggs = [a for a in aggs if lo <= self._ts[rows[a[1]]] <= hi][:limit]
+            ts = self._ts[rows]
+            rows = rows[np.searchsorted(ts, lo, side="left") : np.searchsorted(ts, hi, side="right")]
         else:
-            aggs = aggs[-limit:]
-        out = []
-        for agg_id, s, e in aggs:
-            part = rows[s : e + 1]
-            out.append(
-                {
-                    "a": agg_id,
-                    "p": f"{self._price[part[0]]:.8f}",
-                    "q": f"{float(self._amount[part].sum()):.8f}",
-                    "f": int(self._id[part[0]]),
-                    "l": int(self._id[part[-1]]),
-                    "T": int(self._ts[part[0]]),
-                    "m": not bool(self._buy[part[0]]),
-                    "M": True,
-                }
-            )
-        return web.json_response(out)
+            rows = rows[-limit:]
+        # an aggregate spans at most a few dozen fills: enough rows for `limit` of them
+        return web.json_response(self._aggregates(rows[: limit * 64], limit))
 
     async def _recent_trades(self, request: web.Request) -> web.Response:
         self._count(request)

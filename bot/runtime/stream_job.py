@@ -5,10 +5,10 @@ peak. This job runs beside it in the same event loop:
 
 1. :class:`~feeds.trade_stream.TradeStream` hands over every trade, complete and in id order;
    they go into a :class:`~detectors.pump.live_chunks.ChunkBook` (a few array appends);
-2. a short tick (``tick`` wall seconds) closes every chunk whose trades are known to be complete
-   (the stream's watermark has passed its end, at least ``settle_seconds`` after it), for all
-   symbols at once, and scores all closed chunks in **one** batched model call (in a worker
-   thread, so the loop keeps reading the sockets);
+2. ``settle_seconds`` after each chunk end, every symbol whose trades are known complete (the
+   stream's watermark passed the end: every busy symbol) has its chunk closed and scored in **one**
+   batched model call (in a worker thread, so the loop keeps reading the sockets); the quiet rest,
+   once REST has confirmed they missed nothing, in **one** more call;
 3. alarms come from :func:`detectors.alarms.detector_alarms` (the rule every path shares) under
    the chat/CLI threshold overrides; one event per symbol and pump: an alarm while the symbol's
    episode is open (an alarm in the last ``episode_gap_chunks`` chunks) adds nothing;
@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 _PRUNE_EVERY_MS = 5 * 60_000
 _OVERRIDES_EVERY_S = 30.0
 _CHANGE_CHUNKS = 4  # the price change an alert reports: over the last 4 chunks (a minute at 15 s)
+_STRAGGLER_WAIT_S = 5.0  # wall seconds the second call waits for the last REST confirmations
 
 
 def load_chunk_model(cfg: Config) -> Any:
@@ -148,9 +149,14 @@ class StreamJob:
         self._raw: list[TradeBatch] = []
         self._verifying: dict[str, asyncio.Task[Any]] = {}
         self._task: asyncio.Task[Any] | None = None
+        self._flushing: asyncio.Task[Any] | None = None
+        self._flush_again = False
         self._overrides: list[Any] = []
         self._overrides_at = 0.0
         self._last_prune = 0
+        self._round_due = -1  # the chunk boundary of the last fast-lane round
+        self._round_wall = 0.0
+        self._waiting: set[str] = set()  # symbols not yet scored up to _round_due
         self.started_ms = 0
         self.errors = 0
 
@@ -183,6 +189,9 @@ class StreamJob:
 
     async def stop(self) -> None:
         tasks = [t for t in [self._task, *self._verifying.values()] if t is not None]
+        if self._task is not None:
+            self._task.cancel()
+        await self.drain()  # alerts already queued go out before the stream closes
         self._task, self._verifying = None, {}
         for task in tasks:
             task.cancel()
@@ -214,16 +223,34 @@ class StreamJob:
         return now - now % self.chunk_ms
 
     async def step(self) -> ChunkRound | None:
-        """Close and score whatever is complete; ask REST about symbols that stayed silent."""
+        """One tick: at a chunk close score every symbol known complete (one batched call); score the
+        rest together (one more call) once REST has confirmed them all, or after ``_STRAGGLER_WAIT``.
+
+        A symbol is known complete when it traded after the chunk end with no hole before (a busy
+        symbol, and a pump makes its symbol busy, is ready within milliseconds), or when REST has
+        confirmed nothing is missing (``_verify_silent``, for the quiet ones).
+        """
         due = self.due_until()
-        limits = {s: min(self.stream.complete_until(s), due) for s in self.symbols}
-        closed = self.book.close_until(limits)
-        result = await self._handle(closed) if len(closed) else None
+        result = None
+        if due > self._round_due:  # a chunk just closed: the fast lane
+            self._round_due = due
+            self._round_wall = time.monotonic()
+            result = await self._close({s: min(self.stream.complete_until(s), due) for s in self.symbols})
+            self._waiting = {s for s in self.symbols if (n := self.book.next_chunk_ms(s)) is not None and n < due}
+        elif self._waiting:
+            ready = {s for s in self._waiting if self.stream.complete_until(s) >= due}
+            if len(ready) == len(self._waiting) or time.monotonic() - self._round_wall > _STRAGGLER_WAIT_S:
+                result = await self._close({s: min(self.stream.complete_until(s), due) for s in ready})
+                self._waiting -= ready
         self._verify_silent(due)
         if due - self._last_prune >= _PRUNE_EVERY_MS:
             self._last_prune = due
             await asyncio.to_thread(self._prune, due)
         return result
+
+    async def _close(self, limits: dict[str, int]) -> ChunkRound | None:
+        closed = self.book.close_until(limits, list(limits))
+        return await self._handle(closed) if len(closed) else None
 
     def _verify_silent(self, due: int) -> None:
         now = self.clock.now_ms()
@@ -263,17 +290,41 @@ class StreamJob:
         raw, self._raw = self._raw, []
         report.events = events
         report.alerts = await asyncio.to_thread(self._store, closed, values, events, raw)
-        if events and self.dispatcher is not None:
-            try:
-                await self.dispatcher.flush()
-            except Exception:  # noqa: BLE001 - delivery problems are retried from the outbox later
-                log.exception("streams: outbox flush failed")
+        if report.alerts and self.dispatcher is not None:
+            self._flush_soon()
         report.total_s = time.perf_counter() - t0
-        self.rounds = [*self.rounds[-199:], report]
+        self.rounds = [*self.rounds[-1999:], report]
         self.events = [*self.events[-999:], *events]
         if self.on_round is not None:
             self.on_round(report)
         return report
+
+    def _flush_soon(self) -> None:
+        """Send the queued alerts in a task of their own, so rendering charts never holds up the next chunk.
+
+        One flush at a time; a request while one runs makes it go round once more (rows queued
+        after its last look are not left waiting for the next alert).
+        """
+        if self._flushing is not None and not self._flushing.done():
+            self._flush_again = True
+            return
+
+        async def flush() -> None:
+            while True:
+                self._flush_again = False
+                try:
+                    await self.dispatcher.flush()
+                except Exception:  # noqa: BLE001 - delivery problems are retried from the outbox later
+                    log.exception("streams: outbox flush failed")
+                if not self._flush_again:
+                    return
+
+        self._flushing = asyncio.create_task(flush(), name="stream-flush")
+
+    async def drain(self) -> None:
+        """Wait for the alerts being sent (tests, the demo and shutdown)."""
+        while self._flushing is not None and not self._flushing.done():
+            await asyncio.shield(self._flushing)
 
     async def _refresh_overrides(self) -> None:
         if time.monotonic() - self._overrides_at < _OVERRIDES_EVERY_S:
