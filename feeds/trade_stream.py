@@ -150,7 +150,10 @@ class TradeStream:
 
         if not hasattr(ccxtpro, self.exchange):
             raise DataSourceError(f"exchange {self.exchange!r} has no WebSocket client in ccxt.pro")
-        options = {"tradesLimit": 5000, **self.ccxt_config.get("options", {})}
+        # ccxt keeps the last `tradesLimit` parsed trades of every symbol (dicts of ~1.5 KB with their raw
+        # payload): 200 symbols x 5000 held 1.5 GB. Trades are consumed as they arrive, so a small cache
+        # is enough; a burst that overflows it shows up as a hole and is fetched over REST.
+        options = {"tradesLimit": 500, **self.ccxt_config.get("options", {})}
         self.client = getattr(ccxtpro, self.exchange)({"enableRateLimit": True, **self.ccxt_config, "options": options})
         try:
             await self._rest_call(self.client.load_markets, "load_markets")
