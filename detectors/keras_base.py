@@ -10,7 +10,10 @@ an EWMA span; 1 turns it off). The smoothing window is finite, so a score still 
 fixed number of past rows only and ``score_batch`` gives exactly what ``score`` gives.
 
 Inference never loops over windows: every window of every series goes through one
-compiled ``tf.function`` call of the model (chunked only to bound memory).
+call of the model (chunked only to bound memory): ONNX Runtime when the saved model
+has an ONNX export (``detectors/onnx_runtime.py``; written by :meth:`save`), else a
+compiled ``tf.function``. A detector loaded with an export never imports TensorFlow
+unless something asks for the Keras model itself (``model_``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 from core.errors import DetectorError
 from detectors.base import SeriesDetector
 from detectors.features import sliding_windows
+from detectors.onnx_runtime import OnnxModel, export_onnx, load_onnx, onnx_enabled
 
 __all__ = ["KerasWindowDetector", "MODEL_FILE", "smoothing_weights"]
 
@@ -86,9 +90,27 @@ class KerasWindowDetector(SeriesDetector):
             smooth=int(smooth),
             **kwargs,
         )
-        self.model_: Any = None
+        self._model: Any = None
+        self._model_dir: Path | None = None  # a saved Keras model not loaded yet (served through ONNX)
+        self._onnx: OnnxModel | None = None
         self.sigma_: np.ndarray | None = None
         self._compiled: Any = None
+
+    @property
+    def model_(self) -> Any:
+        """The Keras model (loaded from disk on first use when the detector is served through ONNX)."""
+        if self._model is None and self._model_dir is not None:
+            self._model = self._read_keras(self._model_dir)
+        return self._model
+
+    @model_.setter
+    def model_(self, model: Any) -> None:
+        self._model, self._model_dir, self._onnx, self._compiled = model, None, None, None
+
+    @property
+    def served_by(self) -> str:
+        """``"onnx"`` or ``"keras"``: what scores go through."""
+        return "onnx" if self._onnx is not None else "keras"
 
     # ---------------------------------------------------------------- hooks
     @property
@@ -125,7 +147,10 @@ class KerasWindowDetector(SeriesDetector):
         return w[ok], np.flatnonzero(ok) + self.window_length - 1
 
     def _call(self, inputs: np.ndarray) -> np.ndarray:
-        """One compiled forward pass over a whole batch (no ``predict`` per window)."""
+        """One forward pass over a whole batch (no ``predict`` per window): ONNX Runtime or ``tf.function``."""
+        if self._onnx is not None:
+            outs = [self._onnx(inputs[i : i + _CHUNK]) for i in range(0, len(inputs), _CHUNK)]
+            return np.concatenate(outs) if outs else np.empty((0,))
         import tensorflow as tf
 
         if self._compiled is None:
@@ -169,7 +194,6 @@ class KerasWindowDetector(SeriesDetector):
             )
         n_features = train_w.shape[2]
         self.model_ = self._build(n_features)
-        self._compiled = None
         x, y = self._split(train_w.astype("float32"))
         callbacks = list(self._fit_kwargs.get("callbacks") or [])
         validation = None
@@ -236,13 +260,29 @@ class KerasWindowDetector(SeriesDetector):
         self.sigma_ = np.asarray(sigma, dtype="float64") if sigma is not None else None
 
     def _save_model(self, directory: Path) -> None:
-        self.model_.save(directory / MODEL_FILE)
+        """``model.keras`` (the source of truth) and, when the export reproduces it, ``model.onnx``.
+
+        From then on this detector scores through the export too, as a restarted process would.
+        """
+        model = self.model_
+        model.save(directory / MODEL_FILE)
+        exported = export_onnx(model, directory)
+        if exported is not None and onnx_enabled():
+            self._onnx = OnnxModel(exported)
 
     def _load_model(self, directory: Path) -> None:
-        import keras
-
         path = directory / MODEL_FILE
         if not path.is_file():
             raise DetectorError(f"{self.name}: model file {path} not found")
-        self.model_ = keras.models.load_model(path, safe_mode=True)
-        self._compiled = None
+        self._model, self._model_dir, self._compiled = None, None, None
+        self._onnx = load_onnx(directory)
+        if self._onnx is None:
+            self._model = self._read_keras(directory)
+        else:
+            self._model_dir = directory  # Keras only if asked for (keeps TensorFlow out of a serving process)
+
+    @staticmethod
+    def _read_keras(directory: Path) -> Any:
+        import keras
+
+        return keras.models.load_model(directory / MODEL_FILE, safe_mode=True)
