@@ -174,6 +174,9 @@ class AlertsConfig(_Section):
     chart_dir: str = "charts"
     chart_bars: int = Field(default=120, ge=20, le=2000)
     max_attempts: int = Field(default=8, ge=1, le=100)
+    chart_workers: int | None = Field(
+        default=None, ge=0, le=64, description="processes drawing alert charts; unset = one per core, 0 = in-process"
+    )
 
 
 class SchedulerConfig(_Section):

@@ -1,18 +1,27 @@
 """Sends queued alert deliveries, once, through a sink: Telegram, or the console and PNG files.
 
 :meth:`Dispatcher.flush` is what the runtime calls after each cycle (and the
-bot's JobQueue calls every few seconds). Each delivery goes through three
-short transactions: claim (``pending`` -> ``sending``, attempts + 1), send,
-record (``sent``, ``pending`` again with ``next_attempt_at``, or
-``failed``). See ``storage/outbox.py`` for why a row caught mid-send by a
-crash is re-sent (at-least-once) unless ``resend_abandoned=False``.
+bot's JobQueue calls every few seconds). A delivery goes out in two steps:
 
-Error policy for Telegram (python-telegram-bot's exception classes):
+1. the alert **text** (with its buttons) at once: a chart is never waited for;
+2. the **chart**, right after, as a reply to that text. Charts are drawn while
+   texts are being sent, by a pool of worker processes (``bot/alerts/chart_pool.py``)
+   on a reused figure template (``bot/alerts/chart_template.py``).
+
+Each step goes through three short transactions: claim (``pending`` ->
+``sending``, attempts + 1), send, record (``sent``, ``pending`` again with a
+retry time, or ``failed``). See ``storage/outbox.py`` for why a step caught
+mid-send by a crash is re-sent (at-least-once) unless ``resend_abandoned=False``.
+Telegram's per-chat limits are the bot's rate limiter's job (PTB's
+``AIORateLimiter``: 30 messages/s overall, 20 a minute in a group), and a 429
+that still comes back is honoured below.
+
+Error policy for Telegram (python-telegram-bot's exception classes), for either step:
 
 ==================  ==================================================================
 429 ``RetryAfter``  back to pending until ``retry_after``; not counted as an attempt
 403 ``Forbidden``   bot blocked or kicked: chat marked inactive, delivery failed
-400 ``BadRequest``  logged, delivery failed (retrying the same request cannot help)
+400 ``BadRequest``  logged, step failed (retrying the same request cannot help)
 5xx / network       retried with exponential backoff until ``alerts.max_attempts``
 ==================  ==================================================================
 """
@@ -33,49 +42,65 @@ import pandas as pd
 from rich.console import Console
 from rich.panel import Panel
 from sqlalchemy.orm import Session, sessionmaker
+from telegram import ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.alerts.charts import events_for_chart, render_alert_chart
+from bot.alerts.chart_pool import ChartPool, ChartRenderer, ThreadCharts
+from bot.alerts.charts import events_for_chart
 from bot.alerts.text import alert_keyboard, compose_alert, html_to_text
 from bot.runtime.faults import crash_point
 from core.config import Config
 from storage.candles import load_candles
 from storage.chats import mark_chat_inactive
 from storage.models import Alert, utcnow
-from storage.outbox import DEFAULT_LEASE, claim_due, mark_failed, mark_retry, mark_sent, recover_abandoned
+from storage.outbox import (
+    DEFAULT_LEASE,
+    claim_charts_due,
+    claim_due,
+    mark_failed,
+    mark_retry,
+    mark_sent,
+    recover_abandoned,
+)
 
 __all__ = ["ConsoleSink", "Dispatcher", "FlushResult", "Sink", "TelegramSink", "alert_targets", "make_dispatcher"]
 
 log = logging.getLogger(__name__)
-CAPTION_LIMIT = 1024
 
 
 class Sink(Protocol):
     channel: str
 
-    async def send(self, chat_id: int, text: str, png: bytes | None, alert: Alert) -> int | None:
-        """Deliver one alert; return the message id if there is one. Raise on failure."""
+    async def send_text(self, chat_id: int, text: str, alert: Alert) -> int | None:
+        """Deliver an alert's text; return the message id if there is one. Raise on failure."""
+        ...
+
+    async def send_chart(self, chat_id: int, png: bytes, alert: Alert, reply_to: int | None) -> int | None:
+        """Deliver its chart (as a reply to ``reply_to`` where the channel has replies). Raise on failure."""
         ...
 
 
 class TelegramSink:
-    """Alerts as a photo with an HTML caption and the inline buttons."""
+    """Alerts as an HTML message with the inline buttons, then the chart as a photo replying to it."""
 
     channel = "telegram"
 
     def __init__(self, bot: Any) -> None:
         self.bot = bot
 
-    async def send(self, chat_id: int, text: str, png: bytes | None, alert: Alert) -> int | None:
-        keyboard = alert_keyboard(alert.id)
-        if png is not None and len(text) <= CAPTION_LIMIT:
-            msg = await self.bot.send_photo(
-                chat_id, photo=png, caption=text, parse_mode=ParseMode.HTML, reply_markup=keyboard
-            )
-        else:
-            msg = await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+    async def send_text(self, chat_id: int, text: str, alert: Alert) -> int | None:
+        msg = await self.bot.send_message(
+            chat_id, text, parse_mode=ParseMode.HTML, reply_markup=alert_keyboard(alert.id)
+        )
+        return int(msg.message_id)
+
+    async def send_chart(self, chat_id: int, png: bytes, alert: Alert, reply_to: int | None) -> int | None:
+        reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
+        bar = pd.Timestamp(alert.bar_ts, unit="ms", tz="UTC")
+        caption = f"{alert.exchange}:{alert.symbol} {alert.timeframe} · bar {bar:%Y-%m-%d %H:%M} UTC"
+        msg = await self.bot.send_photo(chat_id, photo=png, caption=caption, reply_parameters=reply)
         return int(msg.message_id)
 
 
@@ -88,24 +113,34 @@ class ConsoleSink:
         self.chart_dir = Path(chart_dir)
         self.console = console or Console()
 
-    async def send(self, chat_id: int, text: str, png: bytes | None, alert: Alert) -> int | None:
-        body = html_to_text(text)
-        if png is not None:
-            self.chart_dir.mkdir(parents=True, exist_ok=True)
-            name = f"alert-{alert.id}-{re.sub(r'[^A-Za-z0-9]+', '_', alert.symbol)}-{alert.bar_ts}.png"
-            path = self.chart_dir / name
-            await asyncio.to_thread(path.write_bytes, png)
-            body += f"\nchart: {path}"
-        self.console.print(Panel(body, title=f"alert {alert.id}", expand=False), highlight=False)
+    async def send_text(self, chat_id: int, text: str, alert: Alert) -> int | None:
+        self.console.print(Panel(html_to_text(text), title=f"alert {alert.id}", expand=False), highlight=False)
+        return None
+
+    async def send_chart(self, chat_id: int, png: bytes, alert: Alert, reply_to: int | None) -> int | None:
+        self.chart_dir.mkdir(parents=True, exist_ok=True)
+        name = f"alert-{alert.id}-{re.sub(r'[^A-Za-z0-9]+', '_', alert.symbol)}-{alert.bar_ts}.png"
+        path = self.chart_dir / name
+        await asyncio.to_thread(path.write_bytes, png)
+        self.console.print(f"chart of alert {alert.id}: {path}", highlight=False)
         return None
 
 
 @dataclass
 class FlushResult:
+    """Texts ``sent``/``retried``/``failed``, the same for charts, and steps recovered after a crash."""
+
     sent: int = 0
     retried: int = 0
     failed: int = 0
     recovered: int = 0
+    charts_sent: int = 0
+    charts_retried: int = 0
+    charts_failed: int = 0
+
+    def count(self, part: str, outcome: str) -> None:
+        name = outcome if part == "text" else f"charts_{outcome}"
+        setattr(self, name, getattr(self, name) + 1)
 
 
 def _backoff(attempt: int, base: float, cap: float) -> timedelta:
@@ -128,6 +163,7 @@ class Dispatcher:
         backoff_cap_s: float = 900.0,
         max_per_flush: int = 1000,
         now: Callable[[], datetime] = utcnow,
+        charts: ChartRenderer | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.sinks = dict(sinks)
@@ -139,6 +175,7 @@ class Dispatcher:
         self.backoff_cap_s = backoff_cap_s
         self.max_per_flush = max_per_flush
         self.now = now
+        self.charts: ChartRenderer = charts if charts is not None else ThreadCharts()
         self._lock = asyncio.Lock()
 
     def _tx(self, fn: Callable[[Session], Any]) -> Any:
@@ -150,88 +187,156 @@ class Dispatcher:
 
     async def render(self, alert: Alert) -> tuple[str, bytes | None]:
         """Message text and chart for an alert (chart failures degrade to text only)."""
+        text, chart = await self._prepare(alert)
+        return text, await chart
+
+    async def _prepare(self, alert: Alert) -> tuple[str, asyncio.Task[bytes | None]]:
+        """The alert's text now, and a task drawing its chart meanwhile."""
         frame, context = await self._db(lambda s: _chart_inputs(s, alert, self.chart_bars))
         text = compose_alert(alert, alert.events, frame)
-        png = None
-        if not frame.empty:
+
+        async def draw() -> bytes | None:
+            if frame.empty:
+                return None
             try:
                 title = f"{alert.exchange}:{alert.symbol} {alert.timeframe}"
-                png = await asyncio.to_thread(render_alert_chart, frame, events=events_for_chart(context), title=title)
+                return await self.charts.render(frame, events_for_chart(context), title)
             except Exception:  # noqa: BLE001 - an alert without a picture beats no alert
-                log.exception("chart for alert %s failed; sending text only", alert.id)
-        return text, png
+                log.exception("chart for alert %s failed; its text went alone", alert.id)
+                return None
+
+        return text, asyncio.create_task(draw())
+
+    def close(self) -> None:
+        """Stop the chart workers."""
+        self.charts.close()
 
     async def flush(self) -> FlushResult:
-        """Send every due delivery; returns what happened. Never raises for a delivery's failure."""
+        """Send every due text, and every due chart as soon as it is drawn; returns what happened.
+
+        Texts never wait for charts: the two run side by side, charts drawn while texts go
+        out. Never raises for a delivery's failure.
+        """
         async with self._lock:
             result = FlushResult()
             result.recovered = await self._db(
                 lambda s: recover_abandoned(s, now=self.now(), resend=self.resend_abandoned)
             )
-            rendered: dict[int, tuple[str, bytes | None]] = {}
-            for _ in range(self.max_per_flush):
-                # One row at a time: only the row actually on the wire is ever in 'sending',
-                # so a crash leaves at most one delivery with an unknown outcome.
-                claimed = await self._db(
-                    lambda s: claim_due(s, channels=self.sinks, now=self.now(), lease=self.lease, limit=1)
-                )
-                if not claimed:
-                    break
-                for delivery in claimed:
-                    await self._send_one(delivery, rendered, result)
+            prepared: dict[int, tuple[str, asyncio.Task[bytes | None]]] = {}
+            texts_done, text_sent = asyncio.Event(), asyncio.Event()
+
+            async def texts() -> None:
+                try:
+                    for _ in range(self.max_per_flush):
+                        # One row at a time: only the row actually on the wire is ever in 'sending',
+                        # so a crash leaves at most one text (and one chart) with an unknown outcome.
+                        claimed = await self._db(
+                            lambda s: claim_due(s, channels=self.sinks, now=self.now(), lease=self.lease, limit=1)
+                        )
+                        if not claimed:
+                            break
+                        for delivery in claimed:
+                            await self._send(delivery, "text", prepared, result)
+                            text_sent.set()
+                finally:
+                    texts_done.set()
+
+            async def charts() -> None:
+                for _ in range(self.max_per_flush):
+                    text_sent.clear()  # before the claim: a text sent after it wakes the wait below
+                    claimed = await self._db(
+                        lambda s: claim_charts_due(s, channels=self.sinks, now=self.now(), lease=self.lease, limit=1)
+                    )
+                    if claimed:
+                        for delivery in claimed:
+                            await self._send(delivery, "chart", prepared, result)
+                        continue
+                    if texts_done.is_set():
+                        return
+                    waits = [asyncio.create_task(text_sent.wait()), asyncio.create_task(texts_done.wait())]
+                    _done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                    for task in pending:
+                        task.cancel()
+
+            try:
+                await asyncio.gather(texts(), charts())
+            finally:
+                for _text, task in prepared.values():
+                    task.cancel()
             return result
 
-    async def _send_one(
-        self, delivery: Any, rendered: dict[int, tuple[str, bytes | None]], result: FlushResult
+    async def _send(
+        self,
+        delivery: Any,
+        part: str,
+        prepared: dict[int, tuple[str, asyncio.Task[bytes | None]]],
+        result: FlushResult,
     ) -> None:
         sink = self.sinks[delivery.channel]
         did, chat_id = delivery.id, delivery.chat_id
+        attempts = delivery.attempts if part == "text" else delivery.chart_attempts
+        tag = "" if part == "text" else "chart "  # last_error says which step failed
         try:
-            if delivery.alert_id not in rendered:  # one render per alert, shared by its chats
-                rendered[delivery.alert_id] = await self.render(delivery.alert)
-            text, png = rendered[delivery.alert_id]
-            message_id = await sink.send(chat_id, text, png, delivery.alert)
+            if delivery.alert_id not in prepared:  # one text and one chart per alert, shared by its chats
+                prepared[delivery.alert_id] = await self._prepare(delivery.alert)
+            text, chart = prepared[delivery.alert_id]
+            if part == "text":
+                message_id = await sink.send_text(chat_id, text, delivery.alert)
+            else:
+                png = await asyncio.shield(chart)
+                if png is None:
+                    await self._db(lambda s: mark_failed(s, did, error="chart: nothing to draw", part="chart"))
+                    result.count(part, "failed")
+                    return
+                message_id = await sink.send_chart(chat_id, png, delivery.alert, delivery.message_id)
         except RetryAfter as err:
             with warnings.catch_warnings():  # PTB 22.2+: int now, timedelta in a future major
                 warnings.simplefilter("ignore", PTBDeprecationWarning)
                 after = err.retry_after
             wait = after if isinstance(after, timedelta) else timedelta(seconds=after)
-            msg = f"429: {err}"
-            log.warning("delivery %s: rate limited, retry in %s", did, wait)
+            msg = f"{tag}429: {err}"
+            log.warning("delivery %s (%s): rate limited, retry in %s", did, part, wait)
             await self._db(
-                lambda s: mark_retry(s, did, error=msg, next_attempt_at=self.now() + wait, count_attempt=False)
+                lambda s: mark_retry(
+                    s, did, error=msg, next_attempt_at=self.now() + wait, count_attempt=False, part=part
+                )
             )
-            result.retried += 1
+            result.count(part, "retried")
         except Forbidden as err:
-            msg = f"403: {err}"
+            msg = f"{tag}403: {err}"
             log.warning("delivery %s: chat %s blocked or removed the bot (%s); marking it inactive", did, chat_id, err)
-
-            def forbid(s: Session) -> None:
-                mark_failed(s, did, error=msg)
-                mark_chat_inactive(s, chat_id)
-
-            await self._db(forbid)
-            result.failed += 1
+            await self._db(lambda s: _forbid(s, did, chat_id, msg, part))
+            result.count(part, "failed")
         except BadRequest as err:
-            msg = f"400: {err}"
-            log.error("delivery %s: Telegram refused the request (%s); not retrying", did, msg)
-            await self._db(lambda s: mark_failed(s, did, error=msg))
-            result.failed += 1
+            msg = f"{tag}400: {err}"
+            log.error("delivery %s (%s): Telegram refused the request (%s); not retrying", did, part, msg)
+            await self._db(lambda s: mark_failed(s, did, error=msg, part=part))
+            result.count(part, "failed")
         except Exception as err:  # noqa: BLE001 - network, 5xx, timeouts: retry with backoff
-            msg = f"{type(err).__name__}: {err}"
-            if delivery.attempts >= self.max_attempts:
-                log.error("delivery %s: giving up after %d attempts: %s", did, delivery.attempts, msg)
-                await self._db(lambda s: mark_failed(s, did, error=msg))
-                result.failed += 1
+            msg = f"{tag}{type(err).__name__}: {err}"
+            if attempts >= self.max_attempts:
+                log.error("delivery %s (%s): giving up after %d attempts: %s", did, part, attempts, msg)
+                await self._db(lambda s: mark_failed(s, did, error=msg, part=part))
+                result.count(part, "failed")
             else:
-                wait = _backoff(delivery.attempts, self.backoff_base_s, self.backoff_cap_s)
-                log.warning("delivery %s: attempt %d failed (%s); retry in %s", did, delivery.attempts, msg, wait)
-                await self._db(lambda s: mark_retry(s, did, error=msg, next_attempt_at=self.now() + wait))
-                result.retried += 1
+                wait = _backoff(attempts, self.backoff_base_s, self.backoff_cap_s)
+                log.warning("delivery %s (%s): attempt %d failed (%s); retry in %s", did, part, attempts, msg, wait)
+                await self._db(lambda s: mark_retry(s, did, error=msg, next_attempt_at=self.now() + wait, part=part))
+                result.count(part, "retried")
         else:
-            await self._db(lambda s: mark_sent(s, did, now=self.now(), message_id=message_id))
-            result.sent += 1
-            crash_point("after_first_send")
+            with_chart = part == "text" and getattr(sink, "charts", True)
+            await self._db(
+                lambda s: mark_sent(s, did, now=self.now(), message_id=message_id, chart=with_chart, part=part)
+            )
+            result.count(part, "sent")
+            if part == "text":
+                crash_point("after_first_send")
+
+
+def _forbid(session: Session, delivery_id: int, chat_id: int, error: str, part: str) -> None:
+    """The chat blocked or removed the bot: this step failed (a sent text stays sent), the chat is inactive."""
+    mark_failed(session, delivery_id, error=error, part=part)
+    mark_chat_inactive(session, chat_id)
 
 
 def _chart_inputs(session: Session, alert: Alert, bars: int) -> tuple[pd.DataFrame, list[Any]]:
@@ -280,6 +385,9 @@ def make_dispatcher(
     sinks: dict[str, Sink] = {"console": ConsoleSink(cfg.alerts.chart_dir, console)}
     if bot is not None:
         sinks["telegram"] = TelegramSink(bot)
+    if "charts" not in kw:
+        workers = cfg.alerts.chart_workers
+        kw["charts"] = ThreadCharts() if workers == 0 else ChartPool(workers)
     return Dispatcher(
         session_factory, sinks, max_attempts=cfg.alerts.max_attempts, chart_bars=cfg.alerts.chart_bars, **kw
     )

@@ -96,8 +96,9 @@ class System:
     bot: Any = None  # a bare telegram.Bot when alerts go to Telegram without the application
 
     async def aclose(self) -> None:
-        """Close the exchange clients and the bare Bot (the application's lifecycle belongs to its host)."""
+        """Close the exchange clients, the chart workers and the bare Bot (the application belongs to its host)."""
         await self.feeds.close()
+        self.dispatcher.close()
         if self.bot is not None:
             await self.bot.shutdown()
 
@@ -160,10 +161,17 @@ async def compose(
             assert services.dispatcher is not None  # build_application creates it
             dispatcher = services.dispatcher
         else:
-            from telegram import Bot
+            from telegram.ext import AIORateLimiter, ExtBot
 
             token = cfg.telegram.token.get_secret_value()  # type: ignore[union-attr]
-            bot = Bot(token, base_url=cfg.telegram.base_url, base_file_url=cfg.telegram.base_file_url)
+            # Telegram's flood limits (30 messages/s, 20 a minute per group), as the application's bot has them:
+            # an alert is two messages now (text, then its chart).
+            bot = ExtBot(
+                token,
+                base_url=cfg.telegram.base_url,
+                base_file_url=cfg.telegram.base_file_url,
+                rate_limiter=AIORateLimiter(max_retries=0),
+            )
             await bot.initialize()
             dispatcher = make_dispatcher(cfg, factory, bot=bot, console=console)
     runtime = Runtime(cfg, factory, feeds, pool, dispatcher=dispatcher, social=social, alert_targets=targets)

@@ -1,0 +1,111 @@
+"""Alert charts drawn in worker processes, one reused figure template per worker.
+
+Why processes: drawing a chart is CPU work that holds the GIL (matplotlib's Agg
+renderer), so threads would draw one chart at a time and slow the event loop that
+sends the alert texts. A pool of ``workers`` processes (default: the number of
+cores) draws charts side by side while the dispatcher keeps sending.
+
+The workers start from a fresh interpreter (``forkserver``), never as a fork of
+the main process: that one has live threads (asyncio, the database pool, maybe
+TensorFlow's), and forking a threaded process can deadlock the child. They
+import only the chart code. The pool starts on the first chart (or on
+:meth:`ChartPool.warm`) and is rebuilt once if a worker dies; after that a chart
+is drawn in a thread of this process rather than not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Protocol
+
+import pandas as pd
+
+from bot.alerts.chart_template import render_with_template
+
+__all__ = ["ChartPool", "ChartRenderer", "ThreadCharts"]
+
+log = logging.getLogger(__name__)
+
+
+class ChartRenderer(Protocol):
+    async def render(self, candles: pd.DataFrame, events: pd.DataFrame | None, title: str) -> bytes: ...
+
+    def warm(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ThreadCharts:
+    """Charts drawn in a thread of this process (tests, and the fallback of :class:`ChartPool`)."""
+
+    async def render(self, candles: pd.DataFrame, events: pd.DataFrame | None, title: str) -> bytes:
+        return await asyncio.to_thread(render_with_template, candles, events, title)
+
+    def warm(self) -> None:
+        """Nothing to start."""
+
+    def close(self) -> None:
+        """Nothing to stop."""
+
+
+def _warm_up() -> int:
+    return os.getpid()
+
+
+class ChartPool:
+    """A process pool sized to the cores; each worker keeps its own figure templates."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        self._executor: ProcessPoolExecutor | None = None
+        self._restarts = 0
+        self._fallback = ThreadCharts()
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["bot.alerts.chart_template"])  # not __main__: workers import charts only
+            self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+        return self._executor
+
+    def warm(self) -> None:
+        """Start the workers now (each imports matplotlib once) so the first alert's chart does not wait."""
+        try:
+            pool = self._pool()
+            for _ in range(self.workers):
+                pool.submit(_warm_up)
+        except Exception as err:  # noqa: BLE001 - warming is an optimisation
+            log.warning("chart workers could not be started: %s", err)
+
+    async def render(self, candles: pd.DataFrame, events: pd.DataFrame | None, title: str) -> bytes:
+        if self._restarts > 1:
+            return await self._fallback.render(candles, events, title)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool(), render_with_template, candles, events, title)
+        except BrokenProcessPool as err:
+            self._restarts += 1
+            log.warning(
+                "chart worker died (%s); %s", err, "restarting the pool" if self._restarts < 2 else "drawing in-process"
+            )
+            self._shutdown()
+            return await self.render(candles, events, title)
+
+    def _shutdown(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        self._shutdown()
+
+    def __del__(self) -> None:  # pragma: no cover - interpreter shutdown
+        try:
+            self._shutdown()
+        except Exception:  # noqa: BLE001
+            pass
