@@ -65,6 +65,12 @@ class CycleReport:
     errors: dict[str, str] = field(default_factory=dict)
     duration_s: float = 0.0
     stage_s: dict[str, float] = field(default_factory=dict)
+    started_ms: int = 0  # wall clock at the start: started_ms - until_ms is how late the cycle ran
+
+    @property
+    def lag_s(self) -> float:
+        """Seconds between the close of the newest bar and the start of the cycle that scores it."""
+        return max(0.0, (self.started_ms - self.until_ms) / 1000)
 
 
 def watched_entries(session: Session, cfg: Config, timeframe: str | None = None) -> list[WatchEntry]:
@@ -233,7 +239,7 @@ class Runtime:
         step = timeframe_to_ms(timeframe)
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         now_ms -= now_ms % step  # the close of the newest closed bar
-        report = CycleReport(timeframe=timeframe, until_ms=now_ms)
+        report = CycleReport(timeframe=timeframe, until_ms=now_ms, started_ms=int(time.time() * 1000))
         t_start = time.perf_counter()
         with self.factory.begin() as session:
             cycle_id = open_cycle(session, timeframe)

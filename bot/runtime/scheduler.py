@@ -124,11 +124,20 @@ class MainJob:
             **kwargs,
         )
 
+    def _skipped(self, event: Any) -> None:
+        """A run was due while the previous cycle still ran (coalesced: the next one catches up)."""
+        if str(event.job_id).startswith("cycle:"):
+            timeframe = str(event.job_id).split(":", 1)[1]
+            log.warning("cycle %s overran its timeframe; the next run catches up", timeframe)
+            if self.metrics is not None:
+                self.metrics.skipped(timeframe)
+
     def request_stop(self) -> None:
         self._stop.set()
 
     async def run(self, *, catch_up: bool = True) -> None:
         """Run until SIGINT/SIGTERM (or ``request_stop``)."""
+        from apscheduler.events import EVENT_JOB_MAX_INSTANCES
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         runtime = await self._build()
@@ -145,6 +154,7 @@ class MainJob:
             await stack.enter_async_context(running_application(self.application))
         scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
         self._schedule(scheduler)
+        scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
         scheduler.start()
         if self.cfg.metrics.prometheus_port:
             from bot.runtime.metrics import start_metrics
@@ -154,6 +164,8 @@ class MainJob:
             if catch_up:  # score what closed while we were down, right away
                 for tf in self._timeframes():
                     await self._cycle(tf)
+            if runtime.dispatcher is not None:  # chart workers start now, not with the first alert
+                runtime.dispatcher.charts.warm()
             await self._stop.wait()
             log.info("stopping: finishing the cycle in flight")
         finally:
