@@ -126,7 +126,7 @@ class ConsoleSink:
         return None
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: a flush's result is registered while it waits for charts
 class FlushResult:
     """Texts ``sent``/``retried``/``failed``, the same for charts, and steps recovered after a crash."""
 
@@ -176,7 +176,13 @@ class Dispatcher:
         self.max_per_flush = max_per_flush
         self.now = now
         self.charts: ChartRenderer = charts if charts is not None else ThreadCharts()
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # one text sender at a time
+        # Alert id -> (text, task drawing its chart), shared by the alert's chats and by both steps.
+        self._prepared: dict[int, tuple[str, asyncio.Task[bytes | None]]] = {}
+        self._chart_sender: asyncio.Task[None] | None = None
+        self._texts_running = 0
+        self._text_sent = asyncio.Event()
+        self._listeners: set[FlushResult] = set()  # flushes waiting for the charts, told what became of them
 
     def _tx(self, fn: Callable[[Session], Any]) -> Any:
         with self.session_factory.begin() as session:
@@ -207,26 +213,53 @@ class Dispatcher:
 
         return text, asyncio.create_task(draw())
 
+    async def _prepared_for(self, alert: Alert) -> tuple[str, asyncio.Task[bytes | None]]:
+        if alert.id not in self._prepared:  # one text and one chart per alert, shared by its chats
+            self._prepared[alert.id] = await self._prepare(alert)
+        return self._prepared[alert.id]
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def wait_charts(self) -> None:
+        """Until every chart due now has been sent (or failed, or put back for a retry)."""
+        while self._chart_sender is not None:
+            await asyncio.shield(self._chart_sender)
+
+    def cancel_charts(self) -> None:
+        """Stop sending charts at once (what a killed process does); the outbox keeps what is left."""
+        if self._chart_sender is not None:
+            self._chart_sender.cancel()
+
+    async def aclose(self) -> None:
+        """Let due charts go out, then stop the chart workers."""
+        try:
+            await self.wait_charts()
+        finally:
+            self.close()
+
     def close(self) -> None:
-        """Stop the chart workers."""
+        """Stop the chart workers (charts still due are sent by the next process)."""
+        self.cancel_charts()
         self.charts.close()
 
-    async def flush(self) -> FlushResult:
-        """Send every due text, and every due chart as soon as it is drawn; returns what happened.
+    # -- sending --------------------------------------------------------------------------
+    async def flush(self, *, wait_charts: bool = True) -> FlushResult:
+        """Send every due text now; charts follow, drawn and sent while the texts go out.
 
-        Texts never wait for charts: the two run side by side, charts drawn while texts go
-        out. Never raises for a delivery's failure.
+        Texts never wait for charts. With ``wait_charts`` (the default) this returns once
+        the charts are out too; without (the live cycle), they keep going in the background
+        and the cycle moves on. Never raises for a delivery's failure.
         """
-        async with self._lock:
-            result = FlushResult()
-            result.recovered = await self._db(
-                lambda s: recover_abandoned(s, now=self.now(), resend=self.resend_abandoned)
-            )
-            prepared: dict[int, tuple[str, asyncio.Task[bytes | None]]] = {}
-            texts_done, text_sent = asyncio.Event(), asyncio.Event()
-
-            async def texts() -> None:
+        result = FlushResult()
+        if wait_charts:
+            self._listeners.add(result)
+        try:
+            async with self._lock:
+                result.recovered = await self._db(
+                    lambda s: recover_abandoned(s, now=self.now(), resend=self.resend_abandoned)
+                )
+                self._texts_running += 1
                 try:
+                    self._start_chart_sender()  # charts already due go while the texts are sent
                     for _ in range(self.max_per_flush):
                         # One row at a time: only the row actually on the wire is ever in 'sending',
                         # so a crash leaves at most one text (and one chart) with an unknown outcome.
@@ -236,57 +269,60 @@ class Dispatcher:
                         if not claimed:
                             break
                         for delivery in claimed:
-                            await self._send(delivery, "text", prepared, result)
-                            text_sent.set()
+                            await self._send(delivery, "text", (result,))
+                            self._start_chart_sender()
+                            self._text_sent.set()
                 finally:
-                    texts_done.set()
+                    self._texts_running -= 1
+                    self._text_sent.set()
+            if wait_charts:
+                await self.wait_charts()
+        finally:
+            self._listeners.discard(result)
+        return result
 
-            async def charts() -> None:
-                for _ in range(self.max_per_flush):
-                    text_sent.clear()  # before the claim: a text sent after it wakes the wait below
-                    claimed = await self._db(
-                        lambda s: claim_charts_due(s, channels=self.sinks, now=self.now(), lease=self.lease, limit=1)
-                    )
-                    if claimed:
-                        for delivery in claimed:
-                            await self._send(delivery, "chart", prepared, result)
-                        continue
-                    if texts_done.is_set():
-                        return
-                    waits = [asyncio.create_task(text_sent.wait()), asyncio.create_task(texts_done.wait())]
-                    _done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                    for task in pending:
-                        task.cancel()
+    def _start_chart_sender(self) -> None:
+        if self._chart_sender is None:
+            self._chart_sender = asyncio.create_task(self._send_charts(), name="alert-charts")
 
-            try:
-                await asyncio.gather(texts(), charts())
-            finally:
-                for _text, task in prepared.values():
+    async def _send_charts(self) -> None:
+        """Claim and send due charts until none is due and no text is being sent."""
+        try:
+            for _ in range(self.max_per_flush):
+                self._text_sent.clear()  # before the claim: a text sent after it wakes the wait below
+                claimed = await self._db(
+                    lambda s: claim_charts_due(s, channels=self.sinks, now=self.now(), lease=self.lease, limit=1)
+                )
+                for delivery in claimed:
+                    await self._send(delivery, "chart", tuple(self._listeners))
+                if claimed:
+                    continue
+                if self._texts_running == 0:
+                    return
+                await self._text_sent.wait()
+        except Exception:  # noqa: BLE001 - what is left stays in the outbox for the next flush
+            log.exception("sending charts failed; they stay queued")
+        finally:
+            self._chart_sender = None
+            if self._texts_running == 0:  # nothing will use the drawn charts any more
+                for _text, task in self._prepared.values():
                     task.cancel()
-            return result
+                self._prepared.clear()
 
-    async def _send(
-        self,
-        delivery: Any,
-        part: str,
-        prepared: dict[int, tuple[str, asyncio.Task[bytes | None]]],
-        result: FlushResult,
-    ) -> None:
+    async def _send(self, delivery: Any, part: str, results: tuple[FlushResult, ...]) -> None:
         sink = self.sinks[delivery.channel]
         did, chat_id = delivery.id, delivery.chat_id
         attempts = delivery.attempts if part == "text" else delivery.chart_attempts
         tag = "" if part == "text" else "chart "  # last_error says which step failed
         try:
-            if delivery.alert_id not in prepared:  # one text and one chart per alert, shared by its chats
-                prepared[delivery.alert_id] = await self._prepare(delivery.alert)
-            text, chart = prepared[delivery.alert_id]
+            text, chart = await self._prepared_for(delivery.alert)
             if part == "text":
                 message_id = await sink.send_text(chat_id, text, delivery.alert)
             else:
                 png = await asyncio.shield(chart)
                 if png is None:
                     await self._db(lambda s: mark_failed(s, did, error="chart: nothing to draw", part="chart"))
-                    result.count(part, "failed")
+                    _count(results, part, "failed")
                     return
                 message_id = await sink.send_chart(chat_id, png, delivery.alert, delivery.message_id)
         except RetryAfter as err:
@@ -301,36 +337,41 @@ class Dispatcher:
                     s, did, error=msg, next_attempt_at=self.now() + wait, count_attempt=False, part=part
                 )
             )
-            result.count(part, "retried")
+            _count(results, part, "retried")
         except Forbidden as err:
             msg = f"{tag}403: {err}"
             log.warning("delivery %s: chat %s blocked or removed the bot (%s); marking it inactive", did, chat_id, err)
             await self._db(lambda s: _forbid(s, did, chat_id, msg, part))
-            result.count(part, "failed")
+            _count(results, part, "failed")
         except BadRequest as err:
             msg = f"{tag}400: {err}"
             log.error("delivery %s (%s): Telegram refused the request (%s); not retrying", did, part, msg)
             await self._db(lambda s: mark_failed(s, did, error=msg, part=part))
-            result.count(part, "failed")
+            _count(results, part, "failed")
         except Exception as err:  # noqa: BLE001 - network, 5xx, timeouts: retry with backoff
             msg = f"{tag}{type(err).__name__}: {err}"
             if attempts >= self.max_attempts:
                 log.error("delivery %s (%s): giving up after %d attempts: %s", did, part, attempts, msg)
                 await self._db(lambda s: mark_failed(s, did, error=msg, part=part))
-                result.count(part, "failed")
+                _count(results, part, "failed")
             else:
                 wait = _backoff(attempts, self.backoff_base_s, self.backoff_cap_s)
                 log.warning("delivery %s (%s): attempt %d failed (%s); retry in %s", did, part, attempts, msg, wait)
                 await self._db(lambda s: mark_retry(s, did, error=msg, next_attempt_at=self.now() + wait, part=part))
-                result.count(part, "retried")
+                _count(results, part, "retried")
         else:
             with_chart = part == "text" and getattr(sink, "charts", True)
             await self._db(
                 lambda s: mark_sent(s, did, now=self.now(), message_id=message_id, chart=with_chart, part=part)
             )
-            result.count(part, "sent")
+            _count(results, part, "sent")
             if part == "text":
                 crash_point("after_first_send")
+
+
+def _count(results: tuple[FlushResult, ...], part: str, outcome: str) -> None:
+    for result in results:
+        result.count(part, outcome)
 
 
 def _forbid(session: Session, delivery_id: int, chat_id: int, error: str, part: str) -> None:

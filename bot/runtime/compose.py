@@ -98,7 +98,7 @@ class System:
     async def aclose(self) -> None:
         """Close the exchange clients, the chart workers and the bare Bot (the application belongs to its host)."""
         await self.feeds.close()
-        self.dispatcher.close()
+        await self.dispatcher.aclose()
         if self.bot is not None:
             await self.bot.shutdown()
 

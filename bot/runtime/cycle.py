@@ -275,7 +275,8 @@ class Runtime:
         t0 = time.perf_counter()
         if self.dispatcher is not None:
             try:
-                await self.dispatcher.flush()
+                # texts now; the charts follow in the background (the next cycle need not wait for them)
+                await self.dispatcher.flush(wait_charts=False)
             except Exception as err:  # delivery problems are retried from the outbox later
                 report.errors["dispatch"] = f"{type(err).__name__}: {err}"
                 log.exception("outbox flush failed")

@@ -64,10 +64,12 @@ async def test_text_and_chart_each_go_once_across_a_crash_mid_chart(
     clock = Clock()
     tg.inject("sendPhoto", 0)  # the first chart hangs on the wire: the process is killed there
     async with Bot(tg.token, base_url=tg.base_url) as bot:
-        task = asyncio.create_task(dispatcher(factory, bot, clock).flush())
+        first = dispatcher(factory, bot, clock)
+        task = asyncio.create_task(first.flush())
         await tg.wait_for(lambda: any(r.outcome == "hung" for r in tg.requests))
         await tg.wait_for(lambda: len(tg.calls("sendMessage", ok_only=True)) == len(SYMBOLS))
-        task.cancel()
+        task.cancel()  # the process dies: its flush and its chart sender stop where they are
+        first.cancel_charts()
         with pytest.raises(asyncio.CancelledError):
             await task
     # every text went out although the first chart never came back; one chart is caught mid-send
