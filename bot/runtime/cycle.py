@@ -66,6 +66,7 @@ class CycleReport:
     duration_s: float = 0.0
     stage_s: dict[str, float] = field(default_factory=dict)
     started_ms: int = 0  # wall clock at the start: started_ms - until_ms is how late the cycle ran
+    fetched_at: float = 0.0  # time.monotonic() when the candles were in (alert latency is measured from here)
 
     @property
     def lag_s(self) -> float:
@@ -250,6 +251,7 @@ class Runtime:
         await self._sync_candles(entries, now_ms, report)
         await self._sync_social(entries, now_ms, report)
         report.stage_s["fetch"] = time.perf_counter() - t0
+        report.fetched_at = time.monotonic()
         crash_point("after_candles")
 
         t0 = time.perf_counter()

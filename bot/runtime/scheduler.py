@@ -132,6 +132,18 @@ class MainJob:
             if self.metrics is not None:
                 self.metrics.skipped(timeframe)
 
+    def _log_serving(self) -> None:
+        """Which detectors ONNX Runtime serves, and whether TensorFlow had to be loaded (memory, start-up)."""
+        import sys
+
+        assert self.runtime is not None
+        served: dict[str, list[str]] = {}
+        for name, detector, _version in self.runtime.detectors.active():
+            served.setdefault(str(getattr(detector, "served_by", "numpy")), []).append(name)
+        parts = [f"served by {how}: {', '.join(sorted(names))}" for how, names in sorted(served.items())]
+        loaded = "tensorflow" in sys.modules
+        log.info("ready; %s; TensorFlow loaded: %s", "; ".join(parts) or "no detectors yet", loaded)
+
     def request_stop(self) -> None:
         self._stop.set()
 
@@ -164,6 +176,7 @@ class MainJob:
             if catch_up:  # score what closed while we were down, right away
                 for tf in self._timeframes():
                     await self._cycle(tf)
+            self._log_serving()
             if runtime.dispatcher is not None:  # chart workers start now, not with the first alert
                 runtime.dispatcher.charts.warm()
             await self._stop.wait()
