@@ -91,6 +91,11 @@ class ExchangeConfig(_Section):
     retry_base_delay: float = Field(default=1.0, ge=0, le=600, description="seconds before the first retry; doubles")
     retry_max_delay: float = Field(default=30.0, ge=0, le=3600, description="cap on one backoff wait, seconds")
     candles_per_request: int = Field(default=1000, ge=1, le=10_000)
+    candles: Literal["rest", "websocket"] = Field(
+        default="rest",
+        description="how the main job gets new candles: one REST request per symbol, or the exchange's "
+        "kline WebSocket streams (ccxt.pro) with REST filling whatever the stream missed",
+    )
 
 
 class WatchEntry(_Section):

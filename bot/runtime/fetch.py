@@ -5,7 +5,9 @@ Per cycle and (exchange, timeframe):
 1. the ring (:class:`~bot.runtime.candle_ring.CandleRing`) says where each symbol's stored
    bars end; symbols it has not seen yet are read from the database first, in one query,
    and bars stored while still open (by an import or an older version) are deleted;
-2. the missing bars are requested from the feed, all symbols concurrently under the
+2. the missing bars are taken from the exchange's kline WebSocket stream where the config
+   asks for one (``candles = "websocket"``, :mod:`feeds.kline_stream`), and whatever the
+   stream does not hold is requested over REST: all symbols concurrently under the
    exchange's cap (``max_concurrency``) and its rate limiter (ccxt's, which charges each
    endpoint its weight); the first cycle of a process for a symbol also re-requests the
    holes inside the history window, later cycles only what closed since the newest bar;
@@ -34,6 +36,7 @@ from core.timeframes import timeframe_to_ms
 from storage.candles import delete_candles_from, load_candles_many, upsert_candles_many
 
 if TYPE_CHECKING:
+    from feeds.kline_stream import KlineStream
     from feeds.pool import FeedPool
 
 __all__ = ["CandleSync", "FetchOutcome", "missing_ranges"]
@@ -152,17 +155,35 @@ class CandleSync:
             since = start if newest is None else max(start, newest + step)
             return [] if since >= open_bar else [(since, None)]
 
+        stream = await self._stream(exchange, timeframe, feed, symbols)
+
+        async def rest(name: str, since: int, until: int | None) -> pd.DataFrame:
+            async with cap:
+                outcome.requests += 1
+                return await feed.fetch_closed_candles(name, timeframe, since, until_ms=until, now_ms=now_ms)
+
         async def one(symbol: str) -> tuple[str, pd.DataFrame | None]:
             key = f"{exchange}:{symbol}"
             pieces = []
             try:
                 name = await self._validate(feed, exchange, symbol)
                 for since, until in ranges(symbol):
-                    async with cap:
-                        outcome.requests += 1
-                        got = await feed.fetch_closed_candles(name, timeframe, since, until_ms=until, now_ms=now_ms)
-                    if len(got):
-                        pieces.append(got)
+                    end = open_bar if until is None else min(until, open_bar)
+                    todo: list[tuple[int, int | None]] = [(since, until)]
+                    if stream is not None:  # what the stream has needs no request; REST fills the rest
+                        pushed = stream.closed_bars(name, timeframe, since, now_ms)
+                        pushed = pushed[pd.DatetimeIndex(pushed.index).as_unit("ms").asi8 < end]
+                        if len(pushed):
+                            pieces.append(pushed)
+                            have = pd.DatetimeIndex(pushed.index).as_unit("ms").asi8
+                            todo = [
+                                (a, None if b >= end and until is None else b)
+                                for a, b in missing_ranges(have, since, end, step)
+                            ]
+                    for a, b in todo:
+                        got = await rest(name, a, b)
+                        if len(got):
+                            pieces.append(got)
             except Exception as err:  # one symbol must never stop the others
                 outcome.errors[key] = f"{type(err).__name__}: {err}"
                 log.warning("candles for %s failed: %s", key, err)
@@ -175,6 +196,24 @@ class CandleSync:
 
         results = await asyncio.gather(*(one(s) for s in symbols))
         return {symbol: frame for symbol, frame in results if frame is not None}
+
+    async def _stream(self, exchange: str, timeframe: str, feed: Any, symbols: list[str]) -> KlineStream | None:
+        """The exchange's kline stream when configured, subscribed to every symbol (None: REST only)."""
+        try:
+            stream = await self.feeds.stream(exchange)
+            if stream is None:
+                return None
+            names = []
+            for symbol in symbols:
+                try:
+                    names.append(await self._validate(feed, exchange, symbol))
+                except Exception:  # noqa: BLE001 - reported by the symbol's own fetch
+                    continue
+            await stream.watch((name, timeframe) for name in names)
+            return stream
+        except Exception as err:  # noqa: BLE001 - without the stream, REST still brings every bar
+            log.warning("%s: kline stream unavailable (%s: %s); fetching over REST", exchange, type(err).__name__, err)
+            return None
 
     async def _validate(self, feed: Any, exchange: str, symbol: str) -> str:
         name = self._validated.get((exchange, symbol))
