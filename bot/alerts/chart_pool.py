@@ -19,8 +19,11 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
@@ -57,6 +60,41 @@ def _warm_up() -> int:
     return os.getpid()
 
 
+def _exit_with(main_pid: int) -> None:
+    """Worker initializer: end this worker when the main process is gone.
+
+    A worker blocks on its task queue, and it holds that queue's write end (and the
+    forkserver's "alive" pipe) itself, so after a SIGKILL of the main process (a crash,
+    the OOM killer) it would never see either close: workers and forkserver would live on,
+    holding memory and the main process's stdout and stderr. So each worker checks.
+    """
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(main_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # the pid now belongs to another user's process: ours is gone
+                os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-main", daemon=True).start()
+
+
+def _importable_by_children() -> None:
+    """Put the folder holding ``bot`` on the forkserver's path, so workers import this very code.
+
+    Python 3.11's forkserver does not apply the parent's ``sys.path`` (it starts from the
+    environment), so code run from a checkout that added itself to ``sys.path`` at run
+    time (the benchmarks) would have its workers import another installed copy, or none.
+    """
+    root = str(Path(__file__).resolve().parents[2])
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
+
+
 class ChartPool:
     """A process pool sized to the cores; each worker keeps its own figure templates."""
 
@@ -68,9 +106,12 @@ class ChartPool:
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
+            _importable_by_children()
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(["bot.alerts.chart_template"])  # not __main__: workers import charts only
-            self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=ctx, initializer=_exit_with, initargs=(os.getpid(),)
+            )
         return self._executor
 
     def warm(self) -> None:
