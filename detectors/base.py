@@ -131,6 +131,15 @@ class Detector(ABC):
         """What is compared with the threshold (the raw score unless the policy transforms it)."""
         return scores
 
+    def constant_threshold(self) -> float | None:
+        """The threshold when it is one number for every bar and the raw score is what is compared.
+
+        Optional (default None: unknown). Lets a caller holding hundreds of symbols' scores skip,
+        with one vectorised comparison, the symbols that cannot fire; the alarms themselves
+        still come from the one rule (``detectors.alarms``), symbol by symbol.
+        """
+        return None
+
     def is_anomaly(self, scores: pd.Series) -> pd.Series:
         """Boolean alarm per point under the one rule of :mod:`detectors.alarms` (False during warm-up)."""
         return fires(self.alarm_values(scores), self.thresholds(scores)).rename("is_anomaly")
@@ -329,8 +338,16 @@ class SeriesDetector(Detector):
         if self.scaler_ is not None:
             x = self.scaler_.transform(x)
         outs = self._score_last(list(x), last_n)
+        tails: dict[int, pd.Index] = {}  # frames that share an index (the live cycle's) share its tail
+
+        def tail(index: pd.Index) -> pd.Index:
+            found = tails.get(id(index))
+            if found is None:
+                found = tails[id(index)] = index[-last_n:]
+            return found
+
         return {
-            sym: pd.Series(np.asarray(out, dtype="float64"), index=f.index[-last_n:], name="score")
+            sym: pd.Series(np.asarray(out, dtype="float64"), index=tail(f.index), name="score", copy=False)
             for (sym, f), out in zip(frames.items(), outs, strict=True)
         }
 
@@ -341,6 +358,17 @@ class SeriesDetector(Detector):
     def alarm_values(self, scores: pd.Series) -> pd.Series:
         """The policy's transform of the scores (telemanom's smoothing under ``dynamic``)."""
         return self.threshold_.transform(scores)
+
+    def constant_threshold(self) -> float | None:
+        """``static`` and ``k_sigma`` compare the raw score with one fitted value; the others look at history."""
+        from detectors.thresholds import KSigmaThreshold, StaticThreshold
+
+        policy = self.threshold_
+        if type(policy) in (StaticThreshold, KSigmaThreshold):
+            value = getattr(policy, "value", None)
+            if value is not None and np.isfinite(value):
+                return float(value)
+        return None
 
     # --------------------------------------------------------------- storage
     def save(self, directory: str | Path) -> Path:

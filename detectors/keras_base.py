@@ -95,6 +95,7 @@ class KerasWindowDetector(SeriesDetector):
         self._onnx: OnnxModel | None = None
         self.sigma_: np.ndarray | None = None
         self._compiled: Any = None
+        self._score_cache: dict[bytes, float] = {}  # window bytes -> raw score (see _cached_window_scores)
 
     @property
     def model_(self) -> Any:
@@ -106,6 +107,7 @@ class KerasWindowDetector(SeriesDetector):
     @model_.setter
     def model_(self, model: Any) -> None:
         self._model, self._model_dir, self._onnx, self._compiled = model, None, None, None
+        self._score_cache = {}
 
     @property
     def served_by(self) -> str:
@@ -248,8 +250,33 @@ class KerasWindowDetector(SeriesDetector):
         stacked = np.ascontiguousarray(np.swapaxes(views, 2, 3)).reshape(-1, L, series.shape[2])
         scores = np.full(len(stacked), np.nan)
         ok = np.isfinite(stacked).all(axis=(1, 2))
-        scores[ok] = self._window_scores(stacked[ok])
+        scores[ok] = self._cached_window_scores(stacked[ok])
         return list(self._smooth(scores.reshape(len(xs), n_raw))[:, -last_n:])
+
+    def _cached_window_scores(self, windows: np.ndarray) -> np.ndarray:
+        """``_window_scores``, reusing the raw scores of windows seen by the previous calls.
+
+        Why: the smoothing needs the last ``len(smooth_weights)`` raw scores (8 for span 3),
+        so each live cycle would send 8 windows per symbol through the model while only the
+        newest one is new. A raw score is a function of the window alone (same weights), so
+        a window with the very same bytes gets the very same score: the cache is keyed by the
+        window's bytes and results are exactly what the model gives. It keeps what the last
+        two calls used, and is emptied whenever the model changes.
+        """
+        keys = [w.tobytes() for w in windows]
+        cache = self._score_cache
+        known = np.fromiter((k in cache for k in keys), dtype=bool, count=len(keys))
+        out = np.empty(len(windows))
+        if known.any():
+            out[known] = [cache[k] for k, hit in zip(keys, known, strict=True) if hit]
+        if not known.all():
+            fresh = self._window_scores(windows[~known])
+            out[~known] = fresh
+            cache.update(zip((k for k, hit in zip(keys, known, strict=True) if not hit), fresh.tolist(), strict=True))
+        if len(cache) > 4 * max(len(keys), 1024):  # bounded: drop the oldest entries (dicts keep insertion order)
+            for stale in list(cache)[: len(cache) - 2 * max(len(keys), 1024)]:
+                cache.pop(stale, None)
+        return out
 
     # -------------------------------------------------------------- storage
     def _extra_state(self) -> dict[str, Any]:
@@ -269,12 +296,14 @@ class KerasWindowDetector(SeriesDetector):
         exported = export_onnx(model, directory)
         if exported is not None and onnx_enabled():
             self._onnx = OnnxModel(exported)
+            self._score_cache = {}  # scores from now on are ONNX Runtime's
 
     def _load_model(self, directory: Path) -> None:
         path = directory / MODEL_FILE
         if not path.is_file():
             raise DetectorError(f"{self.name}: model file {path} not found")
         self._model, self._model_dir, self._compiled = None, None, None
+        self._score_cache = {}
         self._onnx = load_onnx(directory)
         if self._onnx is None:
             self._model = self._read_keras(directory)

@@ -188,11 +188,13 @@ class CandleRing:
         for i, symbol in enumerate(present):
             if counts[i] == 0:
                 continue
-            if counts[i] == len(grid):
+            if counts[i] == len(grid):  # the usual case: frames share one index object
                 out[symbol] = pd.DataFrame(values[i], index=full_index, columns=_COLUMNS)
+                continue
+            mask = valid[i]
+            first, last = int(np.argmax(mask)), len(mask) - int(np.argmax(mask[::-1]))
+            if counts[i] == last - first:  # one run of bars (the newest not in yet, or a short history)
+                out[symbol] = pd.DataFrame(values[i, first:last], index=full_index[first:last], columns=_COLUMNS)
             else:
-                mask = valid[i]
-                out[symbol] = pd.DataFrame(
-                    np.ascontiguousarray(values[i][mask]), index=_index(grid[mask]), columns=_COLUMNS
-                )
+                out[symbol] = pd.DataFrame(values[i][mask], index=full_index[mask], columns=_COLUMNS)
         return out

@@ -211,9 +211,8 @@ class Runtime:
                 report.errors[f"detector:{name}"] = f"{type(err).__name__}: {err}"
                 log.exception("detector %s failed", name)
                 continue
-            for key, scores in batch.items():
+            for key, fired in self.detectors.alarms_many(name, detector, batch, min_severity=min_sev).items():
                 exchange, _, symbol = key.partition(":")
-                fired = self.detectors.alarms_for(name, symbol, detector, scores, min_severity=min_sev)
                 events += events_from_alarms(
                     fired,
                     exchange=exchange,

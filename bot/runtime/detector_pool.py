@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -225,6 +226,40 @@ class DetectorPool:
     def override(self, detector: str, symbol: str) -> Resolved:
         """The threshold override and on/off switch for ``detector`` on ``symbol`` (as read this cycle)."""
         return resolve_override(self._overrides, symbol, detector)
+
+    def alarms_many(
+        self,
+        name: str,
+        detector: Any,
+        batch: Mapping[str, pd.Series],
+        *,
+        min_severity: Severity | str = Severity.LOW,
+    ) -> dict[str, pd.DataFrame]:
+        """:meth:`alarms_for` of every ``exchange:symbol`` in ``batch`` that fires (others are left out).
+
+        Why: the rule costs a few hundred microseconds of pandas per symbol, which at 500
+        symbols and four detectors was most of the scoring stage. When the detector's
+        threshold is one number (``constant_threshold``), one vectorised comparison against
+        the lowest threshold any symbol could have (its own, or any override) finds the
+        symbols that may fire, and only those go through the rule: the others could not have
+        produced an alarm, so the result is the same.
+        """
+        limit = detector.constant_threshold() if hasattr(detector, "constant_threshold") else None
+        keys = list(batch)
+        if limit is not None and keys:
+            overrides = [r.value for r in self._overrides if r.value is not None and r.detector in (name, "")]
+            floor = min([limit, *overrides])
+            values = [s.to_numpy(dtype="float64") for s in batch.values()]
+            lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
+            above = np.concatenate(values) > floor if values else np.zeros(0, bool)  # NaN compares False
+            owners = np.repeat(np.arange(len(keys)), lengths)
+            keys = [keys[i] for i in np.unique(owners[above])]
+        out = {}
+        for key in keys:
+            fired = self.alarms_for(name, key.partition(":")[2], detector, batch[key], min_severity=min_severity)
+            if len(fired):
+                out[key] = fired
+        return out
 
     def alarms_for(
         self,

@@ -140,7 +140,8 @@ class CandleSync:
             log.warning("%s: cannot open the feed: %s", exchange, err)
             return {}
         cap = self._caps.setdefault(exchange, asyncio.Semaphore(self.feeds.config(exchange).max_concurrency))
-        window = self.ring.frames(exchange, timeframe, symbols, start_ms=start, end_ms=open_bar)
+        unchecked = [s for s in symbols if (exchange, s, timeframe) not in self._gaps_checked]
+        window = self.ring.frames(exchange, timeframe, unchecked, start_ms=start, end_ms=open_bar) if unchecked else {}
         last = self.ring.last_ts(exchange, timeframe, symbols)
 
         def ranges(symbol: str) -> list[tuple[int, int | None]]:

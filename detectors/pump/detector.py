@@ -211,6 +211,10 @@ class PumpDumpDetector(Detector):
         self._check_fitted()
         return pd.Series(float(self.threshold_), index=scores.index)  # type: ignore[arg-type]
 
+    def constant_threshold(self) -> float | None:
+        """The fixed training threshold (see ``Detector.constant_threshold``)."""
+        return None if self.threshold_ is None else float(self.threshold_)
+
     # -- arrays -----------------------------------------------------------------------------
     def _windows(
         self, market: np.ndarray, groups: np.ndarray, grain: str, rows: np.ndarray | None = None
