@@ -272,12 +272,16 @@ class ExchangeFeed:
         if supported and timeframe not in supported:
             raise InputError(f"{self.name}: timeframe {timeframe!r} is not offered (offered: {', '.join(supported)})")
         while cursor < end:
+            # Ask for no more bars than can exist: exchanges charge a request by its limit (Binance's
+            # klines weigh 1 up to 99 bars, 5 for 1,000, and ccxt's limiter paces by that weight),
+            # so a cycle's one new bar must not be requested as a 1,000-bar page.
+            limit = max(1, min(per_request, -(-(end - cursor) // step)))
             rows = await self._call(
                 self.client.fetch_ohlcv,
                 symbol,
                 timeframe,
                 since=cursor,
-                limit=per_request,
+                limit=limit,
                 params={"until": end - 1},
                 what="fetch_ohlcv",
                 symbol=symbol,
