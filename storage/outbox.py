@@ -64,6 +64,7 @@ __all__ = [
     "mark_failed",
     "mark_retry",
     "mark_sent",
+    "peek_due",
     "queue_alerts",
     "recover_abandoned",
 ]
@@ -258,6 +259,22 @@ def _claim(
         .options(selectinload(Delivery.alert).selectinload(Alert.events))
         .order_by(Delivery.id)
         .execution_options(populate_existing=True)
+    )
+    return list(session.scalars(q))
+
+
+def peek_due(session: Session, *, channels: Iterable[str], now: datetime, limit: int = 100) -> list[Delivery]:
+    """Due ``pending`` text deliveries with their alert and events, without claiming them (to prepare ahead)."""
+    q = (
+        select(Delivery)
+        .where(
+            Delivery.status == DeliveryStatus.PENDING.value,
+            Delivery.channel.in_(list(channels)),
+            (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now),
+        )
+        .options(selectinload(Delivery.alert).selectinload(Alert.events))
+        .order_by(Delivery.id)
+        .limit(limit)
     )
     return list(session.scalars(q))
 

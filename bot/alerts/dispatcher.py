@@ -62,6 +62,7 @@ from storage.outbox import (
     mark_failed,
     mark_retry,
     mark_sent,
+    peek_due,
     recover_abandoned,
 )
 
@@ -178,7 +179,7 @@ class Dispatcher:
         self.charts: ChartRenderer = charts if charts is not None else ThreadCharts()
         self._lock = asyncio.Lock()  # one text sender at a time
         # Alert id -> (text, task drawing its chart), shared by the alert's chats and by both steps.
-        self._prepared: dict[int, tuple[str, asyncio.Task[bytes | None]]] = {}
+        self._prepared: dict[int, asyncio.Task[tuple[str, asyncio.Task[bytes | None]]]] = {}
         self._chart_sender: asyncio.Task[None] | None = None
         self._texts_running = 0
         self._text_sent = asyncio.Event()
@@ -214,9 +215,21 @@ class Dispatcher:
         return text, asyncio.create_task(draw())
 
     async def _prepared_for(self, alert: Alert) -> tuple[str, asyncio.Task[bytes | None]]:
-        if alert.id not in self._prepared:  # one text and one chart per alert, shared by its chats
-            self._prepared[alert.id] = await self._prepare(alert)
-        return self._prepared[alert.id]
+        return await asyncio.shield(self._start_preparing(alert))
+
+    def _start_preparing(self, alert: Alert) -> asyncio.Task[tuple[str, asyncio.Task[bytes | None]]]:
+        """One text and one chart per alert, shared by its chats and by both steps."""
+        task = self._prepared.get(alert.id)
+        if task is None:
+            task = self._prepared[alert.id] = asyncio.create_task(self._prepare(alert))
+        return task
+
+    def _forget_prepared(self) -> None:
+        for task in self._prepared.values():
+            if task.done() and not task.cancelled() and task.exception() is None:
+                task.result()[1].cancel()
+            task.cancel()
+        self._prepared.clear()
 
     # -- lifecycle ------------------------------------------------------------------------
     async def wait_charts(self) -> None:
@@ -259,6 +272,10 @@ class Dispatcher:
                 )
                 self._texts_running += 1
                 try:
+                    # Read (and start drawing) every due alert now, side by side, not one per send.
+                    due = await self._db(lambda s: peek_due(s, channels=self.sinks, now=self.now(), limit=100))
+                    for delivery in due:
+                        self._start_preparing(delivery.alert)
                     self._start_chart_sender()  # charts already due go while the texts are sent
                     for _ in range(self.max_per_flush):
                         # One row at a time: only the row actually on the wire is ever in 'sending',
@@ -305,9 +322,7 @@ class Dispatcher:
         finally:
             self._chart_sender = None
             if self._texts_running == 0:  # nothing will use the drawn charts any more
-                for _text, task in self._prepared.values():
-                    task.cancel()
-                self._prepared.clear()
+                self._forget_prepared()
 
     async def _send(self, delivery: Any, part: str, results: tuple[FlushResult, ...]) -> None:
         sink = self.sinks[delivery.channel]

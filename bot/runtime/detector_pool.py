@@ -239,20 +239,23 @@ class DetectorPool:
 
         Why: the rule costs a few hundred microseconds of pandas per symbol, which at 500
         symbols and four detectors was most of the scoring stage. When the detector's
-        threshold is one number (``constant_threshold``), one vectorised comparison against
-        the lowest threshold any symbol could have (its own, or any override) finds the
-        symbols that may fire, and only those go through the rule: the others could not have
-        produced an alarm, so the result is the same.
+        threshold is one number (``constant_threshold``), one vectorised comparison of every
+        symbol's scores with that symbol's threshold (its override, or the detector's own;
+        none when switched off) finds the symbols that fire, and only those go through the
+        rule: the others could not have produced an alarm, so the result is the same.
         """
         limit = detector.constant_threshold() if hasattr(detector, "constant_threshold") else None
         keys = list(batch)
         if limit is not None and keys:
-            overrides = [r.value for r in self._overrides if r.value is not None and r.detector in (name, "")]
-            floor = min([limit, *overrides])
+            # each symbol's threshold: its override (the order of storage.thresholds) or the detector's own
+            resolved = [self.override(name, key.partition(":")[2]) for key in keys]
+            limits = np.array(
+                [np.inf if not r.enabled else limit if r.threshold is None else r.threshold for r in resolved]
+            )
             values = [s.to_numpy(dtype="float64") for s in batch.values()]
             lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
-            above = np.concatenate(values) > floor if values else np.zeros(0, bool)  # NaN compares False
             owners = np.repeat(np.arange(len(keys)), lengths)
+            above = np.concatenate(values) > limits[owners]  # NaN compares False, as in the rule
             keys = [keys[i] for i in np.unique(owners[above])]
         out = {}
         for key in keys:
