@@ -78,6 +78,7 @@ def _market(args: argparse.Namespace) -> tuple[dict[str, pd.DataFrame], int]:
         seed=args.seed,
         anomaly_rate=0,
         faults=False,
+        **({"start": args.start} if getattr(args, "start", None) else {}),
     )
     frames = {s: f[["open", "high", "low", "close", "volume"]].copy() for s, f in market.candles.items()}
     symbols = sorted(frames)
