@@ -122,7 +122,7 @@ class Runtime:
         outcome = await self.candles.sync(entries, now_ms)
         report.candles_added += outcome.added
         report.errors.update(outcome.errors)
-        self._record_feed_errors(entries, report)
+        report.stage_s["fetch:store"] = outcome.store_s
 
     def _record_feed_errors(self, entries: Sequence[WatchEntry], report: CycleReport) -> None:
         from storage.watchlist import record_checks
@@ -283,6 +283,9 @@ class Runtime:
                 log.exception("outbox flush failed")
         report.stage_s["dispatch"] = time.perf_counter() - t0
 
+        t0 = time.perf_counter()  # bookkeeping for /status, after the alerts are out
+        self._record_feed_errors(entries, report)
+        report.stage_s["checks"] = time.perf_counter() - t0
         report.duration_s = time.perf_counter() - t_start
         with self.factory.begin() as session:
             finish_cycle(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,7 @@ class FetchOutcome:
     added: int = 0
     requests: int = 0
     errors: dict[str, str] = field(default_factory=dict)
+    store_s: float = 0.0  # of which: the one upsert of everything fetched
 
 
 class CandleSync:
@@ -119,9 +121,11 @@ class CandleSync:
         )
         batches = {key: frames for key, frames in zip(groups, fetched, strict=True) if frames}
         if batches:
+            t0 = time.perf_counter()
             with self.factory.begin() as session:  # one transaction, one executemany per exchange
                 for (exchange, timeframe), frames in batches.items():
                     upsert_candles_many(session, exchange, timeframe, frames)
+            outcome.store_s = time.perf_counter() - t0
             for (exchange, timeframe), frames in batches.items():  # committed: now the ring may hold them
                 outcome.added += self.ring.count_new(exchange, timeframe, frames)
                 self.ring.write(exchange, timeframe, timeframe_to_ms(timeframe), frames)
