@@ -121,3 +121,25 @@ async def test_ring_equals_the_database_after_cycles_and_after_a_restart(tmp_pat
             )
     bbb = rt2._load_frames(entries, last_now + STEP)["binance:BBB/USDT"]
     assert len(bbb) == bars - 3  # the exchange's hole stays a hole, in the ring as in the database
+
+
+async def test_a_cycle_fetches_every_symbol_at_once_under_the_exchange_cap(tmp_path: Path) -> None:
+    frames = {f"S{i:02d}/USDT": _make_candles(120, seed=i) for i in range(12)}
+    index = next(iter(frames.values())).index
+    async with FakeBinance(frames) as fake:
+        fake.latency = 0.05  # every answer takes a while: requests overlap if the cycle lets them
+        cfg = default_config(
+            database={"url": f"sqlite:///{tmp_path / 'vigil.db'}"},
+            exchanges={"binance": {"ccxt_config": fake.ccxt_config(), "max_concurrency": 4}},
+            watchlist=[{"exchange": "binance", "symbol": s, "timeframe": "1h"} for s in frames],
+            detectors={"zscore": {}},
+            scheduler={"history_bars": 60},
+        )
+        _engine, factory = open_database(cfg.database.url)
+        async with FeedPool(cfg.exchanges) as feeds:
+            runtime = Runtime(cfg, factory, feeds, DetectorPool(cfg, factory, tmp_path / "models"))
+            report = await runtime.run_cycle("1h", now_ms=_ms(index[100]))
+    assert not report.errors and report.candles_added == 12 * 60
+    assert fake.requests["/api/v3/klines"] == 12
+    assert 2 <= fake.max_in_flight <= 4  # concurrent, and never more than the exchange's cap
+    assert {r["limit"] for r in fake.kline_requests} == {"60"}  # each asks for exactly the bars it lacks
