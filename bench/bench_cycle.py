@@ -274,7 +274,7 @@ async def _run(args, system, server, factory, end: int, step: int, registered: l
         sent_before = len(tg.requests) if tg is not None else 0
         if profiler is not None and i == args.cycles - 1:
             profiler.enable()
-        t0 = time.perf_counter()
+        t0, m0 = time.perf_counter(), time.monotonic()
         report = await runtime.run_cycle(args.timeframe, now_ms=now_ms)
         wall = time.perf_counter() - t0
         if profiler is not None:
@@ -289,7 +289,8 @@ async def _run(args, system, server, factory, end: int, step: int, registered: l
         )
         print(f"  stages: {_stages(report)}")
         if tg is not None:
-            fetched = getattr(report, "fetched_at", None)
+            # the end of the fetch stage (code before issue 19 has no fetched_at: cycle start + fetch stage)
+            fetched = getattr(report, "fetched_at", None) or m0 + report.stage_s.get("fetch", 0.0)
             texts, charts = _arrivals(tg.requests[sent_before:])
             if fetched is not None:
                 lat = [t - fetched for t in texts.values()]
@@ -342,12 +343,15 @@ def _arrivals(requests: list[Any]) -> tuple[dict[str, float], dict[str, float]]:
             continue
         if r.method == "sendMessage":
             texts[r.params["text"].split("\n")[0]] = r.at
+        elif r.method == "sendPhoto" and "<b>" in r.params.get("caption", ""):  # before issue 19: one photo
+            texts[r.params["caption"].split("\n")[0]] = r.at
+            charts[r.params["caption"].split("<b>")[1].split("</b>")[0]] = r.at
         elif r.method == "sendPhoto":
             key = r.params.get("caption", "")
             charts[key] = r.at
     # a text's first line names the symbol; a chart's caption names exchange:symbol: match on the symbol
     by_symbol = {k.split("<b>")[1].split("</b>")[0]: v for k, v in texts.items() if "<b>" in k}
-    chart_by_symbol = {k.split(":", 1)[1].split(" ")[0]: v for k, v in charts.items() if ":" in k}
+    chart_by_symbol = {(k.split(":", 1)[1].split(" ")[0] if ":" in k else k): v for k, v in charts.items()}
     return by_symbol, chart_by_symbol
 
 
