@@ -127,13 +127,14 @@ def _reset_peak() -> bool:
     return True
 
 
-def _children_uss_mib() -> float:
-    """Memory of this process's children (the chart workers) that is theirs alone (USS), MiB."""
+def _children_uss_mib(exclude: int) -> float:
+    """Memory of this process's children but the fake exchange (the chart workers) that is theirs alone (USS), MiB."""
     try:
         import psutil
     except ImportError:
         return float("nan")
-    return sum(c.memory_full_info().uss for c in psutil.Process().children(recursive=True)) / 2**20
+    kids = [c for c in psutil.Process().children(recursive=True) if c.pid != exclude]
+    return sum(c.memory_full_info().uss for c in kids) / 2**20
 
 
 def _uptime() -> str:
@@ -215,7 +216,11 @@ async def main(args: argparse.Namespace) -> None:
             database={"url": f"sqlite:///{tmp / 'vigil.db'}"},
             exchanges={"binance": {"ccxt_config": ccxt_config, "max_concurrency": args.concurrency}},
             watchlist=[{"exchange": "binance", "symbol": s, "timeframe": args.timeframe} for s in sorted(_frames)],
-            alerts={"chart_dir": str(tmp / "charts"), "cooldown_minutes": 0},
+            alerts={
+                "chart_dir": str(tmp / "charts"),
+                "cooldown_minutes": 0,
+                **({"chart_workers": args.chart_workers} if args.chart_workers is not None else {}),
+            },
             scheduler={"history_bars": HISTORY_BARS},
             telegram=telegram,
         )
@@ -233,7 +238,7 @@ async def main(args: argparse.Namespace) -> None:
                 with_application=False,
             )
             try:
-                await _run(args, system, parent, factory, end, step, registered, tg_cm)
+                await _run(args, system, parent, factory, end, step, registered, tg_cm, server.pid)
             finally:
                 await system.aclose()
                 _engine.dispose()
@@ -243,7 +248,9 @@ async def main(args: argparse.Namespace) -> None:
                 server.join(timeout=10)
 
 
-async def _run(args, system, server, factory, end: int, step: int, registered: list[str], tg: Any) -> None:
+async def _run(
+    args, system, server, factory, end: int, step: int, registered: list[str], tg: Any, server_pid: int
+) -> None:
     from bot.runtime.cycle import watched_entries
 
     runtime, pool = system.runtime, system.detectors
@@ -260,7 +267,7 @@ async def _run(args, system, server, factory, end: int, step: int, registered: l
     )
     print(f"  stages: {_stages(report)}")
     print(f"ru_maxrss after set-up: {_maxrss_mib():.0f} MiB; peak mark reset: {_reset_peak()}")
-    if hasattr(dispatcher.charts, "warm"):
+    if hasattr(getattr(dispatcher, "charts", None), "warm"):
         dispatcher.charts.warm()
         await asyncio.sleep(3)  # the chart workers start as `vigil run` starts them: after the first cycle
     print(f"uptime before timed cycles: {_uptime()}")
@@ -285,7 +292,8 @@ async def _run(args, system, server, factory, end: int, step: int, registered: l
         print(
             f"\ncycle {i + 1}: {wall:.2f}s wall; {report.symbols} symbols, {_requests(server) - requests_before} kline "
             f"requests, {report.candles_added} candles added, {report.new_events} new events, {report.alerts} alerts, "
-            f"{len(report.errors)} errors; ru_maxrss {rss:.0f} MiB, chart workers (USS) {_children_uss_mib():.0f} MiB"
+            f"{len(report.errors)} errors; ru_maxrss {rss:.0f} MiB, "
+            f"chart workers (USS) {_children_uss_mib(server_pid):.0f} MiB"
         )
         print(f"  stages: {_stages(report)}")
         if tg is not None:
@@ -384,6 +392,7 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--models", help="folder of trained models: reused when present, else trained into it")
     parser.add_argument("--telegram", action="store_true", help="alerts to a fake Bot API (latency per alert)")
+    parser.add_argument("--chart-workers", type=int, default=None, help="alerts.chart_workers (default: cores)")
     parser.add_argument("--profile", action="store_true", help="cProfile the last timed cycle")
     parser.add_argument("--per-symbol-baseline", action="store_true", help="score one symbol per call too")
     asyncio.run(main(parser.parse_args()))

@@ -113,6 +113,7 @@ def _run_once(cfg: Path, models: Path, db: Path, onnx: bool) -> tuple[float, dic
     mem = _status(proc.pid) if proc.poll() is None else mem
     proc.send_signal(signal.SIGTERM)
     _out, err = proc.communicate(timeout=120)
+    (cfg.parent / f"vigil-run-{'onnx' if onnx else 'keras'}.log").write_text(err)
     ready = next((line for line in err.splitlines() if "ready;" in line), "(no 'ready' line)")
     return took, mem, ready.split("ready;")[-1].strip()
 
@@ -130,7 +131,8 @@ def main(args: argparse.Namespace) -> None:
     ccxt_config = parent.recv()
     try:
         with tempfile.TemporaryDirectory() as tmp_name:
-            tmp = Path(tmp_name)
+            tmp = Path(args.keep) if args.keep else Path(tmp_name)
+            tmp.mkdir(parents=True, exist_ok=True)
             snapshot = tmp / "setup.db"
             asyncio.run(_setup(args, ccxt_config, snapshot, models, now_floor - step))  # one bar short
             frames, _end = bc._market(args)
@@ -160,6 +162,7 @@ if __name__ == "__main__":
     parser.add_argument("--symbols", type=int, default=500)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--keep", help="keep the database, config and the runs' logs in this folder")
     parsed = parser.parse_args()
     parsed.timeframe, parsed.cycles, parsed.alerts = "1h", 1, 0
     main(parsed)

@@ -292,9 +292,8 @@ class SeriesDetector(Detector):
         self._fit_kwargs = kwargs
         self._fit_model(fit_parts, cal_parts)
         self.fitted_ = True
-        train_scores = np.concatenate([self._score_rows(x) for x in cal_parts])
-        if self.threshold_.policy != "static":
-            self.threshold_.fit(train_scores)
+        if self.threshold_.policy != "static":  # a static threshold learns nothing from training scores
+            self.threshold_.fit(np.concatenate([self._score_rows(x) for x in cal_parts]))
         starts = [int(f.index[0].value // 1_000_000) for f in data.values()]
         ends = [int(f.index[-1].value // 1_000_000) for f in data.values()]
         self.train_range_ = (min(starts), max(ends))
