@@ -67,6 +67,7 @@ async def _setup(args: argparse.Namespace, ccxt_config: dict, db: Path, models: 
     )
     engine, factory = open_database(cfg.database.url)
     registered = bc._register_models(factory, models)
+    bc._silence_noise(factory, 0)  # as in bench_cycle: the small pump model's noise would alert on every symbol
     with open(os.devnull, "w") as devnull:
         system = await compose(cfg, factory, model_root=models, console=Console(file=devnull), with_application=False)
         try:

@@ -28,8 +28,6 @@ from typing import Protocol
 
 import pandas as pd
 
-from bot.alerts.chart_template import render_with_template
-
 __all__ = ["ChartPool", "ChartRenderer", "ThreadCharts"]
 
 log = logging.getLogger(__name__)
@@ -41,6 +39,13 @@ class ChartRenderer(Protocol):
     def warm(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+def render_with_template(candles: pd.DataFrame, events: pd.DataFrame | None, title: str) -> bytes:
+    """The chart through this thread's template (matplotlib is imported by whoever draws, not at start-up)."""
+    from bot.alerts.chart_template import render_with_template as render
+
+    return render(candles, events, title)
 
 
 class ThreadCharts:

@@ -48,7 +48,6 @@ from telegram.error import BadRequest, Forbidden, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.alerts.chart_pool import ChartPool, ChartRenderer, ThreadCharts
-from bot.alerts.charts import events_for_chart
 from bot.alerts.text import alert_keyboard, compose_alert, html_to_text
 from bot.runtime.faults import crash_point
 from core.config import Config
@@ -205,6 +204,8 @@ class Dispatcher:
         async def draw() -> bytes | None:
             if frame.empty:
                 return None
+            from bot.alerts.charts import events_for_chart  # matplotlib: only once there is a chart to draw
+
             try:
                 title = f"{alert.exchange}:{alert.symbol} {alert.timeframe}"
                 return await self.charts.render(frame, events_for_chart(context), title)
