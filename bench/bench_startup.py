@@ -143,9 +143,9 @@ def main(args: argparse.Namespace) -> None:
             print(f"uptime: {bc._uptime()}")
             for i in range(args.runs):
                 for onnx in (True, False):
-                    shutil.copy(snapshot, db)
-                    for suffix in ("-wal", "-shm"):
+                    for suffix in ("", "-wal", "-shm"):
                         Path(str(db) + suffix).unlink(missing_ok=True)
+                    shutil.copy(snapshot, db)
                     took, mem, ready = _run_once(cfg, models, db, onnx)
                     print(
                         f"run {i + 1}, {'ONNX Runtime' if onnx else 'Keras (VIGIL_ONNX=0)'}: first cycle finished "
