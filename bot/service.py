@@ -5,10 +5,13 @@ method here and format the answer. Nothing here knows about Telegram or the
 terminal. Database work is synchronous SQLAlchemy run in a worker thread
 (``asyncio.to_thread``), so a slow query never stalls the bot's event loop.
 
-Two collaborators are injected, which keeps this module free of ccxt and of
-the backtest engine: ``validate_symbol(exchange, symbol) -> normalized``
-(``feeds.exchange.ExchangeFeed.validate_symbol`` in production) and
-``run_backtest_for_chat(symbol, strategy, period) -> (text, png)``.
+Collaborators are injected (by ``bot.runtime.compose``), which keeps this
+module free of ccxt, of the backtest engine and of the runtime's internals:
+``validate_symbol(exchange, symbol) -> normalized`` (``feeds.pool.FeedPool``
+in production), ``run_backtest_for_chat(symbol, strategy, period) -> (text, png)``
+and ``backfill(exchange, symbol, timeframe)`` (history for a newly watched
+market). Whoever follows the watchlist (the scheduler) registers with
+:meth:`BotService.on_watchlist_change` and hears of every change made here.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ log = logging.getLogger(__name__)
 
 SymbolValidator = Callable[[str, str], Awaitable[str]]
 BacktestRunner = Callable[[str, str | None, str | None], Any]
+#: ``(exchange, symbol, timeframe) -> result with .bars`` (``bot.runtime.backfill.Backfiller``)
+Backfill = Callable[[str, str, str], Awaitable[Any]]
 T = TypeVar("T")
 
 
@@ -74,13 +79,16 @@ class BotService:
         *,
         validate_symbol: SymbolValidator | None = None,
         run_backtest_for_chat: BacktestRunner | None = None,
+        backfill: Backfill | None = None,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
         self.cfg = cfg
         self.session_factory = session_factory
         self.validate_symbol = validate_symbol
         self.run_backtest_for_chat = run_backtest_for_chat
+        self._backfill = backfill
         self.now = now
+        self._watch_listeners: list[Callable[[], None]] = []
 
     # -- plumbing -------------------------------------------------------------------------
     async def _db(self, fn: Callable[[Session], T]) -> T:
@@ -116,18 +124,52 @@ class BotService:
         return name
 
     # -- watchlist --------------------------------------------------------------------------
+    def on_watchlist_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after every watch or unwatch that changed the table (the scheduler follows it)."""
+        self._watch_listeners.append(listener)
+
+    def _watchlist_changed(self) -> None:
+        for listener in self._watch_listeners:
+            try:
+                listener()
+            except Exception:  # a listener's bug must not turn a done change into an error reply
+                log.exception("watchlist listener %r failed", listener)
+
     async def watch(
-        self, symbol: str, timeframe: str | None = None, exchange: str | None = None, *, user_id: int | None = None
+        self,
+        symbol: str,
+        timeframe: str | None = None,
+        exchange: str | None = None,
+        *,
+        user_id: int | None = None,
+        source: str = "chat",
     ) -> tuple[WatchlistEntry, bool]:
         """Validate against the exchange's markets, then add. Raises BadSymbolError with suggestions."""
         ex = self.check_exchange(exchange)
         tf = timeframe or self.default_timeframe
         if self.validate_symbol is not None:
             symbol = await self.validate_symbol(ex, symbol)
-        return await self._db(lambda s: add_watch(s, ex, symbol, tf, added_by=user_id))
+        entry, created = await self._db(lambda s: add_watch(s, ex, symbol, tf, added_by=user_id, source=source))
+        if created:
+            self._watchlist_changed()
+        return entry, created
 
     async def unwatch(self, symbol: str, timeframe: str | None = None, exchange: str | None = None) -> int:
-        return await self._db(lambda s: remove_watch(s, symbol, timeframe=timeframe, exchange=exchange))
+        n = await self._db(lambda s: remove_watch(s, symbol, timeframe=timeframe, exchange=exchange))
+        if n:
+            self._watchlist_changed()
+        return n
+
+    @property
+    def can_backfill(self) -> bool:
+        return self._backfill is not None
+
+    async def backfill(self, entry: WatchlistEntry) -> int:
+        """Fetch a watched market's recent history now; returns the bars stored for it."""
+        if self._backfill is None:
+            raise BotError("history is fetched by the main job (vigil run); it is not running here")
+        result = await self._backfill(entry.exchange, entry.symbol, entry.timeframe)
+        return int(result.bars)
 
     async def watchlist(self) -> list[WatchlistEntry]:
         return await self._db(lambda s: list_watch(s))

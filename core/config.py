@@ -181,6 +181,9 @@ class SchedulerConfig(_Section):
     retrain_interval_hours: float = Field(default=24.0, gt=0)
     history_bars: int = Field(default=500, ge=50)
     misfire_grace_seconds: int = Field(default=300, ge=1)
+    watchlist_poll_seconds: float = Field(
+        default=30.0, ge=1, le=3600, description="how soon `vigil run` sees a watchlist change made by another process"
+    )
 
 
 class BacktestConfig(_Section):

@@ -107,7 +107,13 @@ class Base(DeclarativeBase):
 
 
 class WatchlistEntry(Base):
-    """A (exchange, symbol, timeframe) the loop fetches and scores."""
+    """A (exchange, symbol, timeframe) the loop fetches and scores.
+
+    This table is the one source of truth for what is watched: the config's
+    ``[[watchlist]]`` only seeds it (``storage.watchlist.seed_watchlist``).
+    Removing a market keeps its row with ``enabled = False`` so that a later
+    seeding does not bring it back; adding it again re-enables it.
+    """
 
     __tablename__ = "watchlist"
     __table_args__ = (UniqueConstraint("exchange", "symbol", "timeframe", name="uq_watchlist_key"),)
@@ -118,6 +124,7 @@ class WatchlistEntry(Base):
     timeframe: Mapped[str] = mapped_column(String(8))
     enabled: Mapped[bool] = mapped_column(default=True)
     added_by: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    source: Mapped[str | None] = mapped_column(String(16), default=None)  # config, chat, cli; None: not recorded
     created_at: Mapped[utc_ts] = mapped_column(default=utcnow)
     last_checked_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)

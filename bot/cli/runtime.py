@@ -25,8 +25,6 @@ def run(
 
     cfg = load_cli_config(config, db)
     configure_logging(cfg.logging.level, cfg.logging.format, config_secrets(cfg))
-    if not cfg.watchlist:
-        console.print("[yellow]the watchlist is empty:[/] add [[watchlist]] entries to the config or /watch in chat")
     asyncio.run(MainJob(cfg, model_root=models).run(catch_up=not no_catch_up))
 
 

@@ -24,14 +24,18 @@ ExchangeOpt = Annotated[str | None, typer.Option("--exchange", "-e", help="Excha
 
 
 def _service(config: Path | None, db: str | None, *, validate: bool = False) -> Any:
-    """The service the chat uses too (``bot.runtime.compose.build_service``); symbols checked on the exchange."""
+    """The service the chat uses too (``bot.runtime.compose.build_service``); symbols checked on the exchange.
+
+    The config's watchlist seeds a database that has never seen it, as ``vigil run`` would.
+    """
     from bot.runtime.compose import build_service
+    from bot.runtime.seed import seed_watchlist_from_config
     from feeds.pool import FeedPool
 
     cfg = load_cli_config(config, db)
-    return build_service(
-        cfg, open_cli_database(cfg), feeds=FeedPool(cfg.exchanges) if validate else None, backtests=False
-    )
+    factory = open_cli_database(cfg)
+    seed_watchlist_from_config(cfg, factory)
+    return build_service(cfg, factory, feeds=FeedPool(cfg.exchanges) if validate else None, backtests=False)
 
 
 async def _closing(service: Any, coro: Any) -> Any:
@@ -60,7 +64,7 @@ def watch(
     tf = parse_timeframe(timeframe) if timeframe else None
     service = _service(config, db, validate=validate)
     try:
-        entry, created = asyncio.run(_closing(service, service.watch(sym, tf, exchange)))
+        entry, created = asyncio.run(_closing(service, service.watch(sym, tf, exchange, source="cli")))
     except BadSymbolError as err:
         hint = getattr(err, "suggestions", None)
         if hint and "did you mean" not in str(err).lower():
@@ -90,9 +94,10 @@ def watchlist(config: ConfigOption = None, db: DbOption = None) -> None:
     from rich.table import Table
 
     entries = asyncio.run(_service(config, db).watchlist())
-    table = Table("exchange", "symbol", "timeframe", "added", "last error")
+    table = Table("exchange", "symbol", "timeframe", "from", "added", "last error")
     for e in entries:
-        table.add_row(e.exchange, e.symbol, e.timeframe, f"{e.created_at:%Y-%m-%d %H:%M}", e.last_error or "")
+        origin = e.source or "not recorded"
+        table.add_row(e.exchange, e.symbol, e.timeframe, origin, f"{e.created_at:%Y-%m-%d %H:%M}", e.last_error or "")
     console.print(table if entries else "the watchlist is empty")
 
 

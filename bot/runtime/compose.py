@@ -20,14 +20,16 @@ from rich.console import Console
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts.dispatcher import Dispatcher, alert_targets, make_dispatcher
+from bot.runtime.backfill import Backfiller
 from bot.runtime.cycle import Runtime
 from bot.runtime.detector_pool import DetectorPool
+from bot.runtime.seed import seed_watchlist_from_config
 from bot.service import BacktestRunner, BotService
 from core.config import Config
 from core.errors import InputError
 from feeds.pool import FeedPool
 
-__all__ = ["System", "build_service", "compose", "make_backtest_runner"]
+__all__ = ["System", "build_service", "compose", "make_backtest_runner", "seed_watchlist_from_config"]
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +71,23 @@ def make_backtest_runner(cfg: Config, session_factory: sessionmaker[Session]) ->
 
 
 def build_service(
-    cfg: Config, factory: sessionmaker[Session], *, feeds: FeedPool | None = None, backtests: bool = True
+    cfg: Config,
+    factory: sessionmaker[Session],
+    *,
+    feeds: FeedPool | None = None,
+    backtests: bool = True,
+    backfill: Any = None,
 ) -> BotService:
-    """The service the chat and the CLI share; symbols are checked through ``feeds`` when given."""
+    """The service the chat and the CLI share; symbols are checked through ``feeds`` when given.
+
+    ``backfill`` fetches a newly watched market's history at once (``bot.runtime.backfill.Backfiller``).
+    """
     return BotService(
         cfg,
         factory,
         validate_symbol=feeds.validate_symbol if feeds is not None else None,
         run_backtest_for_chat=make_backtest_runner(cfg, factory) if backtests else None,
+        backfill=backfill,
     )
 
 
@@ -92,11 +103,13 @@ class System:
     dispatcher: Dispatcher
     targets: list[tuple[str, int]]
     runtime: Runtime
+    backfiller: Backfiller
     application: Any = None  # telegram.ext.Application when a token is set and the bot runs in-process
     bot: Any = None  # a bare telegram.Bot when alerts go to Telegram without the application
 
     async def aclose(self) -> None:
         """Close the exchange clients and the bare Bot (the application's lifecycle belongs to its host)."""
+        await self.backfiller.wait()
         await self.feeds.close()
         if self.bot is not None:
             await self.bot.shutdown()
@@ -133,6 +146,7 @@ async def compose(
     with_application : bool
         Build the Telegram ``Application`` (chat commands) or, when False, only a bare ``Bot`` to send alerts.
     """
+    seed_watchlist_from_config(cfg, factory)
     feeds = feeds if feeds is not None else FeedPool(cfg.exchanges)
     if social is None:
         social = []
@@ -141,7 +155,8 @@ async def compose(
 
             social = build_social_sources([s for s in cfg.social if s.enabled])
     pool = DetectorPool(cfg, factory, model_root, **dict(detector_options or {}))
-    service = build_service(cfg, factory, feeds=feeds)
+    backfiller = Backfiller(feeds, factory, cfg.scheduler.history_bars)
+    service = build_service(cfg, factory, feeds=feeds, backfill=backfiller)
     channel, chats = alert_targets(cfg)
     targets = [(channel, chat) for chat in chats]
     application: Any = None
@@ -167,4 +182,4 @@ async def compose(
             await bot.initialize()
             dispatcher = make_dispatcher(cfg, factory, bot=bot, console=console)
     runtime = Runtime(cfg, factory, feeds, pool, dispatcher=dispatcher, social=social, alert_targets=targets)
-    return System(cfg, factory, feeds, pool, service, dispatcher, targets, runtime, application, bot)
+    return System(cfg, factory, feeds, pool, service, dispatcher, targets, runtime, backfiller, application, bot)

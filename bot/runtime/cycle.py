@@ -64,15 +64,20 @@ class CycleReport:
 
 
 def watched_entries(session: Session, cfg: Config, timeframe: str | None = None) -> list[WatchEntry]:
-    """The config's watchlist plus the enabled entries added from chat, without duplicates."""
+    """The enabled watchlist rows (of ``timeframe`` when given): the database is the source of truth.
+
+    The config's ``[[watchlist]]`` only seeds the table (``storage.watchlist.seed_watchlist``,
+    called by ``bot.runtime.compose``), so a market removed in chat stays removed.
+    Rows on an exchange the config no longer lists are skipped (and logged).
+    """
     from storage.watchlist import enabled_markets
 
-    entries: dict[tuple[str, str, str], WatchEntry] = {}
-    for e in cfg.watchlist:
-        entries[(e.exchange, e.symbol, e.timeframe)] = e
-    for exchange, symbol, tf in enabled_markets(session):
-        entries.setdefault((exchange, symbol, tf), WatchEntry(exchange=exchange, symbol=symbol, timeframe=tf))
-    out = [e for e in entries.values() if timeframe is None or e.timeframe == timeframe]
+    out = []
+    for exchange, symbol, tf in enabled_markets(session, timeframe):
+        if cfg.exchanges and exchange not in cfg.exchanges:
+            log.warning("watchlist: %s %s on %r skipped: the config lists no such exchange", symbol, tf, exchange)
+            continue
+        out.append(WatchEntry(exchange=exchange, symbol=symbol, timeframe=tf))
     return sorted(out, key=lambda e: (e.exchange, e.symbol, e.timeframe))
 
 

@@ -31,7 +31,7 @@ from bot.inputs import (
 )
 from bot.telegram.background import send_chart, start_backtest
 from bot.telegram.context import CustomContext
-from core.errors import BadSymbolError, InputError
+from core.errors import BadSymbolError, BotError, InputError
 
 __all__ = ["COMMANDS", "Command", "Usage", "on_unknown_command"]
 
@@ -90,7 +90,7 @@ async def cmd_help(update: Update, context: CustomContext) -> None:
 
 
 async def cmd_watch(update: Update, context: CustomContext) -> None:
-    """Validate a market against the exchange and add it to the watchlist."""
+    """Validate a market against the exchange and add it to the watchlist; fetch its history at once."""
     args = _args(update)
     if not 1 <= len(args) <= 3:
         raise Usage("")
@@ -101,12 +101,27 @@ async def cmd_watch(update: Update, context: CustomContext) -> None:
     try:
         entry, created = await context.service.watch(symbol, timeframe, exchange, user_id=user.id if user else None)
     except BadSymbolError as err:
-        hint = getattr(err, "suggestions", None) or []
+        hint = [s for s in getattr(err, "suggestions", None) or [] if s != symbol]
         extra = f"\nDid you mean: {', '.join(hint)}?" if hint and "did you mean" not in str(err).lower() else ""
         await _reply(update, f"{err}{extra}")
         return
     verb = "Now watching" if created else "Already watching"
-    await _reply(update, f"{verb} {entry.symbol} {entry.timeframe} on {entry.exchange}.")
+    text = f"{verb} {entry.symbol} {entry.timeframe} on {entry.exchange}."
+    if not (created and context.service.can_backfill):
+        await _reply(update, text)
+        return
+    sent = await _reply(update, f"{text} Fetching its recent history…")
+    context.application.create_task(_backfill_and_edit(context, sent, entry, text), update=update)
+
+
+async def _backfill_and_edit(context: CustomContext, sent: Any, entry: Any, text: str) -> None:
+    """Fetch the new market's history, then edit the /watch answer to say how it went."""
+    try:
+        bars = await context.service.backfill(entry)
+    except BotError as err:
+        await sent.edit_text(f"{text} Its history could not be fetched yet ({err}); the next cycle tries again."[:4000])
+        return
+    await sent.edit_text(f"{text} {bars} bars of history stored: /chart {entry.symbol} works now.")
 
 
 async def cmd_unwatch(update: Update, context: CustomContext) -> None:
@@ -120,15 +135,27 @@ async def cmd_unwatch(update: Update, context: CustomContext) -> None:
     await _reply(update, f"Stopped watching {symbol}." if n else f"{symbol} was not on the watchlist.")
 
 
+def _origin(entry: Any) -> str:
+    """Where a watchlist entry came from, for /list."""
+    if entry.source == "config":
+        return "from the config file"
+    if entry.source == "chat":
+        return f"added in chat{f' by {entry.added_by}' if entry.added_by else ''} {entry.created_at:%Y-%m-%d}"
+    if entry.source == "cli":
+        return f"added with vigil watch {entry.created_at:%Y-%m-%d}"
+    return "origin not recorded"
+
+
 async def cmd_list(update: Update, context: CustomContext) -> None:
-    """Show the watchlist."""
+    """Show the watchlist and where each entry came from."""
     if _args(update):
         raise Usage("")
     entries = await context.service.watchlist()
     if not entries:
         await _reply(update, "The watchlist is empty. Add a market with /watch BTC/USDT")
         return
-    await _reply(update, "Watching:\n" + "\n".join(f"• {e.symbol} {e.timeframe} ({e.exchange})" for e in entries))
+    lines = [f"• {e.symbol} {e.timeframe} ({e.exchange}), {_origin(e)}" for e in entries]
+    await _reply(update, "Watching:\n" + "\n".join(lines))
 
 
 def _scope_symbol(raw: str) -> str:
