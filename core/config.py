@@ -37,6 +37,7 @@ __all__ = [
     "AlertsConfig",
     "BacktestConfig",
     "Config",
+    "DEFAULT_DETECTORS",
     "DatabaseConfig",
     "DetectorConfig",
     "ENV_OVERRIDES",
@@ -153,6 +154,9 @@ class TelegramConfig(_Section):
         description="chats that receive alerts; defaults to allowed_chat_ids",
     )
     mode: Literal["polling", "webhook"] = "polling"
+    retry_max_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="longest wait between attempts to reach an unreachable Bot API"
+    )
     webhook_url: str | None = None
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = Field(default=8443, ge=1, le=65535)
@@ -198,6 +202,16 @@ class MetricsConfig(_Section):
     prometheus_port: int | None = Field(default=None, ge=1, le=65535)
 
 
+# What runs when the config names no detectors: the cheap baseline, the two
+# neural detectors of the seed design and the pump-and-dump classifier.
+DEFAULT_DETECTORS: dict[str, dict[str, Any]] = {
+    "zscore": {},
+    "lstm_forecaster": {},
+    "lstm_autoencoder": {},
+    "pump_dump": {},
+}
+
+
 class Config(_Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
@@ -210,6 +224,12 @@ class Config(_Section):
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+
+    def detectors_in_use(self) -> dict[str, DetectorConfig]:
+        """The ``[detectors.*]`` tables, or the default set when the config names none (enabled or not)."""
+        if self.detectors:
+            return dict(self.detectors)
+        return {name: DetectorConfig(**kw) for name, kw in DEFAULT_DETECTORS.items()}
 
     @model_validator(mode="after")
     def _watchlist_exchanges_are_configured(self) -> Config:

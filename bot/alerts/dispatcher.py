@@ -61,21 +61,35 @@ class Sink(Protocol):
 
 
 class TelegramSink:
-    """Alerts as a photo with an HTML caption and the inline buttons."""
+    """Alerts as a photo with an HTML caption and the inline buttons.
+
+    With a ``link`` (``bot.telegram.link.TelegramLink``) the sink is ready only
+    while Telegram is reachable, so an outage leaves deliveries pending without
+    spending their attempts, and a send that fails for network reasons tells the link.
+    """
 
     channel = "telegram"
 
-    def __init__(self, bot: Any) -> None:
+    def __init__(self, bot: Any, link: Any = None) -> None:
         self.bot = bot
+        self.link = link
+
+    def ready(self) -> bool:
+        return self.link is None or bool(self.link.up)
 
     async def send(self, chat_id: int, text: str, png: bytes | None, alert: Alert) -> int | None:
         keyboard = alert_keyboard(alert.id)
-        if png is not None and len(text) <= CAPTION_LIMIT:
-            msg = await self.bot.send_photo(
-                chat_id, photo=png, caption=text, parse_mode=ParseMode.HTML, reply_markup=keyboard
-            )
-        else:
-            msg = await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+        try:
+            if png is not None and len(text) <= CAPTION_LIMIT:
+                msg = await self.bot.send_photo(
+                    chat_id, photo=png, caption=text, parse_mode=ParseMode.HTML, reply_markup=keyboard
+                )
+            else:
+                msg = await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+        except Exception as err:
+            if self.link is not None:
+                self.link.report(err)
+            raise
         return int(msg.message_id)
 
 
@@ -170,10 +184,14 @@ class Dispatcher:
             )
             rendered: dict[int, tuple[str, bytes | None]] = {}
             for _ in range(self.max_per_flush):
+                # A sink that is not ready (Telegram unreachable) keeps its deliveries pending, attempts untouched.
+                channels = [c for c, sink in self.sinks.items() if getattr(sink, "ready", lambda: True)()]
+                if not channels:
+                    break
                 # One row at a time: only the row actually on the wire is ever in 'sending',
                 # so a crash leaves at most one delivery with an unknown outcome.
                 claimed = await self._db(
-                    lambda s: claim_due(s, channels=self.sinks, now=self.now(), lease=self.lease, limit=1)
+                    lambda s, ch=channels: claim_due(s, channels=ch, now=self.now(), lease=self.lease, limit=1)
                 )
                 if not claimed:
                     break
@@ -273,13 +291,19 @@ def alert_targets(cfg: Config) -> tuple[str, list[int]]:
 
 
 def make_dispatcher(
-    cfg: Config, session_factory: sessionmaker[Session], *, bot: Any = None, console: Console | None = None, **kw: Any
+    cfg: Config,
+    session_factory: sessionmaker[Session],
+    *,
+    bot: Any = None,
+    console: Console | None = None,
+    link: Any = None,
+    **kw: Any,
 ) -> Dispatcher:
     """The dispatcher for this config: Telegram through ``bot`` when given, and always the console sink
-    (so alerts queued while there was no token still go somewhere)."""
+    (so alerts queued while there was no token still go somewhere). ``link`` gates Telegram sends on reachability."""
     sinks: dict[str, Sink] = {"console": ConsoleSink(cfg.alerts.chart_dir, console)}
     if bot is not None:
-        sinks["telegram"] = TelegramSink(bot)
+        sinks["telegram"] = TelegramSink(bot, link)
     return Dispatcher(
         session_factory, sinks, max_attempts=cfg.alerts.max_attempts, chart_bars=cfg.alerts.chart_bars, **kw
     )

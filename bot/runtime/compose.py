@@ -24,6 +24,7 @@ from bot.runtime.backfill import Backfiller
 from bot.runtime.cycle import Runtime
 from bot.runtime.detector_pool import DetectorPool
 from bot.runtime.seed import seed_watchlist_from_config
+from bot.runtime.state import SystemView
 from bot.service import BacktestRunner, BotService
 from core.config import Config
 from core.errors import InputError
@@ -77,10 +78,12 @@ def build_service(
     feeds: FeedPool | None = None,
     backtests: bool = True,
     backfill: Any = None,
+    view: Any = None,
 ) -> BotService:
     """The service the chat and the CLI share; symbols are checked through ``feeds`` when given.
 
-    ``backfill`` fetches a newly watched market's history at once (``bot.runtime.backfill.Backfiller``).
+    ``backfill`` fetches a newly watched market's history at once (``bot.runtime.backfill.Backfiller``);
+    ``view`` tells what runs in this process (``bot.runtime.state.SystemView``).
     """
     return BotService(
         cfg,
@@ -88,6 +91,7 @@ def build_service(
         validate_symbol=feeds.validate_symbol if feeds is not None else None,
         run_backtest_for_chat=make_backtest_runner(cfg, factory) if backtests else None,
         backfill=backfill,
+        view=view,
     )
 
 
@@ -104,15 +108,27 @@ class System:
     targets: list[tuple[str, int]]
     runtime: Runtime
     backfiller: Backfiller
+    view: SystemView
     application: Any = None  # telegram.ext.Application when a token is set and the bot runs in-process
     bot: Any = None  # a bare telegram.Bot when alerts go to Telegram without the application
+    link: Any = None  # bot.telegram.link.TelegramLink: connects the application in the background
 
     async def aclose(self) -> None:
-        """Close the exchange clients and the bare Bot (the application's lifecycle belongs to its host)."""
-        await self.backfiller.wait()
-        await self.feeds.close()
-        if self.bot is not None:
-            await self.bot.shutdown()
+        """Close everything :func:`compose` opened, each step even when an earlier one failed.
+
+        The application is stopped and its HTTP clients closed through its link
+        (also when it never managed to connect), then the exchange clients, then the bare Bot.
+        """
+        try:
+            if self.link is not None:
+                await self.link.aclose()
+        finally:
+            try:
+                await self.backfiller.wait()
+                await self.feeds.close()
+            finally:
+                if self.bot is not None:
+                    await self.bot.shutdown()
 
 
 async def compose(
@@ -156,11 +172,13 @@ async def compose(
             social = build_social_sources([s for s in cfg.social if s.enabled])
     pool = DetectorPool(cfg, factory, model_root, **dict(detector_options or {}))
     backfiller = Backfiller(feeds, factory, cfg.scheduler.history_bars)
-    service = build_service(cfg, factory, feeds=feeds, backfill=backfiller)
+    view = SystemView(pool)
+    service = build_service(cfg, factory, feeds=feeds, backfill=backfiller, view=view)
     channel, chats = alert_targets(cfg)
     targets = [(channel, chat) for chat in chats]
     application: Any = None
     bot: Any = None
+    link: Any = None
     if channel != "telegram":
         dispatcher = make_dispatcher(cfg, factory, console=console)
     else:
@@ -169,17 +187,26 @@ async def compose(
         if with_application:
             from bot.telegram.application import build_application
             from bot.telegram.context import AccessPolicy, BotServices
+            from bot.telegram.link import TelegramLink
 
             services = BotServices(service, AccessPolicy.from_config(cfg.telegram))
             application = build_application(cfg, services)
-            assert services.dispatcher is not None  # build_application creates it
-            dispatcher = services.dispatcher
+            # Started by the host (MainJob) in the background: nothing here waits for Telegram.
+            link = view.link = TelegramLink(application, retry_max=cfg.telegram.retry_max_seconds)
+            dispatcher = make_dispatcher(cfg, factory, bot=application.bot, console=console, link=link)
+            services.dispatcher = dispatcher
         else:
             from telegram import Bot
+            from telegram.error import TelegramError
 
             token = cfg.telegram.token.get_secret_value()  # type: ignore[union-attr]
             bot = Bot(token, base_url=cfg.telegram.base_url, base_file_url=cfg.telegram.base_file_url)
-            await bot.initialize()
+            try:
+                await bot.initialize()
+            except TelegramError as err:  # sends retry from the outbox; the loop must not wait for Telegram
+                log.warning("Telegram unreachable at start (%s); alerts queue in the outbox meanwhile", err)
             dispatcher = make_dispatcher(cfg, factory, bot=bot, console=console)
     runtime = Runtime(cfg, factory, feeds, pool, dispatcher=dispatcher, social=social, alert_targets=targets)
-    return System(cfg, factory, feeds, pool, service, dispatcher, targets, runtime, backfiller, application, bot)
+    return System(
+        cfg, factory, feeds, pool, service, dispatcher, targets, runtime, backfiller, view, application, bot, link
+    )

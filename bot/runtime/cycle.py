@@ -238,7 +238,9 @@ class Runtime:
             except Exception as err:  # one failing detector must not kill the tick
                 report.errors[f"detector:{name}"] = f"{type(err).__name__}: {err}"
                 log.exception("detector %s failed", name)
+                self.detectors.note_failure(name, err)  # /detectors and /status show it
                 continue
+            self.detectors.note_success(name)
             for key, scores in batch.items():
                 exchange, _, symbol = key.partition(":")
                 fired = self.detectors.alarms_for(name, symbol, detector, scores, min_severity=min_sev)

@@ -21,7 +21,6 @@ outbox and close the exchange clients.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Mapping
@@ -197,43 +196,65 @@ class MainJob:
         self._stop.set()
 
     async def run(self, *, catch_up: bool = True) -> None:
-        """Run until SIGINT/SIGTERM (or ``request_stop``)."""
+        """Run until SIGINT/SIGTERM (or ``request_stop``).
+
+        Nothing waits for Telegram: the bot connects in the background
+        (``bot.telegram.link``) while the cycles run. Whatever was opened is
+        closed on the way out, also when start-up failed half-way.
+        """
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-        runtime = await self._build()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.add_signal_handler(sig, self.request_stop)
             except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
                 pass
-        stack = contextlib.AsyncExitStack()
-        if self.application is not None:
-            from bot.telegram.application import running_application
-
-            await stack.enter_async_context(running_application(self.application))
-        scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
-        self._schedule(scheduler)
-        scheduler.start()
-        if self.cfg.metrics.prometheus_port:
-            from bot.runtime.metrics import start_metrics
-
-            self.metrics = start_metrics(self.cfg.metrics.prometheus_port)
+        scheduler: Any = None
         try:
-            if catch_up:  # score what closed while we were down, right away
-                for tf in self._timeframes():
-                    await self._cycle(tf)
+            await self._build()
+            self._close_abandoned_cycles()
+            assert self.system is not None
+            if self.system.link is not None:
+                self.system.link.start()
+            scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
+            self._schedule(scheduler)
+            scheduler.start()
+            if self.cfg.metrics.prometheus_port:
+                from bot.runtime.metrics import start_metrics
+
+                self.metrics = start_metrics(self.cfg.metrics.prometheus_port)
+            if catch_up:  # score what closed while we were down, right away; timeframes do not wait for each other
+                await asyncio.gather(*(self._cycle(tf) for tf in self._timeframes()))
             await self._stop.wait()
             log.info("stopping: finishing the cycle in flight")
         finally:
+            await self._shutdown(scheduler)
+
+    async def _shutdown(self, scheduler: Any) -> None:
+        if scheduler is not None and scheduler.running:
             scheduler.shutdown(wait=False)
-            if self._inflight:
-                await asyncio.gather(*self._inflight, return_exceptions=True)
-            if runtime.dispatcher is not None:
-                await runtime.dispatcher.flush()
-            await stack.aclose()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, *self._inflight, return_exceptions=True)
+        try:
+            if self.runtime is not None and self.runtime.dispatcher is not None:
+                await self.runtime.dispatcher.flush()
+        except Exception:  # what could not be sent stays queued for the next start
+            log.exception("flushing the outbox at shutdown failed")
+        finally:
             if self.system is not None:
                 await self.system.aclose()
             if self.metrics is not None:
                 self.metrics.shutdown()
             log.info("stopped")
+
+    def _close_abandoned_cycles(self) -> None:
+        """Cycles a killed process left unfinished are recorded as abandoned (their bars are scored again)."""
+        from storage.cycles import close_abandoned
+
+        assert self.runtime is not None
+        with self.runtime.factory.begin() as session:
+            n = close_abandoned(session)
+        if n:
+            log.warning("%d cycle(s) left unfinished by a previous run marked abandoned; their bars are redone", n)

@@ -31,6 +31,8 @@ from bot.inputs import (
 )
 from bot.telegram.background import send_chart, start_backtest
 from bot.telegram.context import CustomContext
+from bot.telegram.describe import describe_detector, describe_link, describe_run
+from bot.telegram.link import describe_duration
 from core.errors import BadSymbolError, BotError, InputError
 
 __all__ = ["COMMANDS", "Command", "Usage", "on_unknown_command"]
@@ -188,7 +190,7 @@ async def cmd_threshold(update: Update, context: CustomContext) -> None:
 
 
 async def cmd_detectors(update: Update, context: CustomContext) -> None:
-    """List detectors, or switch one on or off for a symbol."""
+    """Each detector's real state here and globally, or switch one on or off for a symbol."""
     args = _args(update)
     if len(args) not in (0, 1, 3):
         raise Usage("")
@@ -199,20 +201,26 @@ async def cmd_detectors(update: Update, context: CustomContext) -> None:
         switch = args[2].lower()
         if switch not in ("on", "off"):
             raise InputError(f"expected on or off, got {args[2][:8]!r}")
+        if switch == "on" and detector not in context.service.runnable_detectors():
+            raise InputError(
+                f"{detector} is not enabled in the config, so a switch cannot make it run; "
+                f"add [detectors.{detector}] (enabled = true) and restart"
+            )
         await context.service.set_detector(symbol, detector, switch == "on")
         await _reply(update, f"{detector} is now {switch} for {symbol or 'every symbol'}.")
         return
     shown = _scope_symbol(args[0]) if args else ""
-    rows = await context.service.detectors(shown or None)
-    if not rows:
-        await _reply(update, "No detectors configured.")
-        return
+    chat = update.effective_chat
+    report = await context.service.detectors(shown or None, chat.id if chat else None)
     head = f"Detectors for {shown}:" if shown else "Detectors:"
-    lines = [
-        f"• {name}: {'on' if on else 'off'}" + (f", threshold {thr:g}" if thr is not None else "")
-        for name, on, thr in rows
-    ]
-    await _reply(update, head + "\n" + "\n".join(lines))
+    lines = [head] + [f"• {describe_detector(d, report.loop_here)}" for d in report.detectors]
+    if report.chat_muted_until is not None:
+        lines.append(f"Alerts are muted in this chat until {report.chat_muted_until:%Y-%m-%d %H:%M} UTC.")
+    for sym, until in sorted(report.symbols_muted.items()):
+        lines.append(f"{sym} is muted in this chat until {until:%Y-%m-%d %H:%M} UTC.")
+    if report.available:
+        lines.append("Not in the config (add [detectors.NAME] to use): " + ", ".join(report.available))
+    await _reply(update, "\n".join(lines))
 
 
 async def cmd_events(update: Update, context: CustomContext) -> None:
@@ -283,17 +291,11 @@ async def cmd_unmute(update: Update, context: CustomContext) -> None:
 
 
 def _ago(seconds: float | None) -> str:
-    if seconds is None:
-        return "no data"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+    return "no data" if seconds is None else describe_duration(timedelta(seconds=seconds))
 
 
 async def cmd_status(update: Update, context: CustomContext) -> None:
-    """Loop health, data freshness, models and the outbox."""
+    """Loop health, data freshness, detectors, Telegram and the outbox."""
     if _args(update):
         raise Usage("")
     r = await context.service.status()
@@ -304,6 +306,8 @@ async def cmd_status(update: Update, context: CustomContext) -> None:
     else:
         took = None if c.finished_at is None else (c.finished_at - c.started_at).total_seconds()
         state = "running" if took is None else f"finished in {took:.1f} s"
+        if took is not None and c.until_ms is None and c.last_error and c.last_error.startswith("abandoned"):
+            state = "abandoned"
         ago = _ago((r.now - c.started_at).total_seconds())
         lines.append(
             f"Loop: last {c.timeframe} cycle {c.started_at:%Y-%m-%d %H:%M} UTC ({ago} ago), "
@@ -315,8 +319,12 @@ async def cmd_status(update: Update, context: CustomContext) -> None:
     for m in r.markets:
         err = f" — error: {m['last_error'][:100]}" if m["last_error"] else ""
         lines.append(f"• {m['symbol']} {m['timeframe']}: last bar {_ts(m['last_ts'])}, lag {_ago(m['lag_s'])}{err}")
-    if r.models:
+    if r.detectors:
+        lines.append("Detectors: " + "; ".join(f"{d.name} {describe_run(d)}" for d in r.detectors))
+    elif r.models:
         lines.append("Models: " + ", ".join(f"{m['detector']} ({m['scope']}) v{m['version']}" for m in r.models))
+    if r.telegram is not None:
+        lines.append(describe_link(r.telegram, r.now))
     if r.deliveries:
         lines.append("Deliveries: " + ", ".join(f"{k} {v}" for k, v in sorted(r.deliveries.items())))
     await _reply(update, "\n".join(lines))

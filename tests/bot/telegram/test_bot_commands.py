@@ -117,7 +117,7 @@ async def test_threshold_and_detectors_are_stored_per_symbol(running: Any, tg: F
     rows = {(r.symbol, r.detector): (r.value, r.enabled) for r in _rows(factory, ThresholdOverride)}
     assert rows == {("BTC/USDT", "zscore"): (5.5, None), ("", "pump_dump"): (None, False)}
     [shown] = await say(tg, "/detectors BTC/USDT", chat_id=MEMBER)
-    assert "pump_dump: off" in shown and "zscore: on, threshold 5.5" in shown
+    assert "pump_dump: switched off in chat" in shown and "zscore: on, threshold 5.5 (override)" in shown
     [shown] = await say(tg, "/threshold BTC/USDT", chat_id=MEMBER)
     assert "BTC/USDT / zscore: 5.5" in shown
 
