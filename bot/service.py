@@ -32,15 +32,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.alerts.charts import events_for_chart, render_alert_chart
 from bot.alerts.text import compose_alert
 from core.config import Config
-from core.errors import BotError, InputError
+from core.errors import BadSymbolError, BotError, InputError
 from core.timeframes import timeframe_to_ms
 from storage.candles import load_candles
-from storage.chats import ensure_chat, mute_symbol, set_chat_muted
+from storage.chats import ensure_chat, mute_symbol, set_chat_muted, unmute_symbol
 from storage.cycles import cycle_stats_since, last_cycle
 from storage.events import detectors_seen, list_events
 from storage.model_records import active_model_versions
 from storage.models import Alert, Cycle, Event, WatchlistEntry, utcnow
-from storage.thresholds import list_overrides, resolve_override, set_detector_enabled, set_threshold
+from storage.thresholds import (
+    clear_threshold,
+    list_overrides,
+    resolve_override,
+    set_detector_enabled,
+    set_threshold,
+)
 from storage.watchlist import add_watch, list_watch, remove_watch
 
 __all__ = [
@@ -111,6 +117,11 @@ class StatusReport:
     telegram: Any = None  # bot.telegram.link.LinkState when this process runs the bot
 
 
+def _span(period: timedelta) -> str:
+    hours = period.total_seconds() / 3600
+    return f"{hours / 24:g} days" if hours >= 24 else f"{hours:g} hours"
+
+
 class BotService:
     """Watchlist, thresholds, detectors, events, charts, mutes and status, for chat and CLI alike."""
 
@@ -120,6 +131,7 @@ class BotService:
         session_factory: sessionmaker[Session],
         *,
         validate_symbol: SymbolValidator | None = None,
+        validate_timeframe: SymbolValidator | None = None,
         run_backtest_for_chat: BacktestRunner | None = None,
         backfill: Backfill | None = None,
         view: Any = None,
@@ -128,6 +140,7 @@ class BotService:
         self.cfg = cfg
         self.session_factory = session_factory
         self.validate_symbol = validate_symbol
+        self.validate_timeframe = validate_timeframe
         self.run_backtest_for_chat = run_backtest_for_chat
         self._backfill = backfill
         self.view = view  # bot.runtime.state.SystemView: what runs in this process (None: the loop is elsewhere)
@@ -193,6 +206,8 @@ class BotService:
         tf = timeframe or self.default_timeframe
         if self.validate_symbol is not None:
             symbol = await self.validate_symbol(ex, symbol)
+        if self.validate_timeframe is not None:
+            await self.validate_timeframe(ex, tf)
         entry, created = await self._db(lambda s: add_watch(s, ex, symbol, tf, added_by=user_id, source=source))
         if created:
             self._watchlist_changed()
@@ -229,8 +244,27 @@ class BotService:
         rows = await self._db(lambda s: list_overrides(s, symbol=symbol))
         return [(r.symbol or "*", r.detector or "*", r.value, r.enabled) for r in rows]
 
+    async def check_market(self, symbol: str) -> None:
+        """A threshold or switch names a market that is watched or at least listed ('' = every symbol is fine)."""
+        if not symbol or await self._db(lambda s: list_watch(s, symbol=symbol)):
+            return
+        exchange = self.default_exchange
+        if self.validate_symbol is not None:
+            try:
+                await self.validate_symbol(exchange, symbol)
+                return
+            except BadSymbolError:
+                pass
+            raise InputError(f"{symbol} is neither on the watchlist nor listed on {exchange}")
+        raise InputError(f"{symbol} is not on the watchlist (try /watch {symbol})")
+
     async def set_threshold(self, symbol: str, detector: str, value: float) -> None:
+        await self.check_market(symbol)
         await self._db(lambda s: set_threshold(s, symbol, detector, value))
+
+    async def clear_threshold(self, symbol: str, detector: str) -> bool:
+        """Remove a threshold override; returns whether there was one."""
+        return await self._db(lambda s: clear_threshold(s, symbol, detector))
 
     async def detectors(self, symbol: str | None = None, chat_id: int | None = None) -> DetectorReport:
         """Each detector's real state for ``symbol`` (every symbol when None) and, with ``chat_id``, this chat."""
@@ -283,6 +317,7 @@ class BotService:
         return sorted(n for n, dc in self.cfg.detectors_in_use().items() if dc.enabled)
 
     async def set_detector(self, symbol: str, detector: str, enabled: bool) -> None:
+        await self.check_market(symbol)
         await self._db(lambda s: set_detector_enabled(s, symbol, detector, enabled))
 
     # -- events, charts, backtests -----------------------------------------------------------
@@ -290,21 +325,38 @@ class BotService:
         return await self._db(lambda s: list_events(s, symbol=symbol, limit=n))
 
     async def chart(self, symbol: str, period: timedelta = timedelta(days=7), *, max_bars: int = 2000) -> bytes:
-        """PNG of the stored candles of ``symbol`` over ``period`` with its events marked."""
-        entry = await self._entry_for(symbol)
+        """PNG of the stored candles of watched ``symbol`` over ``period`` with its events marked."""
+        png, _timeframe = await self.chart_with_timeframe(symbol, period, max_bars=max_bars)
+        return png
+
+    async def chart_with_timeframe(
+        self,
+        symbol: str,
+        period: timedelta = timedelta(days=7),
+        *,
+        exchange: str | None = None,
+        timeframe: str | None = None,
+        max_bars: int = 2000,
+    ) -> tuple[bytes, str]:
+        """The chart and its timeframe; ``exchange`` and ``timeframe`` name a series watched or not (alerts)."""
+        if exchange is None or timeframe is None:
+            entry = await self._entry_for(symbol)
+            exchange, timeframe = entry.exchange, entry.timeframe
+        ex, tf = exchange, timeframe
         end = int(self.now().timestamp() * 1000)
         start = end - int(period.total_seconds() * 1000)
 
         def run(s: Session) -> tuple[pd.DataFrame, list[Event]]:
-            frame = load_candles(s, entry.exchange, entry.symbol, entry.timeframe, start_ms=start, limit=max_bars)
-            evs = list_events(s, exchange=entry.exchange, symbol=symbol, timeframe=entry.timeframe, since_ms=start)
+            frame = load_candles(s, ex, symbol, tf, start_ms=start, limit=max_bars)
+            evs = list_events(s, exchange=ex, symbol=symbol, timeframe=tf, since_ms=start)
             return frame, evs
 
         frame, evs = await self._db(run)
         if frame.empty:
-            raise InputError(f"no candles stored for {symbol} {entry.timeframe} in the last {period}")
-        title = f"{entry.exchange}:{symbol} {entry.timeframe}"
-        return await asyncio.to_thread(render_alert_chart, frame, events=events_for_chart(evs), title=title)
+            raise InputError(f"no candles stored for {symbol} {tf} in the last {_span(period)}")
+        title = f"{ex}:{symbol} {tf}"
+        png = await asyncio.to_thread(render_alert_chart, frame, events=events_for_chart(evs), title=title)
+        return png, tf
 
     async def backtest(self, symbol: str, strategy: str | None, period: str | None) -> tuple[str, bytes | None]:
         if self.run_backtest_for_chat is None:
@@ -354,6 +406,10 @@ class BotService:
         until = self.now() + duration
         await self._db(lambda s: mute_symbol(s, chat_id, symbol, until))
         return until
+
+    async def unmute_symbol(self, chat_id: int, symbol: str) -> bool:
+        """Lift one symbol's mute in one chat; returns whether it was muted."""
+        return await self._db(lambda s: unmute_symbol(s, chat_id, symbol))
 
     async def set_chat_active(self, chat_id: int, active: bool) -> None:
         def run(s: Session) -> None:

@@ -20,6 +20,7 @@ __all__ = [
     "mark_chat_inactive",
     "mute_symbol",
     "set_chat_muted",
+    "unmute_symbol",
 ]
 
 
@@ -53,6 +54,13 @@ def mute_symbol(session: Session, chat_id: int, symbol: str, until: datetime) ->
     elif row.until < until:
         row.until = until
     session.flush()
+
+
+def unmute_symbol(session: Session, chat_id: int, symbol: str) -> bool:
+    """Lift one symbol's mute in one chat; returns whether there was one."""
+    return bool(
+        session.execute(delete(SymbolMute).where(SymbolMute.chat_id == chat_id, SymbolMute.symbol == symbol)).rowcount
+    )
 
 
 def mark_chat_inactive(session: Session, chat_id: int) -> None:

@@ -89,6 +89,7 @@ def build_service(
         cfg,
         factory,
         validate_symbol=feeds.validate_symbol if feeds is not None else None,
+        validate_timeframe=feeds.validate_timeframe if feeds is not None else None,
         run_backtest_for_chat=make_backtest_runner(cfg, factory) if backtests else None,
         backfill=backfill,
         view=view,

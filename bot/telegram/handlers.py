@@ -173,9 +173,16 @@ async def cmd_threshold(update: Update, context: CustomContext) -> None:
         _require_admin(update, context)
         symbol = _scope_symbol(args[0])
         detector = parse_detector(args[1], context.service.known_detectors())
+        scope = f"{symbol or 'every symbol'} / {detector}"
+        if args[2].lower() in ("off", "clear", "none"):
+            if await context.service.clear_threshold(symbol, detector):
+                await _reply(update, f"Threshold override for {scope} removed: the detector's own threshold applies.")
+            else:
+                await _reply(update, f"There was no threshold override for {scope}.")
+            return
         value = parse_threshold_value(args[2])
         await context.service.set_threshold(symbol, detector, value)
-        await _reply(update, f"Threshold for {symbol or 'every symbol'} / {detector} set to {value:g}.")
+        await _reply(update, f"Threshold for {scope} set to {value:g}.")
         return
     shown = _scope_symbol(args[0]) if args else ""
     rows = await context.service.thresholds(shown or None)
@@ -268,24 +275,40 @@ async def cmd_backtest(update: Update, context: CustomContext) -> None:
     start_backtest(update, context, symbol, strategy, period)
 
 
+def _looks_like_symbol(raw: str) -> bool:
+    return "/" in raw or "-" in raw
+
+
 async def cmd_mute(update: Update, context: CustomContext) -> None:
-    """Mute alerts in this chat for a while."""
+    """Mute alerts in this chat for a while: all of them, or one symbol's."""
     args = _args(update)
-    if len(args) > 1:
+    if len(args) > 2 or (len(args) == 2 and not _looks_like_symbol(args[0])):
         raise Usage("")
-    duration = parse_duration(args[0]) if args else timedelta(hours=1)
+    symbol = parse_symbol(args[0]) if args and _looks_like_symbol(args[0]) else None
+    rest = args[1:] if symbol else args
+    duration = parse_duration(rest[0]) if rest else timedelta(hours=1)
     chat = update.effective_chat
     assert chat is not None
+    if symbol is not None:
+        until = await context.service.mute_symbol(chat.id, symbol, duration)
+        await _reply(update, f"{symbol} muted here until {until:%Y-%m-%d %H:%M} UTC.")
+        return
     until = await context.service.mute(chat.id, duration)
     await _reply(update, f"Alerts muted here until {until:%Y-%m-%d %H:%M} UTC.")
 
 
 async def cmd_unmute(update: Update, context: CustomContext) -> None:
-    """Unmute alerts in this chat."""
-    if _args(update):
+    """Unmute alerts in this chat: all of them, or one symbol's."""
+    args = _args(update)
+    if len(args) > 1:
         raise Usage("")
     chat = update.effective_chat
     assert chat is not None
+    if args:
+        symbol = parse_symbol(args[0])
+        was = await context.service.unmute_symbol(chat.id, symbol)
+        await _reply(update, f"{symbol} unmuted here." if was else f"{symbol} was not muted here.")
+        return
     await context.service.unmute(chat.id)
     await _reply(update, "Alerts unmuted.")
 
@@ -350,13 +373,16 @@ COMMANDS: list[Command] = [
     Command("unwatch", cmd_unwatch, "stop watching a market", "/unwatch SYMBOL [TIMEFRAME]", admin=True),
     Command("list", cmd_list, "the watchlist", "/list"),
     Command(
-        "threshold", cmd_threshold, "show or set a threshold (set: admin)", "/threshold [SYMBOL|*] [DETECTOR] [VALUE]"
+        "threshold",
+        cmd_threshold,
+        "show, set or remove (off) a threshold (admin to change)",
+        "/threshold [SYMBOL|*] [DETECTOR] [VALUE|off]",
     ),
     Command("detectors", cmd_detectors, "list, or switch on/off (admin)", "/detectors [SYMBOL|*] [DETECTOR on|off]"),
     Command("events", cmd_events, "latest events", "/events [SYMBOL] [N]"),
     Command("chart", cmd_chart, "chart with events", "/chart SYMBOL [PERIOD e.g. 7d]"),
     Command("backtest", cmd_backtest, "backtest the events", "/backtest SYMBOL [STRATEGY] [PERIOD]"),
-    Command("mute", cmd_mute, "mute alerts here", "/mute [DURATION e.g. 2h]", admin=True),
-    Command("unmute", cmd_unmute, "unmute alerts here", "/unmute", admin=True),
+    Command("mute", cmd_mute, "mute alerts here (or one symbol's)", "/mute [SYMBOL] [DURATION e.g. 2h]", admin=True),
+    Command("unmute", cmd_unmute, "unmute alerts here (or one symbol's)", "/unmute [SYMBOL]", admin=True),
     Command("status", cmd_status, "loop health and data lag", "/status"),
 ]

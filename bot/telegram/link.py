@@ -113,7 +113,7 @@ class TelegramLink:
         app = self.app
         with contextlib.suppress(Exception):
             if app.updater is not None and app.updater.running:
-                await app.updater.stop()
+                await self._stop_updater()
         with contextlib.suppress(Exception):
             if app.running:
                 await app.stop()
@@ -123,6 +123,21 @@ class TelegramLink:
             await app.bot.shutdown()  # ... so close the bot's HTTP clients ourselves (a no-op when done)
 
     # -- internals ----------------------------------------------------------------------------
+    async def _stop_updater(self) -> None:
+        """Stop polling. python-telegram-bot then confirms the fetched updates with one more ``getUpdates``;
+        with Telegram unreachable that fails with a traceback at ERROR, which says nothing we do not know."""
+        updater_log = logging.getLogger("telegram.ext.Updater")
+        quiet = not self.up
+        level = updater_log.level
+        if quiet:
+            log.info("stopping while Telegram is unreachable: updates fetched last may be delivered again on restart")
+            updater_log.setLevel(logging.CRITICAL)
+        try:
+            await self.app.updater.stop()
+        finally:
+            if quiet:
+                updater_log.setLevel(level)
+
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)

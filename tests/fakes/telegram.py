@@ -77,6 +77,7 @@ class FakeTelegram:
         self.port = 0
         self.commands: list[dict[str, Any]] = []
         self._answered: set[str] = set()
+        self.down = False
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> FakeTelegram:
@@ -91,7 +92,9 @@ class FakeTelegram:
         return self
 
     async def go_down(self) -> None:
-        """Stop listening (clients get "connection refused"), keeping the port and everything recorded."""
+        """Stop listening (new connections are refused) and drop requests on open connections without an
+        answer, keeping the port and everything recorded: the Bot API is unreachable."""
+        self.down = True
         if self._site is not None:
             await self._site.stop()
             self._site = None
@@ -101,6 +104,7 @@ class FakeTelegram:
         assert self._runner is not None and self._site is None
         self._site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await self._site.start()
+        self.down = False
 
     async def close(self) -> None:
         self._release.set()
@@ -321,6 +325,10 @@ class FakeTelegram:
         return None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if self.down:  # a request on a connection opened before the outage: no answer
+            assert request.transport is not None
+            request.transport.abort()
+            raise asyncio.CancelledError
         if request.match_info["token"] != self.token:
             return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
         method = request.match_info["method"]
