@@ -43,12 +43,14 @@ __all__ = [
     "ENV_OVERRIDES",
     "ExchangeConfig",
     "LoggingConfig",
+    "PathsConfig",
     "SchedulerConfig",
     "SocialSourceConfig",
     "TelegramConfig",
     "ThresholdConfig",
     "WatchEntry",
     "default_config",
+    "default_data_dir",
     "load_config",
 ]
 
@@ -198,6 +200,32 @@ class BacktestConfig(_Section):
     init_cash: float = Field(default=10_000.0, gt=0)
 
 
+def default_data_dir() -> Path:
+    """Where vigil keeps its files unless told otherwise: ``$XDG_DATA_HOME/vigil`` (``~/.local/share/vigil``)."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "vigil"
+
+
+class PathsConfig(_Section):
+    """Folders, always used as absolute paths: a relative one in the config file is relative to that file.
+
+    Model files are stored in the database relative to ``models_dir``, so the same
+    database and models work from any working directory (a systemd unit, a cron
+    job) and move together when the folder moves.
+    """
+
+    data_dir: str | None = Field(default=None, description="default: $XDG_DATA_HOME/vigil (~/.local/share/vigil)")
+    models_dir: str | None = Field(default=None, description="trained model files; default: <data_dir>/models")
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser().absolute() if self.data_dir else default_data_dir().absolute()
+
+    @property
+    def models_path(self) -> Path:
+        return Path(self.models_dir).expanduser().absolute() if self.models_dir else self.data_path / "models"
+
+
 class MetricsConfig(_Section):
     prometheus_port: int | None = Field(default=None, ge=1, le=65535)
 
@@ -224,6 +252,7 @@ class Config(_Section):
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    paths: PathsConfig = Field(default_factory=PathsConfig)
 
     def detectors_in_use(self) -> dict[str, DetectorConfig]:
         """The ``[detectors.*]`` tables, or the default set when the config names none (enabled or not)."""
@@ -264,7 +293,10 @@ ENV_OVERRIDES: dict[str, str] = {
     "VIGIL_TELEGRAM_ALERT_CHAT_IDS": "telegram.alert_chat_ids",
     "VIGIL_LOG_LEVEL": "logging.level",
     "VIGIL_LOG_FORMAT": "logging.format",
+    "VIGIL_DATA_DIR": "paths.data_dir",
+    "VIGIL_MODELS_DIR": "paths.models_dir",
 }
+_PATH_KEYS = ("data_dir", "models_dir")
 _LIST_OF_INT_KEYS = {
     "telegram.allowed_chat_ids",
     "telegram.admin_user_ids",
@@ -353,6 +385,17 @@ def _validate(data: dict[str, Any], source: str) -> Config:
         raise ConfigError(_format_validation_error(err, source)) from None
 
 
+def _anchor_paths(data: dict[str, Any], base: Path) -> None:
+    """Make relative ``[paths]`` folders absolute against ``base`` (the config file's folder, or the cwd)."""
+    table = data.get("paths")
+    if not isinstance(table, dict):
+        return
+    for key in _PATH_KEYS:
+        value = table.get(key)
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            table[key] = str((base / Path(value).expanduser()).absolute())
+
+
 def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Read, override from the environment, and validate a config file.
 
@@ -375,7 +418,9 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"{p}: invalid TOML: {err}") from None
+        _anchor_paths(data, p.parent)
     data = _apply_env(data, env)
+    _anchor_paths(data, Path.cwd())  # what the environment gave, relative to where we run
     return _validate(data, source)
 
 

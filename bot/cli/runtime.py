@@ -16,7 +16,9 @@ __all__ = ["register"]
 def run(
     config: ConfigOption = None,
     db: DbOption = None,
-    models: Annotated[Path, typer.Option(help="Folder for trained model files.")] = Path("models"),
+    models: Annotated[
+        Path | None, typer.Option(help="Folder of trained model files (default: the config's paths.models_dir).")
+    ] = None,
     no_catch_up: Annotated[bool, typer.Option("--no-catch-up", help="Do not score missed bars at start.")] = False,
 ) -> None:
     """Run the main job: fetch, score, alert on every candle close until Ctrl-C / SIGTERM."""

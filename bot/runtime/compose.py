@@ -137,7 +137,7 @@ async def compose(
     factory: sessionmaker[Session],
     *,
     feeds: FeedPool | None = None,
-    model_root: str | Path = "models",
+    model_root: str | Path | None = None,
     detector_options: Mapping[str, Any] | None = None,
     social: Sequence[Any] | None = None,
     console: Console | None = None,
@@ -150,8 +150,8 @@ async def compose(
     ----------
     feeds : FeedPool, optional
         Market data; default one ccxt client per configured exchange, opened on first use.
-    model_root : path
-        Folder of trained model files.
+    model_root : path, optional
+        Folder of trained model files; default the config's ``paths.models_dir``.
     detector_options : mapping, optional
         Keyword arguments of :class:`DetectorPool` (training sizes for the demo and benchmarks).
     social : sequence, optional
@@ -171,7 +171,8 @@ async def compose(
             from feeds.social import build_social_sources
 
             social = build_social_sources([s for s in cfg.social if s.enabled])
-    pool = DetectorPool(cfg, factory, model_root, **dict(detector_options or {}))
+    root = Path(model_root) if model_root is not None else cfg.paths.models_path
+    pool = DetectorPool(cfg, factory, root, **dict(detector_options or {}))
     backfiller = Backfiller(feeds, factory, cfg.scheduler.history_bars)
     view = SystemView(pool)
     service = build_service(cfg, factory, feeds=feeds, backfill=backfiller, view=view)

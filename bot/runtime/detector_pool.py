@@ -122,12 +122,13 @@ class DetectorPool:
 
     def _load_or_train(self, slot: _Slot, frames: Mapping[str, pd.DataFrame]) -> None:
         from detectors.registry import get_detector_class
+        from detectors.store import model_path
         from storage.model_records import latest_model_record
 
         with self.factory() as session:
             record = latest_model_record(session, slot.name, scope=slot.config.scope)
         if record is not None:
-            slot.detector = get_detector_class(record.detector).load(record.path)
+            slot.detector = get_detector_class(record.detector).load(model_path(record, self.model_root))
             slot.version = f"v{record.version}"
             log.info("detector %s: loaded model %s", slot.name, slot.version)
             return

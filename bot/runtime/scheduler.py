@@ -51,9 +51,9 @@ def next_run_time(now: datetime, timeframe: str, delay_s: float) -> datetime:
 class MainJob:
     """Builds the runtime from config (``bot.runtime.compose``) and keeps it running until told to stop."""
 
-    def __init__(self, cfg: Config, *, model_root: str | Path = "models") -> None:
+    def __init__(self, cfg: Config, *, model_root: str | Path | None = None) -> None:
         self.cfg = cfg
-        self.model_root = Path(model_root)
+        self.model_root = Path(model_root) if model_root is not None else cfg.paths.models_path
         self.system: System | None = None
         self.runtime: Runtime | None = None
         self.application: Any = None
