@@ -90,15 +90,15 @@ async def test_detectors_shows_what_runs_what_is_trained_and_what_fails(running:
 
 async def test_detectors_for_a_symbol_and_for_this_chat_and_switches_that_cannot_work(running: Any) -> None:
     _system, tg = running
-    assert await say(tg, "/detectors DOGE/USDT tiny_model off", chat_id=ADMIN) == [
-        "tiny_model is now off for DOGE/USDT."
+    assert await say(tg, "/detectors ETH/USDT tiny_model off", chat_id=ADMIN) == [
+        "tiny_model is now off for ETH/USDT."
     ]
     await say(tg, "/threshold BTC/USDT zscore 7", chat_id=ADMIN)
     [everywhere] = await say(tg, "/detectors", chat_id=ADMIN)
     assert "zscore: on, threshold 7 for BTC/USDT, running" in everywhere
-    assert "tiny_model: on, off for DOGE/USDT, running v1" in everywhere
-    [doge] = await say(tg, "/detectors DOGE/USDT", chat_id=ADMIN)
-    assert "tiny_model: switched off in chat, running v1" in doge
+    assert "tiny_model: on, off for ETH/USDT, running v1" in everywhere
+    [eth] = await say(tg, "/detectors ETH/USDT", chat_id=ADMIN)
+    assert "tiny_model: switched off in chat, running v1" in eth
     await say(tg, "/mute 2h", chat_id=ADMIN)
     [muted] = await say(tg, "/detectors", chat_id=ADMIN)
     assert "Alerts are muted in this chat until" in muted
