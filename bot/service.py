@@ -21,16 +21,16 @@ import html
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import pandas as pd
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts.charts import events_for_chart, render_alert_chart
 from bot.alerts.text import compose_alert
+from bot.reports import DetectorReport, DetectorRun, DetectorStatus, StatusReport, detector_statuses
 from core.config import Config
 from core.errors import BadSymbolError, BotError, InputError
 from core.timeframes import timeframe_to_ms
@@ -39,11 +39,10 @@ from storage.chats import ensure_chat, mute_symbol, set_chat_muted, unmute_symbo
 from storage.cycles import cycle_stats_since, last_cycle
 from storage.events import detectors_seen, list_events
 from storage.model_records import active_model_versions
-from storage.models import Alert, Cycle, Event, WatchlistEntry, utcnow
+from storage.models import Alert, Event, WatchlistEntry, utcnow
 from storage.thresholds import (
     clear_threshold,
     list_overrides,
-    resolve_override,
     set_detector_enabled,
     set_threshold,
 )
@@ -66,55 +65,6 @@ BacktestRunner = Callable[[str, str | None, str | None], Any]
 #: ``(exchange, symbol, timeframe) -> result with .bars`` (``bot.runtime.backfill.Backfiller``)
 Backfill = Callable[[str, str, str], Awaitable[Any]]
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class DetectorRun:
-    """What one enabled detector is doing in the process that runs the loop (``bot.runtime.detector_pool``)."""
-
-    name: str
-    loaded: bool  # a model (or a fitted statistical detector) is in memory and scores each cycle
-    version: str | None  # "v3", "untrained" (nothing to train), None before it is ready
-    waiting: bool = False  # not enough history yet to train or fit
-    failing: bool = False  # its last load, training or scoring failed
-    last_error: str | None = None
-    last_error_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class DetectorStatus:
-    """A detector's real state: what the config says, what chat switched, what was trained, what runs."""
-
-    name: str
-    in_config: bool  # named in the config (or in the default set when the config names none)
-    enabled_in_config: bool
-    switched_on: bool  # chat/CLI switch for the symbol asked about (every symbol when none): on unless switched off
-    threshold: float | None  # threshold override that applies, if any
-    exceptions: list[str] = field(default_factory=list)  # per-symbol switches and thresholds differing from that
-    model: dict[str, Any] | None = None  # newest active model: version, created_at, train_start, train_end
-    run: DetectorRun | None = None  # None when the loop does not run in this process
-
-
-@dataclass(frozen=True)
-class DetectorReport:
-    detectors: list[DetectorStatus]
-    available: list[str]  # registered but not in the config
-    loop_here: bool  # whether this process runs the loop (else ``run`` is unknown)
-    chat_muted_until: datetime | None = None
-    symbols_muted: dict[str, datetime] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class StatusReport:
-    now: datetime
-    last_cycle: Cycle | None
-    cycles_24h: int
-    errors_24h: int
-    markets: list[dict[str, Any]] = field(default_factory=list)  # symbol, timeframe, last_ts, lag_s, last_error
-    models: list[dict[str, Any]] = field(default_factory=list)  # detector, scope, version, created_at, train range
-    deliveries: dict[str, int] = field(default_factory=dict)
-    detectors: list[DetectorRun] = field(default_factory=list)  # empty when the loop runs elsewhere
-    telegram: Any = None  # bot.telegram.link.LinkState when this process runs the bot
 
 
 def _span(period: timedelta) -> str:
@@ -268,49 +218,19 @@ class BotService:
 
     async def detectors(self, symbol: str | None = None, chat_id: int | None = None) -> DetectorReport:
         """Each detector's real state for ``symbol`` (every symbol when None) and, with ``chat_id``, this chat."""
-        from storage.models import Chat, SymbolMute
+        from storage.chats import chat_mutes
 
-        configured = self.cfg.detectors_in_use()
         now = self.now()
 
-        def run(s: Session) -> tuple[list[Any], list[str], list[dict[str, Any]], Any, dict[str, datetime]]:
-            chat = s.get(Chat, chat_id) if chat_id is not None else None
-            mutes: dict[str, datetime] = {}
-            if chat_id is not None:
-                rows = s.scalars(select(SymbolMute).where(SymbolMute.chat_id == chat_id, SymbolMute.until > now))
-                mutes = {m.symbol: m.until for m in rows}
-            muted = chat.muted_until if chat is not None and chat.muted_until and chat.muted_until > now else None
-            return list_overrides(s), detectors_seen(s), active_model_versions(s), muted, mutes
+        def run(s: Session) -> tuple[list[Any], list[str], list[dict[str, Any]], Any]:
+            mutes = chat_mutes(s, chat_id, now) if chat_id is not None else (None, {})
+            return list_overrides(s), detectors_seen(s), active_model_versions(s), mutes
 
-        rows, seen, models, muted, mutes = await self._db(run)
-        runs = {r.name: r for r in self.view.detector_runs()} if self.view is not None else {}
-        newest = {m["detector"]: m for m in models}
-        out = []
-        for name in sorted(set(configured) | set(seen)):
-            dc = configured.get(name)
-            here = resolve_override(rows, symbol or "", name)
-            exceptions = []
-            if symbol is None:
-                for sym in sorted({r.symbol for r in rows if r.symbol and r.detector in (name, "")}):
-                    there = resolve_override(rows, sym, name)
-                    if there.enabled != here.enabled:
-                        exceptions.append(f"{'on' if there.enabled else 'off'} for {sym}")
-                    if there.threshold != here.threshold and there.threshold is not None:
-                        exceptions.append(f"threshold {there.threshold:g} for {sym}")
-            out.append(
-                DetectorStatus(
-                    name=name,
-                    in_config=dc is not None,
-                    enabled_in_config=dc is not None and dc.enabled,
-                    switched_on=here.enabled,
-                    threshold=here.threshold,
-                    exceptions=exceptions,
-                    model=newest.get(name),
-                    run=runs.get(name),
-                )
-            )
-        available = [n for n in self.known_detectors() if n not in configured and n not in seen]
-        return DetectorReport(out, available, self.view is not None, muted, mutes)
+        rows, seen, models, (muted, symbols_muted) = await self._db(run)
+        runs = self.view.detector_runs() if self.view is not None else None
+        statuses = detector_statuses(self.cfg.detectors_in_use(), rows, seen, models, runs, symbol)
+        available = [n for n in self.known_detectors() if n not in {d.name for d in statuses}]
+        return DetectorReport(statuses, available, self.view is not None, muted, symbols_muted)
 
     def runnable_detectors(self) -> list[str]:
         """Detectors enabled in the config: the only ones a chat switch can turn on."""

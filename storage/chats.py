@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from storage.models import Chat, SymbolMute
 
 __all__ = [
+    "chat_mutes",
     "chats_not_receiving",
     "ensure_chat",
     "mark_chat_inactive",
@@ -61,6 +62,14 @@ def unmute_symbol(session: Session, chat_id: int, symbol: str) -> bool:
     return bool(
         session.execute(delete(SymbolMute).where(SymbolMute.chat_id == chat_id, SymbolMute.symbol == symbol)).rowcount
     )
+
+
+def chat_mutes(session: Session, chat_id: int, now: datetime) -> tuple[datetime | None, dict[str, datetime]]:
+    """(whole chat muted until, {symbol: muted until}) for the mutes of ``chat_id`` still running at ``now``."""
+    chat = session.get(Chat, chat_id)
+    muted = chat.muted_until if chat is not None and chat.muted_until and chat.muted_until > now else None
+    rows = session.scalars(select(SymbolMute).where(SymbolMute.chat_id == chat_id, SymbolMute.until > now))
+    return muted, {m.symbol: m.until for m in rows}
 
 
 def mark_chat_inactive(session: Session, chat_id: int) -> None:

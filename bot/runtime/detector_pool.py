@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.service import DetectorRun
+from bot.reports import DetectorRun
 from core.config import DEFAULT_DETECTORS, Config, DetectorConfig
 from storage.models import Severity, ThresholdOverride, utcnow
 from storage.thresholds import Resolved, list_overrides, resolve_override

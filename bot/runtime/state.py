@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bot.service import DetectorRun
+from bot.reports import DetectorRun
 
 if TYPE_CHECKING:
     from bot.runtime.detector_pool import DetectorPool

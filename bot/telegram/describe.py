@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.service import DetectorRun, DetectorStatus
+from bot.reports import DetectorRun, DetectorStatus
 from bot.telegram.link import describe_duration
 
 __all__ = ["describe_detector", "describe_link", "describe_run"]

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.reports import DetectorRun
 from bot.runtime.compose import compose
-from bot.service import DetectorRun
 from core.config import load_config
 from core.errors import DetectorError
 from detectors.store import model_path
