@@ -183,8 +183,14 @@ class BotService:
     async def watchlist(self) -> list[WatchlistEntry]:
         return await self._db(lambda s: list_watch(s))
 
-    async def _entry_for(self, symbol: str) -> WatchlistEntry:
-        entries = await self._db(lambda s: list_watch(s, symbol=symbol))
+    async def _entry_for(self, symbol: str, *, removed_ok: bool = False) -> WatchlistEntry:
+        """The watchlist entry of ``symbol``; with ``removed_ok`` a removed one too (its data is still stored)."""
+
+        def run(s: Session) -> list[WatchlistEntry]:
+            entries = list_watch(s, symbol=symbol)
+            return entries or (list_watch(s, symbol=symbol, enabled_only=False) if removed_ok else [])
+
+        entries = await self._db(run)
         if not entries:
             raise InputError(f"{symbol} is not on the watchlist (try /watch {symbol})")
         return entries[0]
@@ -281,7 +287,7 @@ class BotService:
     async def backtest(self, symbol: str, strategy: str | None, period: str | None) -> tuple[str, bytes | None]:
         if self.run_backtest_for_chat is None:
             raise BotError("backtests are not available in this installation")
-        await self._entry_for(symbol)
+        await self._entry_for(symbol, removed_ok=True)  # a removed market's stored history still backtests
         result = await asyncio.to_thread(self.run_backtest_for_chat, symbol, strategy, period)
         if inspect.isawaitable(result):
             result = await result

@@ -52,8 +52,8 @@ def make_backtest_runner(cfg: Config, session_factory: sessionmaker[Session]) ->
     def run_backtest_for_chat(symbol: str, strategy: str | None, period: str | None) -> tuple[str, bytes]:
         from storage.watchlist import list_watch
 
-        with session_factory() as session:
-            entries = list_watch(session, symbol=symbol)
+        with session_factory() as session:  # watched first; a removed market's stored data still backtests
+            entries = list_watch(session, symbol=symbol) or list_watch(session, symbol=symbol, enabled_only=False)
         if not entries:
             raise InputError(f"{symbol} is not on the watchlist")
         entry = entries[0]

@@ -144,3 +144,16 @@ async def test_a_failing_button_handler_still_answers_exactly_once(
     await asyncio.sleep(0.3)
     [answer] = tg.answers(query)
     assert answer.outcome == "ok"
+
+
+async def test_backtest_button_works_on_an_alert_whose_market_was_removed(
+    alerted: int, tg: FakeTelegram, services: BotServices
+) -> None:
+    from tests.bot.telegram.helpers import tiny_png
+
+    services.service.run_backtest_for_chat = lambda symbol, strategy, period: (f"{symbol}: 2 trades", tiny_png())
+    await say(tg, "/unwatch BTC/USDT", chat_id=ADMIN)
+    query = tg.push_callback(f"v1:b:{alerted}", chat_id=ADMIN, user_id=ADMIN)
+    await tg.wait_for(lambda: any(r.params.get("caption") == "BTC/USDT equity" for r in tg.calls("sendPhoto")))
+    assert tg.calls("editMessageText")[-1].params["text"] == "BTC/USDT: 2 trades"
+    assert [a.params["text"] for a in tg.answers(query)] == ["Backtest started."]
