@@ -168,7 +168,9 @@ class TelegramLink:
                 self.gave_up, self.last_error = True, _short(err)
                 log.error("Telegram refused the bot token; the bot stays offline and alerts stay queued: %s", err)
                 return
-            except TelegramError as err:
+            except Exception as err:  # network errors mostly; anything else is retried the same way, and logged
+                if not isinstance(err, TelegramError):
+                    log.warning("starting the Telegram application failed: %s", _short(err), exc_info=True)
                 if self.down_since is None:
                     self.down_since = attempt_at
                     log.warning(
