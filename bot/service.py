@@ -202,7 +202,7 @@ class BotService:
 
     async def check_market(self, symbol: str) -> None:
         """A threshold or switch names a market that is watched or at least listed ('' = every symbol is fine)."""
-        if not symbol or await self._db(lambda s: list_watch(s, symbol=symbol)):
+        if not symbol or await self._db(lambda s: bool(list_watch(s, symbol=symbol))):
             return
         exchange = self.default_exchange
         if self.validate_symbol is not None:

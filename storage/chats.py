@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -59,9 +60,8 @@ def mute_symbol(session: Session, chat_id: int, symbol: str, until: datetime) ->
 
 def unmute_symbol(session: Session, chat_id: int, symbol: str) -> bool:
     """Lift one symbol's mute in one chat; returns whether there was one."""
-    return bool(
-        session.execute(delete(SymbolMute).where(SymbolMute.chat_id == chat_id, SymbolMute.symbol == symbol)).rowcount
-    )
+    result: Any = session.execute(delete(SymbolMute).where(SymbolMute.chat_id == chat_id, SymbolMute.symbol == symbol))
+    return bool(result.rowcount)
 
 
 def chat_mutes(session: Session, chat_id: int, now: datetime) -> tuple[datetime | None, dict[str, datetime]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -86,7 +87,8 @@ def remove_watch(session: Session, symbol: str, *, timeframe: str | None = None,
         stmt = stmt.where(WatchlistEntry.timeframe == timeframe)
     if exchange is not None:
         stmt = stmt.where(WatchlistEntry.exchange == exchange)
-    return int(session.execute(stmt.values(enabled=False)).rowcount or 0)
+    result: Any = session.execute(stmt.values(enabled=False))
+    return int(result.rowcount or 0)
 
 
 def seed_watchlist(session: Session, markets: Iterable[Market]) -> list[Market]:

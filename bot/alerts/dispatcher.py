@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -190,14 +191,15 @@ class Dispatcher:
                     break
                 # One row at a time: only the row actually on the wire is ever in 'sending',
                 # so a crash leaves at most one delivery with an unknown outcome.
-                claimed = await self._db(
-                    lambda s, ch=channels: claim_due(s, channels=ch, now=self.now(), lease=self.lease, limit=1)
-                )
+                claimed = await self._db(partial(self._claim_one, channels=channels))
                 if not claimed:
                     break
                 for delivery in claimed:
                     await self._send_one(delivery, rendered, result)
             return result
+
+    def _claim_one(self, session: Session, *, channels: list[str]) -> list[Any]:
+        return claim_due(session, channels=channels, now=self.now(), lease=self.lease, limit=1)
 
     async def _send_one(
         self, delivery: Any, rendered: dict[int, tuple[str, bytes | None]], result: FlushResult
