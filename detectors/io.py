@@ -15,7 +15,7 @@ import pandas as pd
 
 from bot.errors import InputError
 
-__all__ = ["parse_times", "read_labels", "read_scores", "read_series_csv"]
+__all__ = ["parse_times", "read_labels", "read_scores", "read_series_csv", "repeated_timestamps_note"]
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -58,7 +58,11 @@ def _time_column(raw: pd.DataFrame, path: Path) -> str:
 
 
 def read_series_csv(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """A numeric frame indexed by UTC time, sorted; every non-time column must be numeric."""
+    """A numeric frame indexed by UTC time, sorted; every non-time column must be numeric.
+
+    Repeated timestamps (a daylight-saving hour written twice in local time) are kept, in
+    file order; ``frame.attrs["repeated_timestamps"]`` says how many and where the first is.
+    """
     p = Path(path)
     raw = _read(p)
     tcol = _time_column(raw, p)
@@ -79,10 +83,23 @@ def read_series_csv(path: str | Path, columns: list[str] | None = None) -> pd.Da
             raise InputError(f"{p}:{i + 2}: column {col!r}: expected a number, got {raw[col].iat[i]!r}")
         data[col] = num.to_numpy(dtype="float64")
     frame = pd.DataFrame(data, index=index.rename("time"))
-    if frame.index.duplicated().any():
-        i = int(np.flatnonzero(frame.index.duplicated())[0])
-        raise InputError(f"{p}:{i + 2}: duplicate timestamp {raw[tcol].iat[i]!r}")
-    return frame.sort_index()
+    repeated = frame.index.duplicated()
+    if repeated.any():
+        # A daylight-saving change repeats an hour: keep every row, in file order.
+        i = int(np.flatnonzero(repeated)[0])
+        frame.attrs["repeated_timestamps"] = {"rows": int(repeated.sum()), "line": i + 2, "value": raw[tcol].iat[i]}
+    return frame.sort_index(kind="stable")
+
+
+def repeated_timestamps_note(frame: pd.DataFrame, path: str | Path) -> str | None:
+    """One line saying what :func:`read_series_csv` did with repeated timestamps (None if none)."""
+    info = frame.attrs.get("repeated_timestamps")
+    if not info:
+        return None
+    return (
+        f"{path}: {info['rows']} row(s) repeat an earlier timestamp (first {info['value']!r} on line "
+        f"{info['line']}, e.g. a daylight-saving hour); kept in file order and scored as separate rows"
+    )
 
 
 def read_scores(path: str | Path) -> pd.DataFrame:
