@@ -28,11 +28,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from detectors.nab_corpus import load_nab_file, read_windows, select_keys  # noqa: E402
 from detectors.nab_eval import FileRun, file_rows, summarize_runs  # noqa: E402
-from detectors.online import score_online  # noqa: E402
-from detectors.registry import create_detector  # noqa: E402
+from detectors.online import apply_policy, score_online  # noqa: E402
+from detectors.registry import create_detector, get_detector_class  # noqa: E402
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab"
 DEFAULT = "zscore,lstm_forecaster,lstm_autoencoder"
@@ -46,23 +47,31 @@ def _cache_path(cache: Path | None, name: str, params: dict[str, Any], key: str)
 
 
 def run_file(name: str, params: dict[str, Any], nab: Any, cache: Path | None) -> tuple[FileRun, float]:
-    """Scores and alarms of one detector on one file (from the cache when present) and the seconds taken."""
-    path = _cache_path(cache, name, params, nab.key)
+    """Scores and alarms of one detector on one file, and the seconds taken.
+
+    The raw scores (and the calibration scores the threshold is fitted on) are cached per
+    detector parameters without the threshold, so trying thresholds re-reads them.
+    """
+    threshold = params.get("threshold") or dict(get_detector_class(name).default_threshold)
+    raw_params = {k: v for k, v in params.items() if k != "threshold"}
+    path = _cache_path(cache, name, raw_params, nab.key)
     if path is not None and path.is_file():
         data = np.load(path)
-        return FileRun(data["scores"], data["alarms"]), float(data["seconds"])
-    t0 = time.perf_counter()
-    online = {k: params[k] for k in ("refit_every", "refit_window") if k in params}
-    det_params = {k: v for k, v in params.items() if k not in online}
-    result = score_online(
-        lambda: create_detector(name, **det_params), nab.frame, train_rows=nab.layout.probation, **online
-    )
-    seconds = time.perf_counter() - t0
-    run = FileRun(result.scores.to_numpy(dtype="float64"), result.alarms.to_numpy(dtype=bool))
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, scores=run.scores, alarms=run.alarms, seconds=seconds)
-    return run, seconds
+        scores, cal, seconds = data["scores"], data["calibration"], float(data["seconds"])
+    else:
+        t0 = time.perf_counter()
+        online = {k: raw_params[k] for k in ("refit_every", "refit_window") if k in raw_params}
+        det_params = {k: v for k, v in raw_params.items() if k not in online}
+        result = score_online(
+            lambda: create_detector(name, **det_params), nab.frame, train_rows=nab.layout.probation, **online
+        )
+        seconds = time.perf_counter() - t0
+        scores, cal = result.scores.to_numpy(dtype="float64"), result.calibration
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(path, scores=scores, calibration=cal, seconds=seconds)
+    alarms, _ = apply_policy(threshold, pd.Series(scores, index=nab.frame.index), cal)
+    return FileRun(scores, alarms.to_numpy(dtype=bool)), seconds
 
 
 def _progress(total: int) -> Any:

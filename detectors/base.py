@@ -81,6 +81,8 @@ class Detector(ABC):
     default_threshold: ClassVar[dict[str, Any]] = {"policy": "k_sigma", "k": 4.0}
     #: fraction of each symbol's training rows (the latest part) held out to fit the threshold
     calibration_fraction: ClassVar[float] = 0.0
+    #: scale features by the training median/MAD (clipped to +-50); scale-free detectors turn it off
+    robust_scaling: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -148,6 +150,16 @@ class Detector(ABC):
         return spec_warmup + self.model_warmup
 
     @property
+    def batch_context(self) -> int:
+        """Rows of history ``score_batch`` feeds per symbol before the scored rows (default: the warm-up).
+
+        Detectors whose score reaches further back than their warm-up (a growing window, a
+        state built over the whole series) raise it; the batch then uses as much of it as
+        the shortest frame has.
+        """
+        return self.warmup
+
+    @property
     def input_columns(self) -> tuple[str, ...]:
         """The columns read from each frame (known after fit, or from ``columns``)."""
         if self.spec_ is not None:
@@ -180,8 +192,11 @@ class Detector(ABC):
         raw = {sym: (f, build_features(f, self.spec_)) for sym, f in data.items()}
         for sym, (frame, _) in raw.items():
             check_frame(frame, self.spec_, min_rows=self.warmup + 2, what=f"training data for {sym}")
-        self.scaler_ = RobustScaler.fit(np.concatenate([x for _, x in raw.values()]))
-        scaled = [self.scaler_.transform(x) for _, x in raw.values()]
+        if self.robust_scaling:
+            self.scaler_ = RobustScaler.fit(np.concatenate([x for _, x in raw.values()]))
+            scaled = [self.scaler_.transform(x) for _, x in raw.values()]
+        else:
+            scaled = [x for _, x in raw.values()]
         cal_fraction = self.calibration_fraction
         fit_parts, cal_parts = [], []
         for x in scaled:
@@ -220,6 +235,8 @@ class Detector(ABC):
             return {}
         self._ensure_spec(next(iter(frames.values())))
         need = self.warmup + last_n
+        shortest = min(len(f) for f in frames.values())
+        tail = max(need, min(self.batch_context + last_n, shortest))
         assert self.spec_ is not None
         spec = self.spec_
         required = [c for c in spec.columns if c != "social_volume"]
@@ -230,13 +247,13 @@ class Detector(ABC):
             missing = [c for c in required if c not in f.columns]
             if missing:
                 raise DetectorError(f"{self.name} input for {sym}: missing column(s) {', '.join(missing)}")
-            raws.append(raw_values(f, spec, tail=need))
-            times.append(frame_times(f, tail=need))
+            raws.append(raw_values(f, spec, tail=tail))
+            times.append(frame_times(f, tail=tail))
         stacked = np.stack(raws)  # (symbols, need, columns): one vectorised feature pass for all
         bad = ~np.isfinite(stacked).all(axis=(1, 2))
         if bad.any():
             sym = list(frames)[int(np.flatnonzero(bad)[0])]
-            raise DetectorError(f"{self.name} input for {sym}: missing or non-finite values in the last {need} rows")
+            raise DetectorError(f"{self.name} input for {sym}: missing or non-finite values in the last {tail} rows")
         x = features_from_values(stacked, spec, np.stack(times))
         if self.scaler_ is not None:
             x = self.scaler_.transform(x)

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from bot.errors import DetectorError
 from detectors.base import Detector
+from detectors.thresholds import make_threshold
 
-__all__ = ["OnlineResult", "score_online"]
+__all__ = ["OnlineResult", "apply_policy", "calibration_rows", "score_online"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,21 @@ class OnlineResult:
     thresholds: pd.Series
     refits: list[int]  # row positions where a model was (re)fitted: rows before it were its training data
     detector: Detector  # the last fitted detector
+    calibration: np.ndarray  # the scores the threshold policy was fitted on (held-out training rows)
+
+
+def calibration_rows(det: Detector, train_rows: int) -> slice:
+    """The training rows whose scores fit the threshold (as ``Detector.fit`` picks them for one series)."""
+    n_cal = int(train_rows * det.calibration_fraction)
+    return slice(train_rows - n_cal, train_rows) if n_cal > det.warmup + 10 else slice(0, train_rows)
+
+
+def apply_policy(cfg: dict[str, Any], scores: pd.Series, calibration: np.ndarray) -> tuple[pd.Series, pd.Series]:
+    """Alarms and thresholds of a threshold policy ``cfg`` fitted on ``calibration`` scores."""
+    policy = make_threshold(cfg)
+    if policy.policy != "static":
+        policy.fit(calibration)
+    return policy.is_anomaly(scores), policy.thresholds(scores)
 
 
 def score_online(
@@ -54,8 +71,7 @@ def score_online(
     if refit_every is not None and refit_every < 1:
         raise DetectorError(f"refit_every must be >= 1 row, got {refit_every}")
     first = make()
-    if first.requires_training or first.threshold_.policy != "static":
-        first.fit(frame.iloc[:train_rows])
+    first.fit(frame.iloc[:train_rows])  # also for untrained detectors: the scaling and the threshold
     points = [train_rows]
     if refit_every:
         points += list(range(train_rows + refit_every, n, refit_every))
@@ -76,4 +92,5 @@ def score_online(
             scores[start:end] = part[start - ctx :]
     series = pd.Series(scores, index=frame.index, name="score")
     alarms = first.is_anomaly(series)
-    return OnlineResult(series, alarms, first.thresholds(series), points, det)
+    cal = scores[calibration_rows(first, train_rows)]
+    return OnlineResult(series, alarms, first.thresholds(series), points, det, cal[np.isfinite(cal)])
