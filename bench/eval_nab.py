@@ -39,10 +39,19 @@ DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab"
 DEFAULT = "zscore,lstm_forecaster,lstm_autoencoder"
 
 
+def _code_version() -> str:
+    """A digest of the detector code, so cached scores never outlive a change to it."""
+    root = Path(__file__).resolve().parents[1] / "detectors"
+    digest = hashlib.sha256()
+    for path in sorted(root.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def _cache_path(cache: Path | None, name: str, params: dict[str, Any], key: str) -> Path | None:
     if cache is None:
         return None
-    tag = hashlib.sha256(json.dumps([name, params, key], sort_keys=True).encode()).hexdigest()[:16]
+    tag = hashlib.sha256(json.dumps([name, params, key, _code_version()], sort_keys=True).encode()).hexdigest()[:16]
     return cache / f"{name}-{key.replace('/', '__')}-{tag}.npz"
 
 

@@ -11,8 +11,9 @@
   entropy statistic ``2 W KL(P_hat || P_i)`` against the chi-squared 0.99 point with ``bins - 1``
   degrees of freedom. No agreeing hypothesis: the row is anomalous (score 1) and its histogram
   becomes a new hypothesis. Causal difference from NAB: the bins span the **training** rows'
-  range (values beyond it fall in the end bins), where NAB uses the whole file's minimum and
-  maximum, which a live detector cannot know.
+  range, where NAB uses the whole file's minimum and maximum, which a live detector cannot
+  know; values below or above that range count in two extra bins of their own (folded into
+  the end bins, a jump beyond the training range would look like the top of it).
 
 Both read the scaled features (one column per feature) and take the largest score over features.
 """
@@ -116,11 +117,13 @@ class RelativeEntropyDetector(Detector):
         for j in range(x.shape[1]):
             if step[j] <= 0:
                 continue  # a constant training column: every value is "normal" (NAB does the same)
-            b = np.clip(np.ceil((x[:, j] - self.low_[j]) / step[j]), 0, n_bins)
-            b = np.minimum(b, n_bins - 1).astype(np.int64)
-            onehot = np.zeros((len(x), n_bins))
-            onehot[np.arange(len(x)), np.where(np.isfinite(x[:, j]), b, 0)] = 1.0
-            counts = np.cumsum(np.vstack([np.zeros((1, n_bins)), onehot]), axis=0)
+            v = np.where(np.isfinite(x[:, j]), x[:, j], self.low_[j])
+            k = np.ceil((v - self.low_[j]) / step[j])  # NAB's quantisation: 0..bins inside the range
+            b = np.clip(k - 1, 0, n_bins - 1) + 1  # NAB's histogram bins, shifted by one
+            b = np.where(v < self.low_[j], 0, np.where(v > self.high_[j], n_bins + 1, b)).astype(np.int64)
+            onehot = np.zeros((len(x), n_bins + 2))
+            onehot[np.arange(len(x)), b] = 1.0
+            counts = np.cumsum(np.vstack([np.zeros((1, n_bins + 2)), onehot]), axis=0)
             hist = (counts[W:] - counts[:-W]) / W  # (n - W + 1, bins): the window ending at each row
             per_feature[W - 1 :, j] = self._hypothesis_test(hist, W, limit, int(self.params["c_th"]))
         out[W - 1 :] = per_feature[W - 1 :].max(axis=1)

@@ -118,17 +118,6 @@ class LikelihoodThreshold(ThresholdPolicy):
         thr = center + self.z * np.maximum(scale, self.min_scale)
         return thr.to_numpy()[len(self.history_) :]
 
-    def likelihood(self, scores: pd.Series) -> pd.Series:
-        """Numenta's anomaly likelihood ``1 - Q((m - mu) / sd)`` per row (for display; NaN without history)."""
-        thr = self._thresholds(scores.to_numpy(dtype="float64"))
-        center_plus = thr  # mu + z * scale
-        m = self.transform(scores).to_numpy()
-        m_hist = pd.Series(self._short_means(scores.to_numpy(dtype="float64"))).shift(1)
-        roll = m_hist.rolling(self.window, min_periods=self.min_history)
-        center = (roll.median() if self.robust else roll.mean()).to_numpy()[len(self.history_) :]
-        scale = (center_plus - center) / self.z
-        return pd.Series(1.0 - tail_probability((m - center) / scale), index=scores.index, name="likelihood")
-
     def _state(self) -> dict[str, Any]:
         return {
             "short": self.short,
