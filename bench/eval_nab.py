@@ -39,11 +39,17 @@ DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab"
 DEFAULT = "zscore,lstm_forecaster,lstm_autoencoder"
 
 
-def _code_version() -> str:
-    """A digest of the detector code, so cached scores never outlive a change to it."""
+_COMMON = ("base.py", "features.py", "keras_base.py", "networks.py", "online.py")
+
+
+def _code_version(name: str) -> str:
+    """A digest of the code behind a detector's raw scores, so cached scores never outlive a change to it."""
+    import inspect
+
     root = Path(__file__).resolve().parents[1] / "detectors"
+    own = Path(inspect.getfile(get_detector_class(name)))
     digest = hashlib.sha256()
-    for path in sorted(root.glob("*.py")):
+    for path in sorted({*(root / f for f in _COMMON), own}):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -51,7 +57,7 @@ def _code_version() -> str:
 def _cache_path(cache: Path | None, name: str, params: dict[str, Any], key: str) -> Path | None:
     if cache is None:
         return None
-    tag = hashlib.sha256(json.dumps([name, params, key, _code_version()], sort_keys=True).encode()).hexdigest()[:16]
+    tag = hashlib.sha256(json.dumps([name, params, key, _code_version(name)], sort_keys=True).encode()).hexdigest()[:16]
     return cache / f"{name}-{key.replace('/', '__')}-{tag}.npz"
 
 
