@@ -67,7 +67,8 @@ def run_file(name: str, params: dict[str, Any], nab: Any, cache: Path | None) ->
     The raw scores (and the calibration scores the threshold is fitted on) are cached per
     detector parameters without the threshold, so trying thresholds re-reads them.
     """
-    threshold = params.get("threshold") or dict(get_detector_class(name).default_threshold)
+    klass = get_detector_class(name)
+    threshold = params.get("threshold") or dict(klass.default_threshold_columns or klass.default_threshold)
     raw_params = {k: v for k, v in params.items() if k != "threshold"}
     path = _cache_path(cache, name, raw_params, nab.key)
     if path is not None and path.is_file():

@@ -79,6 +79,8 @@ class Detector(ABC):
     name: ClassVar[str] = "base"
     requires_training: ClassVar[bool] = True
     default_threshold: ClassVar[dict[str, Any]] = {"policy": "k_sigma", "k": 4.0}
+    #: the default on raw series (``columns`` mode); None: ``default_threshold``. Chosen at fit time.
+    default_threshold_columns: ClassVar[dict[str, Any] | None] = None
     #: fraction of each symbol's training rows (the latest part) held out to fit the threshold
     calibration_fraction: ClassVar[float] = 0.0
     #: scale features by the training median/MAD (clipped to +-50); scale-free detectors turn it off
@@ -103,6 +105,7 @@ class Detector(ABC):
             **params,
         }
         self.threshold_: ThresholdPolicy = make_threshold(self.params["threshold"])
+        self._auto_threshold = threshold is None  # the default follows the input mode at fit time
         self.spec_: FeatureSpec | None = None
         self.scaler_: RobustScaler | None = None
         self.train_range_: tuple[int, int] | None = None
@@ -189,6 +192,11 @@ class Detector(ABC):
             usable = [f for f in data.values() if np.isfinite(f[required].to_numpy(dtype="float64")).all()]
             spec = fit_daily_profile([raw_values(f, spec) for f in usable], [frame_times(f) for f in usable], spec)
         self.spec_ = spec
+        if self._auto_threshold and spec.mode == "columns" and self.default_threshold_columns is not None:
+            # Raw series (server metrics, counts, traffic) drift and change scale, candle features
+            # are already standardised: each mode has its own default, chosen on real data.
+            self.params["threshold"] = dict(self.default_threshold_columns)
+            self.threshold_ = make_threshold(self.params["threshold"])
         raw = {sym: (f, build_features(f, self.spec_)) for sym, f in data.items()}
         for sym, (frame, _) in raw.items():
             check_frame(frame, self.spec_, min_rows=self.warmup + 2, what=f"training data for {sym}")

@@ -34,7 +34,8 @@ class WindowedGaussianDetector(Detector):
 
     name: ClassVar[str] = "windowed_gaussian"
     requires_training: ClassVar[bool] = False
-    default_threshold: ClassVar[dict[str, Any]] = {"policy": "static", "value": 6.0}
+    default_threshold: ClassVar[dict[str, Any]] = {"policy": "static", "value": 6.0, "suppress": 48}
+    default_threshold_columns: ClassVar[dict[str, Any] | None] = {"policy": "likelihood", "suppress": 48}
     robust_scaling: ClassVar[bool] = False  # a z-score needs no scaling, and clipping would cap it
 
     def __init__(self, *, window: int = 1000, min_periods: int = 48, **kwargs: Any) -> None:

@@ -55,6 +55,8 @@ class KerasWindowDetector(Detector):
 
     calibration_fraction: ClassVar[float] = 0.2
     default_threshold: ClassVar[dict[str, Any]] = {"policy": "k_sigma", "k": 10.0}
+    # Raw series: Numenta's anomaly likelihood, one alert per incident (chosen on the NAB tuning half).
+    default_threshold_columns: ClassVar[dict[str, Any] | None] = {"policy": "likelihood", "suppress": 48}
 
     def __init__(
         self,
