@@ -100,3 +100,21 @@ def file_rows(runs: Mapping[str, FileRun], layouts: Mapping[str, FileLayout]) ->
             }
         )
     return rows
+
+
+def nab_report(
+    times: np.ndarray, scores: np.ndarray, alarms: np.ndarray, windows: list[tuple[Any, Any]]
+) -> dict[str, Any]:
+    """Everything ``vigil evaluate --nab`` prints for one scored file.
+
+    ``times``: int64 epoch ns per row (sorted, repeats allowed); ``windows``: (start, end) in the
+    same unit. The threshold of the "optimised" figures is swept on this file alone (NAB sweeps
+    it over a whole corpus; ``bench/eval_nab.py`` does that).
+    """
+    from detectors.nab import file_layout, window_rows
+
+    layout = file_layout(len(times), window_rows(np.asarray(times), windows))
+    out = summarize_runs({"file": FileRun(np.asarray(scores, float), np.asarray(alarms, bool))}, {"file": layout})
+    out["rows"] = int(len(times))
+    out["probation_rows"] = layout.probation
+    return out

@@ -172,3 +172,17 @@ def test_overlap_counts_merge_nearby_alarms() -> None:
 def test_layout_rejects_overlapping_windows() -> None:
     with pytest.raises(ValueError, match="disjoint"):
         file_layout(100, [(10, 20), (15, 30)])
+
+
+def test_nab_report_of_one_file() -> None:
+    from detectors.nab_eval import nab_report
+
+    times = np.arange(200, dtype=np.int64) * 300_000_000_000
+    scores = np.zeros(200)
+    scores[100] = 5.0
+    alarms = scores > 1
+    report = nab_report(times, scores, alarms, [(times[100], times[119])])
+    assert report["probation_rows"] == 30 and report["windows"] == 1 and report["found"] == 1
+    assert report["alerted_standard"] == pytest.approx(100.0)
+    assert report["optimised_standard"] == pytest.approx(100.0)
+    assert report["overlap_f1"] == pytest.approx(1.0)
