@@ -23,7 +23,7 @@ from backtest.execution import execute_on_bars, trades_from_records
 from backtest.kernel import EXIT_KINDS, schedule_trades
 from backtest.metrics import compute_metrics, periods_per_year, trade_stats
 from backtest.strategy import Strategy
-from bot.errors import BacktestError, InputError
+from core.errors import BacktestError, InputError
 
 __all__ = ["BacktestResult", "align_candles", "column_params", "price_arrays", "run_backtest", "select_symbols"]
 

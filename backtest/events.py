@@ -8,18 +8,21 @@ earliest a strategy can act on it is the next bar's open.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from backtest.strategy import Strategy
-from bot.errors import InputError
+from core.csvfiles import read_csv_table
+from core.errors import InputError
+from storage.models import SEVERITY_RANK
 
 __all__ = ["EVENT_COLUMNS", "events_to_csr", "filter_events", "normalize_events", "read_events_csv"]
 
 EVENT_COLUMNS = ("timestamp", "score", "detector", "symbol", "severity")
-_SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
+_SEVERITY_RANK = SEVERITY_RANK  # the one order of severities (storage.models)
 
 
 def _parse_times(values: pd.Series, where: str) -> pd.Series:
@@ -35,6 +38,12 @@ def _parse_times(values: pd.Series, where: str) -> pd.Series:
         i = int(np.flatnonzero(parsed.isna().to_numpy())[0])
         raise InputError(f"{where}: row {i + 1}: timestamp {text.iat[i]!r}: expected ISO-8601 or epoch milliseconds")
     return parsed
+
+
+def _each_distinct(values: pd.Series, fn: Callable[[str], str]) -> np.ndarray:
+    """``fn`` applied to each distinct string once (symbols and severities repeat over millions of events)."""
+    codes, uniques = pd.factorize(values.astype(str).to_numpy(dtype=object))
+    return np.array([fn(u) for u in uniques] or [""], dtype=object)[codes]
 
 
 def normalize_events(frame: pd.DataFrame, *, where: str = "events", default_symbol: str | None = None) -> pd.DataFrame:
@@ -54,23 +63,33 @@ def normalize_events(frame: pd.DataFrame, *, where: str = "events", default_symb
     out["score"] = score.astype("float64")
     out["detector"] = frame[cols["detector"]].astype(str) if "detector" in cols else ""
     if "symbol" in cols:
-        out["symbol"] = frame[cols["symbol"]].astype(str).str.upper()
+        out["symbol"] = _each_distinct(frame[cols["symbol"]], str.upper)
     else:
         out["symbol"] = default_symbol or ""
-    out["severity"] = frame[cols["severity"]].astype(str).str.lower() if "severity" in cols else "low"
+    out["severity"] = _each_distinct(frame[cols["severity"]], str.lower) if "severity" in cols else "low"
     return out.sort_values("timestamp", kind="stable").reset_index(drop=True)
 
 
 def read_events_csv(path: str | Path, *, default_symbol: str | None = None) -> pd.DataFrame:
-    """Read an events CSV (``timestamp`` ISO-8601 or epoch ms, ``score``, optional ``detector``, ``symbol``)."""
-    p = Path(path)
-    try:
-        raw = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except FileNotFoundError:
-        raise InputError(f"{p}: no such file") from None
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{p}: file is empty") from None
-    return normalize_events(raw, where=str(p), default_symbol=default_symbol)
+    """Read an events CSV: ``timestamp`` (ISO-8601 or epoch ms), ``score``; optional ``detector``, ``symbol``, severity.
+
+    The file is read by :mod:`core.csvfiles`, so a bad value is named by file,
+    line, column and value. Scores may be infinite but not blank; a severity,
+    when given, is one of low/medium/high (an unknown one would never pass a
+    strategy's ``min_severity`` and silently drop the event).
+    """
+    table = read_csv_table(path, required=["timestamp", "score"], text=["detector", "symbol", "severity"])
+    frame = pd.DataFrame(
+        {
+            "timestamp": table.times("timestamp", "iso_or_ms"),
+            "score": table.numbers("score", finite=False),
+            **{c: table.text(c).to_numpy() for c in ("detector", "symbol", "severity") if table.has(c)},
+        }
+    )
+    if table.has("severity"):
+        unknown = ~pd.Series(_each_distinct(frame["severity"], str.lower)).isin(list(_SEVERITY_RANK))
+        table.fail_first(unknown.to_numpy(), "severity", f"expected one of {', '.join(_SEVERITY_RANK)}")
+    return normalize_events(frame, where=str(table.path), default_symbol=default_symbol)
 
 
 def filter_events(events: pd.DataFrame, strategy: Strategy) -> pd.DataFrame:

@@ -12,6 +12,7 @@ import html
 import io
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,15 @@ import numpy as np
 from backtest.engine import PORTFOLIO, BacktestResult
 from backtest.metrics import METRIC_NAMES
 
-__all__ = ["equity_png", "figure_png", "html_report", "metrics_table", "summarize", "write_json"]
+__all__ = [
+    "MetricsRows",
+    "equity_png",
+    "figure_png",
+    "html_report",
+    "metrics_rows",
+    "summarize",
+    "write_json",
+]
 
 _PERCENT = {"total_return", "cagr", "max_drawdown", "win_rate", "expectancy", "exposure"}
 _COLUMNS = (("strategy", "strategy"), ("buy_and_hold", "buy & hold"), ("random", "random entry"))
@@ -38,28 +47,34 @@ def _fmt(name: str, value: float) -> str:
     return f"{value:.2f}"
 
 
-def metrics_table(result: BacktestResult) -> object:
-    """A rich Table: strategy next to buy-and-hold and the random-entry baseline."""
-    from rich.table import Table
+@dataclass(frozen=True)
+class MetricsRows:
+    """The comparison table as plain data, for any renderer (the CLI draws it with rich)."""
 
+    title: str
+    columns: tuple[str, ...]  # "metric", then strategy, buy & hold, random entry
+    rows: tuple[tuple[str, ...], ...]
+    caption: str | None
+
+
+def metrics_rows(result: BacktestResult) -> MetricsRows:
+    """Strategy next to buy-and-hold and the random-entry baseline, formatted, one row per metric."""
     s = result.strategy
     title = (
         f"{s.name} ({s.direction}, hold {s.hold_bars} bars) on {', '.join(result.symbols) or 'candles'}: "
         f"{result.index[0]:%Y-%m-%d} .. {result.index[-1]:%Y-%m-%d}, {len(result.index)} bars"
     )
-    table = Table(title=title)
-    table.add_column("metric")
-    for _key, label in _COLUMNS:
-        table.add_column(label, justify="right")
-    for name in METRIC_NAMES:
-        table.add_row(name, *(_fmt(name, result.metrics[key].get(name, math.nan)) for key, _ in _COLUMNS))
+    rows = tuple(
+        (name, *(_fmt(name, result.metrics[key].get(name, math.nan)) for key, _ in _COLUMNS)) for name in METRIC_NAMES
+    )
+    caption = None
     if result.random_draws:
-        table.caption = (
+        caption = (
             f"random entry: mean of {result.random_draws} draws with the strategy's trade count (win rate, profit "
             "factor and expectancy pooled over all their trades); "
             f"share of draws returning at least as much as the strategy: {result.random_p_value:.2f}"
         )
-    return table
+    return MetricsRows(title, ("metric", *(label for _key, label in _COLUMNS)), rows, caption)
 
 
 def write_json(result: BacktestResult, path: str | Path) -> None:

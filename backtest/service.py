@@ -18,7 +18,7 @@ from backtest.engine import BacktestResult, run_backtest
 from backtest.events import normalize_events
 from backtest.report import equity_png, summarize
 from backtest.strategy import make_strategy
-from bot.errors import BacktestError, InputError
+from core.errors import BacktestError, InputError
 
 __all__ = ["backtest_symbol", "equity_png", "parse_period", "summarize"]
 

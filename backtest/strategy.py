@@ -20,7 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.errors import InputError
+from core.errors import InputError
+from storage.models import SEVERITY_RANK
 
 __all__ = [
     "STRATEGIES",
@@ -30,7 +31,7 @@ __all__ = [
     "parse_param_args",
 ]
 
-_SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
+_SEVERITY_RANK = SEVERITY_RANK  # the one order of severities (storage.models)
 
 
 @dataclass(frozen=True)

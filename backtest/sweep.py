@@ -28,7 +28,7 @@ from backtest.execution import execute_on_slots
 from backtest.kernel import schedule_trades
 from backtest.report import figure_png
 from backtest.strategy import Strategy, make_strategy
-from bot.errors import InputError
+from core.errors import InputError
 
 __all__ = ["SWEEPABLE", "SweepResult", "heatmap_png", "parse_grid", "run_sweep"]
 

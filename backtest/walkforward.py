@@ -10,53 +10,42 @@ does), then scores bars ``[s, s + retrain_every)``. The frame handed to
 never changes earlier scores), so each event depends only on data up to its
 own bar, and each model only on data before its fold.
 
-Works with any object following the detector contract in HELPERS.md
-(``fit(frames)``, ``score(frame)``, ``is_anomaly(scores)``, ``warmup``,
-``name``); detectors are made by ``detectors.registry.create_detector``.
+Works with any :class:`detectors.base.Detector` (made by
+``detectors.create_detector``). Alarms and their severities come from
+:func:`detectors.alarms.detector_alarms`, the rule the live cycle uses, so a
+walk-forward backtest trades the alerts a user would have received.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from bot.errors import BacktestError
+from core.errors import BacktestError
+from detectors import Detector, create_detector, detector_alarms
 
-__all__ = ["DetectorLike", "detector_factory", "walk_forward_events"]
+__all__ = ["detector_factory", "walk_forward_events"]
 
 log = logging.getLogger(__name__)
 
 
-class DetectorLike(Protocol):
-    name: str
-    warmup: int
-
-    def fit(self, frames: pd.DataFrame | Mapping[str, pd.DataFrame]) -> Any: ...
-    def score(self, frame: pd.DataFrame) -> pd.Series: ...
-    def is_anomaly(self, scores: pd.Series) -> pd.Series: ...
-
-
-def detector_factory(name: str, params: Mapping[str, Any] | None = None) -> Callable[[], DetectorLike]:
+def detector_factory(name: str, params: Mapping[str, Any] | None = None) -> Callable[[], Detector]:
     """A zero-argument maker of fresh, unfitted detectors from the registry."""
-    try:
-        from detectors.registry import create_detector
-    except ImportError as err:  # the detectors package lands separately
-        raise BacktestError(f"walk-forward needs detectors.registry, which is not available: {err}") from None
     create_detector(name, **dict(params or {}))  # fail early on a bad name or parameter
     return lambda: create_detector(name, **dict(params or {}))
 
 
 def walk_forward_events(
     candles: pd.DataFrame | Mapping[str, pd.DataFrame],
-    make_detector: Callable[[], DetectorLike],
+    make_detector: Callable[[], Detector],
     *,
     train_bars: int,
     retrain_every: int,
     symbol: str = "",
+    min_severity: str = "low",
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Events a detector would have raised, each from a model trained only on earlier bars.
@@ -71,6 +60,8 @@ def walk_forward_events(
         Length of the rolling training window, in bars.
     retrain_every : int
         Length of each scored fold, in bars (the model is refitted this often).
+    min_severity : str
+        Alarms below this severity are left out, as the live loop's ``alerts.min_severity`` does.
     progress : callable, optional
         Called as ``progress(done_folds, total_folds)``.
 
@@ -99,22 +90,19 @@ def walk_forward_events(
         for sym, frame in frames.items():
             context = frame.iloc[max(0, start - train_bars) : stop]  # warm-up context, then the fold
             scores = detector.score(context)
-            flags = detector.is_anomaly(scores)
-            in_fold = scores.index >= index[start]
-            hit = (flags.to_numpy(dtype=bool) & in_fold) & np.isfinite(scores.to_numpy(dtype=float))
-            if not hit.any():
+            fired = detector_alarms(detector, scores, min_severity=min_severity)
+            fired = fired[fired.index >= index[start]]
+            if fired.empty:
                 continue
-            thresholds = _thresholds(detector, scores)
-            picked = scores[hit]
             rows.append(
                 pd.DataFrame(
                     {
-                        "timestamp": picked.index,
-                        "score": picked.to_numpy(dtype=float),
-                        "detector": getattr(detector, "name", type(detector).__name__),
+                        "timestamp": fired.index,
+                        "score": fired["score"].to_numpy(dtype=float),
+                        "detector": detector.name,
                         "symbol": sym,
-                        "severity": _severity(picked.to_numpy(dtype=float), thresholds[hit]),
-                        "threshold": thresholds[hit],
+                        "severity": fired["severity"].to_numpy(),
+                        "threshold": fired["threshold"].to_numpy(dtype=float),
                         "fold_start": index[start],
                     }
                 )
@@ -126,17 +114,3 @@ def walk_forward_events(
     out = pd.concat(rows, ignore_index=True)
     log.info("walk-forward: %d folds, %d events", len(starts), len(out))
     return out.sort_values(["timestamp", "symbol"], kind="stable").reset_index(drop=True)
-
-
-def _thresholds(detector: DetectorLike, scores: pd.Series) -> np.ndarray:
-    """The causal threshold per point when the detector exposes one, else NaN."""
-    fn = getattr(detector, "thresholds", None)
-    if fn is None:
-        return np.full(len(scores), np.nan)
-    return np.asarray(fn(scores), dtype=float)
-
-
-def _severity(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """``high`` at twice the threshold, ``medium`` at 1.5x, else ``low`` (``low`` when unknown)."""
-    ratio = np.where(np.isfinite(thresholds) & (thresholds > 0), scores / np.where(thresholds > 0, thresholds, 1), 1.0)
-    return np.where(ratio >= 2, "high", np.where(ratio >= 1.5, "medium", "low"))

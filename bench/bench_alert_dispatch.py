@@ -25,14 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import select  # noqa: E402
 from telegram import Bot  # noqa: E402
 
-from bot.alerts import compose_alert  # noqa: E402
-from bot.charts import events_for_chart, render_alert_chart  # noqa: E402
-from bot.dispatcher import Dispatcher, TelegramSink  # noqa: E402
+from bot.alerts.charts import events_for_chart, render_alert_chart  # noqa: E402
+from bot.alerts.dispatcher import Dispatcher, TelegramSink  # noqa: E402
+from bot.alerts.text import compose_alert  # noqa: E402
 from storage.db import open_database  # noqa: E402
 from storage.models import Event  # noqa: E402
 from storage.outbox import queue_alerts  # noqa: E402
+from tests.bot.telegram.helpers import candles, store  # noqa: E402
 from tests.fakes.telegram import FakeTelegram  # noqa: E402
-from tests.tgbot.helpers import candles, store  # noqa: E402
 
 
 def bench_render(repeats: int = 10) -> tuple[float, int]:

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 
-from bot.config import ExchangeConfig  # noqa: E402
+from core.config import ExchangeConfig  # noqa: E402
 from feeds.backfill import sync_candles  # noqa: E402
 from feeds.exchange import ExchangeFeed  # noqa: E402
 from storage.db import open_database  # noqa: E402

@@ -6,10 +6,11 @@ Everything is real except the exchange: ``feeds.exchange.ExchangeFeed`` (ccxt
 async) talks HTTP to ``tests.fakes.binance.FakeBinance`` on 127.0.0.1, with
 ccxt's rate limiter on (1 ms interval) and ``max_concurrency`` requests in
 flight; storage is a fresh SQLite file; the detectors are ``zscore``,
-``lstm_forecaster``, ``lstm_autoencoder`` and ``pump_dump`` through
-``bot.detector_pool.DetectorPool``; alerts go through the dispatcher the
-runtime uses without a Telegram token (console sink + PNG charts; the console
-text goes to /dev/null so the terminal does not distort the figure).
+``lstm_forecaster``, ``lstm_autoencoder`` and ``pump_dump``; the system is built
+by ``bot.runtime.compose.compose`` exactly as ``vigil run`` builds it; alerts go
+through the dispatcher the runtime uses without a Telegram token (console sink +
+PNG charts; the console text goes to /dev/null so the terminal does not distort
+the figure).
 
 Set-up (not timed): ``generate_market(N, days=30, timeframe="1h")``, served
 without its ``social_volume`` column; one cycle at the close of bar ``-cycles``
@@ -45,11 +46,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rich.console import Console  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from bot.config import default_config  # noqa: E402
-from bot.detector_pool import DetectorPool  # noqa: E402
-from bot.dispatcher import alert_targets, make_dispatcher  # noqa: E402
-from bot.runtime import CycleReport, Runtime, watched_entries  # noqa: E402
-from feeds.exchange import ExchangeFeed  # noqa: E402
+from bot.runtime.compose import compose  # noqa: E402
+from bot.runtime.cycle import CycleReport, Runtime, watched_entries  # noqa: E402
+from bot.runtime.detector_pool import DetectorPool  # noqa: E402
+from core.config import default_config  # noqa: E402
 from feeds.synthetic import generate_market  # noqa: E402
 from storage.db import open_database  # noqa: E402
 from storage.models import Candle, Delivery  # noqa: E402
@@ -132,31 +132,22 @@ async def main(args: argparse.Namespace) -> None:
                 alerts={"chart_dir": str(chart_dir)},
             )
             _engine, factory = open_database(cfg.database.url)
-            feed = ExchangeFeed("binance", cfg.exchanges["binance"])
-            await feed.open()
-            channel, chats = alert_targets(cfg)
             with open(os.devnull, "w") as devnull:
-                dispatcher = make_dispatcher(cfg, factory, console=Console(file=devnull))
-                pool = DetectorPool(
+                system = await compose(
                     cfg,
                     factory,
-                    tmp / "models",
-                    param_overrides=SMALL_TRAINING,
-                    labelled_symbols=8,
-                    labelled_bars=600,
-                )
-                runtime = Runtime(
-                    cfg,
-                    factory,
-                    {"binance": feed},
-                    pool,
-                    dispatcher=dispatcher,
-                    alert_targets=[(channel, c) for c in chats],
+                    model_root=tmp / "models",
+                    detector_options={
+                        "param_overrides": SMALL_TRAINING,
+                        "labelled_symbols": 8,
+                        "labelled_bars": 600,
+                    },
+                    console=Console(file=devnull),
                 )
                 try:
-                    await _run(args, runtime, pool, fake, factory, chart_dir, end)
+                    await _run(args, system.runtime, system.detectors, fake, factory, chart_dir, end)
                 finally:
-                    await feed.close()
+                    await system.aclose()
                     _engine.dispose()
 
 

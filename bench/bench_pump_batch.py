@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from detectors.pump_dump import PumpDumpDetector  # noqa: E402
+from detectors.pump.detector import PumpDumpDetector  # noqa: E402
 
 
 def frame(n: int, seed: int) -> pd.DataFrame:

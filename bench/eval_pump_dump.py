@@ -15,7 +15,7 @@ threshold is its best-F1 point on the training events. Test labels are used for 
 only. Prints per-split rows, mean (sd) over splits, and the CNN-LSTM's per-split difference to
 each baseline with a 95 % interval and the number of splits it is ahead (``--summarize`` prints
 the same from per-split CSVs written earlier, training nothing). The CNN-LSTM runs with
-``detectors.pump_dump.CHUNK_RECIPE`` (what ``vigil pumpdump train`` uses). Split seeds 0-9 were
+``detectors.pump.detector.CHUNK_RECIPE`` (what ``vigil pumpdump train`` uses). Split seeds 0-9 were
 used to choose its settings; 100-119 reported the previous recipe; 200-219 (the default) were
 first run for the current one.
 """
@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from detectors.pump_dump import CHUNK_RECIPE, PumpDumpDetector  # noqa: E402
-from detectors.pump_features import LA_MORGIA_COLUMNS, read_feature_file  # noqa: E402
-from detectors.pump_metrics import best_f1_threshold, event_split, pump_metrics  # noqa: E402
+from detectors.pump.detector import CHUNK_RECIPE, PumpDumpDetector  # noqa: E402
+from detectors.pump.features import LA_MORGIA_COLUMNS, read_feature_file  # noqa: E402
+from detectors.pump.metrics import best_f1_threshold, event_split, pump_metrics  # noqa: E402
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "pump_dump" / "features_60S_flag1.csv"
 KEYS = ["precision", "recall", "f1", "auc_roc", "auc_pr", "event_hit_rate"]

@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from detectors.pump_diagnostics import false_alarm_kinds, first_alarm_offsets, pump_spans  # noqa: E402
-from detectors.pump_dump import PumpDumpDetector  # noqa: E402
-from detectors.pump_metrics import event_detection  # noqa: E402
+from detectors.pump.detector import PumpDumpDetector  # noqa: E402
+from detectors.pump.diagnostics import false_alarm_kinds, first_alarm_offsets, pump_spans  # noqa: E402
+from detectors.pump.metrics import event_detection  # noqa: E402
 from feeds.synthetic import generate_market  # noqa: E402
 
 RATE = 1 / 150  # anomalies per bar (all kinds): ~2x the generator's default, for enough pumps per run

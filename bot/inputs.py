@@ -11,8 +11,8 @@ import math
 import re
 from datetime import timedelta
 
-from bot.errors import InputError
-from feeds.timeframes import timeframe_to_ms
+from core.errors import InputError
+from core.timeframes import timeframe_to_ms
 
 __all__ = [
     "MAX_ARG_LEN",

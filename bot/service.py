@@ -14,35 +14,34 @@ the backtest engine: ``validate_symbol(exchange, symbol) -> normalized``
 from __future__ import annotations
 
 import asyncio
-import difflib
 import html
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import pandas as pd
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.alerts import compose_alert
-from bot.charts import events_for_chart, render_alert_chart
-from bot.config import Config
-from bot.errors import BadSymbolError, BotError, InputError
-from feeds.timeframes import timeframe_to_ms
+from bot.alerts.charts import events_for_chart, render_alert_chart
+from bot.alerts.text import compose_alert
+from core.config import Config
+from core.errors import BotError, InputError
+from core.timeframes import timeframe_to_ms
 from storage.candles import load_candles
 from storage.chats import ensure_chat, mute_symbol, set_chat_muted
-from storage.events import list_events
-from storage.models import Alert, Cycle, Event, ModelRecord, WatchlistEntry, utcnow
+from storage.cycles import cycle_stats_since, last_cycle
+from storage.events import detectors_seen, list_events
+from storage.model_records import active_model_versions
+from storage.models import Alert, Cycle, Event, WatchlistEntry, utcnow
 from storage.thresholds import list_overrides, resolve_override, set_detector_enabled, set_threshold
 from storage.watchlist import add_watch, list_watch, remove_watch
 
 __all__ = [
     "BacktestRunner",
     "BotService",
-    "MarketsValidator",
     "StatusReport",
     "SymbolValidator",
 ]
@@ -52,32 +51,6 @@ log = logging.getLogger(__name__)
 SymbolValidator = Callable[[str, str], Awaitable[str]]
 BacktestRunner = Callable[[str, str | None, str | None], Any]
 T = TypeVar("T")
-
-
-class MarketsValidator:
-    """A symbol validator over a fixed list of markets per exchange.
-
-    The production validator asks the exchange (``ExchangeFeed.validate_symbol``);
-    this one answers from a known list, with the same contract: the normalized
-    symbol, or :class:`BadSymbolError` naming symbol and exchange with close
-    matches in ``.suggestions``.
-    """
-
-    def __init__(self, markets: Mapping[str, Iterable[str]]) -> None:
-        self.markets = {ex: sorted(set(symbols)) for ex, symbols in markets.items()}
-
-    async def __call__(self, exchange: str, symbol: str) -> str:
-        known = self.markets.get(exchange)
-        if known is None:
-            raise BadSymbolError(f"exchange {exchange!r} is not configured")
-        if symbol in known:
-            return symbol
-        err = BadSymbolError(f"{symbol} is not listed on {exchange}")
-        base = symbol.split("/")[0]
-        close = difflib.get_close_matches(symbol, known, n=3, cutoff=0.5)
-        same_base = [s for s in known if s.split("/")[0] == base and s not in close]
-        err.suggestions = (close + same_base)[:3]  # type: ignore[attr-defined]
-        raise err
 
 
 @dataclass(frozen=True)
@@ -177,7 +150,7 @@ class BotService:
         """(detector, enabled, threshold override) for ``symbol`` (or globally)."""
 
         def run(s: Session) -> tuple[list[Any], list[str]]:
-            return list_overrides(s), list(s.scalars(select(Event.detector).distinct()))
+            return list_overrides(s), detectors_seen(s)
 
         rows, seen = await self._db(run)
         out = []
@@ -277,11 +250,8 @@ class BotService:
             from storage.candles import last_candle_ts
             from storage.outbox import delivery_counts
 
-            last = s.scalar(select(Cycle).order_by(Cycle.started_at.desc(), Cycle.id.desc()).limit(1))
-            day = now - timedelta(hours=24)
-            n, errs = s.execute(
-                select(func.count(), func.coalesce(func.sum(Cycle.errors), 0)).where(Cycle.started_at >= day)
-            ).one()
+            last = last_cycle(s)
+            n, errs = cycle_stats_since(s, now - timedelta(hours=24))
             markets = []
             for e in list_watch(s):
                 ts = last_candle_ts(s, e.exchange, e.symbol, e.timeframe)
@@ -298,13 +268,7 @@ class BotService:
                         "last_error": e.last_error,
                     }
                 )
-            newest = (
-                select(ModelRecord.detector, ModelRecord.scope, func.max(ModelRecord.version))
-                .where(ModelRecord.active.is_(True))
-                .group_by(ModelRecord.detector, ModelRecord.scope)
-                .order_by(ModelRecord.detector, ModelRecord.scope)
-            )
-            models = [{"detector": d, "scope": sc, "version": int(v)} for d, sc, v in s.execute(newest)]
-            return StatusReport(now, last, int(n), int(errs), markets, models, delivery_counts(s))
+            models = active_model_versions(s)
+            return StatusReport(now, last, n, errs, markets, models, delivery_counts(s))
 
         return await self._db(run)

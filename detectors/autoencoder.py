@@ -35,7 +35,7 @@ class LSTMAutoencoder(KerasWindowDetector):
     def __init__(self, *, latent: int = 64, cell: str | None = None, attention: bool | None = None, **kw: Any) -> None:
         cell = cell or self.default_cell
         if cell not in ("lstm", "gru"):
-            from bot.errors import ConfigError
+            from core.errors import ConfigError
 
             raise ConfigError(f"{self.name}: cell must be 'lstm' or 'gru', got {cell!r}")
         attention = self.default_attention if attention is None else bool(attention)

@@ -3,18 +3,30 @@
 A detector turns a frame (UTC ``DatetimeIndex``) into one anomaly score per row,
 higher = more anomalous, NaN during the warm-up. Scores are causal: the score at
 ``t`` uses rows up to ``t`` only, so appending rows never changes earlier scores.
-Alarms are a separate, swappable :mod:`~detectors.thresholds` policy fitted on the
-training scores.
+Alarms are a separate step: the detector's threshold (``thresholds``) and alarm
+value (``alarm_values``) go through the one rule in :mod:`detectors.alarms`.
 
-Subclasses implement three hooks and the base does the rest (validation, features,
-scaling, the threshold, batching, save/load)::
+Two classes:
+
+* :class:`Detector`, the contract: what the registry, the live loop and the
+  backtests rely on. Class settings say what kind of detector it is
+  (``supervised``: ``fit(frames, labels)`` learns from labelled examples, not
+  from the watched series; ``probability_output``: scores are P(event) in
+  [0, 1]; ``event_kind``: what its events are called; ``live_defaults``:
+  hyper-parameters the live loop uses unless the config sets them), so no
+  caller ever branches on a detector's name. The pump-and-dump classifier
+  implements it directly.
+* :class:`SeriesDetector`, the template for unsupervised detectors on one
+  series (candles or any numeric columns). Subclasses implement three hooks
+  and the base does the rest (validation, features, scaling, the threshold
+  policy, batching, save/load)::
 
     _fit_model(train: list[ndarray (n_i, n_features)]) -> None
     _score_rows(x: ndarray (n, n_features)) -> ndarray (n,)       # one series
     _score_last(xs: list[ndarray (n_i, n_features)], last_n) -> list[ndarray (last_n,)]  # all at once
 
-plus ``model_warmup`` (rows of features the model needs before its first score).
-Keras detectors also implement ``_save_model``/``_load_model``.
+  plus ``model_warmup`` (rows of features the model needs before its first
+  score). Keras detectors also implement ``_save_model``/``_load_model``.
 """
 
 from __future__ import annotations
@@ -29,8 +41,9 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 
-from bot.config import ThresholdConfig
-from bot.errors import DetectorError
+from core.config import ThresholdConfig
+from core.errors import DetectorError
+from detectors.alarms import fires, suppress_repeats
 from detectors.features import (
     FeatureSpec,
     RobustScaler,
@@ -44,7 +57,7 @@ from detectors.features import (
 )
 from detectors.thresholds import ThresholdPolicy, make_threshold, threshold_from_dict
 
-__all__ = ["METADATA_FILE", "Detector", "as_frames"]
+__all__ = ["METADATA_FILE", "Detector", "SeriesDetector", "as_frames", "saved_detector_name"]
 
 log = logging.getLogger(__name__)
 METADATA_FILE = "metadata.json"
@@ -60,8 +73,86 @@ def as_frames(frames: pd.DataFrame | Mapping[str, pd.DataFrame]) -> dict[str, pd
     return dict(frames)
 
 
+def saved_detector_name(directory: str | Path) -> str:
+    """The registered name of the detector saved in ``directory`` (from its metadata file)."""
+    path = Path(directory)
+    for meta_file in sorted(path.glob("*.json")):
+        try:
+            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        name = meta.get("detector", meta.get("name")) if isinstance(meta, dict) else None
+        if isinstance(name, str):
+            return name
+    raise DetectorError(f"no saved detector in {path} (no metadata file naming a detector)")
+
+
 class Detector(ABC):
-    """Base class: hyper-parameters in, fitted scaling and threshold out (learned state ends in ``_``).
+    """The contract: fit, score (causal, higher = more anomalous), threshold, save/load.
+
+    Learned state ends in ``_``; ``__init__`` only stores hyper-parameters.
+    """
+
+    name: ClassVar[str] = "base"
+    requires_training: ClassVar[bool] = True
+    #: ``fit(frames, labels)`` learns from labelled examples (e.g. the synthetic market's planted pumps)
+    supervised: ClassVar[bool] = False
+    #: scores are probabilities in [0, 1]; severity is judged on that scale
+    probability_output: ClassVar[bool] = False
+    #: the ``kind`` of the events it raises
+    event_kind: ClassVar[str] = "anomaly"
+    #: hyper-parameters the live loop uses when the config sets none (e.g. a shorter pretraining)
+    live_defaults: ClassVar[dict[str, Any]] = {}
+
+    params: dict[str, Any]
+
+    @property
+    @abstractmethod
+    def warmup(self) -> int:
+        """Rows before the first score."""
+
+    @abstractmethod
+    def fit(self, frames: pd.DataFrame | Mapping[str, pd.DataFrame], labels: pd.DataFrame | None = None) -> Self:
+        """Learn from training frames (one symbol, or many for a shared model); ``labels`` if supervised."""
+
+    @abstractmethod
+    def score(self, frame: pd.DataFrame) -> pd.Series:
+        """Anomaly score per row of ``frame`` (aligned to its index), NaN during warm-up; causal."""
+
+    def score_batch(self, frames: Mapping[str, pd.DataFrame], last_n: int = 1) -> dict[str, pd.Series]:
+        """The last ``last_n`` scores of every symbol; override to score all symbols in one model call."""
+        return {sym: self.score(frame).iloc[-last_n:] for sym, frame in frames.items()}
+
+    @abstractmethod
+    def thresholds(self, scores: pd.Series) -> pd.Series:
+        """Causal threshold per point."""
+
+    def alarm_values(self, scores: pd.Series) -> pd.Series:
+        """What is compared with the threshold (the raw score unless the policy transforms it)."""
+        return scores
+
+    @property
+    def suppress_rows(self) -> int:
+        """Rows after an alarm run's start in which a new run is dropped (one incident, one alert)."""
+        return 0
+
+    def is_anomaly(self, scores: pd.Series) -> pd.Series:
+        """Boolean alarm per point under the one rule of :mod:`detectors.alarms` (False during warm-up)."""
+        hit = fires(self.alarm_values(scores), self.thresholds(scores)).rename("is_anomaly")
+        return suppress_repeats(hit, self.suppress_rows)
+
+    @abstractmethod
+    def save(self, directory: str | Path) -> Path:
+        """Write the fitted detector (native model files plus JSON metadata; never pickle)."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, directory: str | Path) -> Self:
+        """Rebuild a detector saved by :meth:`save`."""
+
+
+class SeriesDetector(Detector):
+    """Template for unsupervised detectors on one series: hyper-parameters in, fitted scaling and threshold out.
 
     Parameters
     ----------
@@ -76,8 +167,6 @@ class Detector(ABC):
         Rolling-median length for relative volume (candle mode).
     """
 
-    name: ClassVar[str] = "base"
-    requires_training: ClassVar[bool] = True
     default_threshold: ClassVar[dict[str, Any]] = {"policy": "k_sigma", "k": 4.0}
     #: the default on raw series (``columns`` mode); None: ``default_threshold``. Chosen at fit time.
     default_threshold_columns: ClassVar[dict[str, Any] | None] = None
@@ -183,8 +272,13 @@ class Detector(ABC):
         if self.requires_training and not self.fitted_:
             raise DetectorError(f"detector {self.name!r} is not fitted: call fit() or load a trained model")
 
-    def fit(self, frames: pd.DataFrame | Mapping[str, pd.DataFrame], **kwargs: Any) -> Self:
-        """Fit scaling, model and threshold on training frames (one symbol, or many for a shared model)."""
+    def fit(
+        self, frames: pd.DataFrame | Mapping[str, pd.DataFrame], labels: pd.DataFrame | None = None, **kwargs: Any
+    ) -> Self:
+        """Fit scaling, model and threshold on training frames (one symbol, or many for a shared model).
+
+        Unsupervised: ``labels`` is accepted for the contract's sake and ignored.
+        """
         data = as_frames(frames)
         spec = infer_spec(next(iter(data.values())), self.params["columns"], norm_window=self.params["norm_window"])
         if spec.mode == "candles":
@@ -275,9 +369,13 @@ class Detector(ABC):
         """Causal threshold per point from the fitted policy."""
         return self.threshold_.thresholds(scores)
 
-    def is_anomaly(self, scores: pd.Series) -> pd.Series:
-        """Boolean alarm per point (False during warm-up)."""
-        return self.threshold_.is_anomaly(scores)
+    def alarm_values(self, scores: pd.Series) -> pd.Series:
+        """The policy's transform of the scores (telemanom's smoothing under ``dynamic``)."""
+        return self.threshold_.transform(scores)
+
+    @property
+    def suppress_rows(self) -> int:
+        return self.threshold_.suppress
 
     # --------------------------------------------------------------- storage
     def save(self, directory: str | Path) -> Path:
@@ -301,10 +399,8 @@ class Detector(ABC):
         return path
 
     @classmethod
-    def load(cls, directory: str | Path) -> Detector:
-        """Rebuild a saved detector (any registered class, found by the saved name)."""
-        from detectors.registry import get_detector_class
-
+    def load(cls, directory: str | Path) -> Self:
+        """Rebuild a detector of this class; ``detectors.registry.load_detector`` finds the class by name."""
         path = Path(directory)
         try:
             meta = json.loads((path / METADATA_FILE).read_text(encoding="utf-8"))
@@ -312,8 +408,9 @@ class Detector(ABC):
             raise DetectorError(f"no saved detector in {path} ({METADATA_FILE} not found)") from None
         except json.JSONDecodeError as err:
             raise DetectorError(f"{path / METADATA_FILE}: invalid JSON: {err}") from None
-        klass = get_detector_class(meta["detector"]) if cls is Detector else cls
-        det = klass(**meta["params"])
+        if meta.get("detector") != cls.name:
+            raise DetectorError(f"{path / METADATA_FILE}: holds a {meta.get('detector')!r} model, not {cls.name!r}")
+        det = cls(**meta["params"])
         det.spec_ = FeatureSpec.from_dict(meta["features"]) if meta["features"] else None
         det.scaler_ = RobustScaler.from_dict(meta["scaler"]) if meta["scaler"] else None
         det.threshold_ = threshold_from_dict(meta["threshold"])

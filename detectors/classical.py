@@ -24,12 +24,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from detectors.base import Detector
+from detectors.base import SeriesDetector
 
 __all__ = ["RelativeEntropyDetector", "WindowedGaussianDetector"]
 
 
-class WindowedGaussianDetector(Detector):
+class WindowedGaussianDetector(SeriesDetector):
     """Parameters: ``window`` (rows, 1000 as NAB), ``min_periods`` (rows before the first score, 48)."""
 
     name: ClassVar[str] = "windowed_gaussian"
@@ -75,7 +75,7 @@ class WindowedGaussianDetector(Detector):
         return out
 
 
-class RelativeEntropyDetector(Detector):
+class RelativeEntropyDetector(SeriesDetector):
     """Parameters: ``bins`` (5), ``W`` (window rows, 52), ``confidence`` (0.99), ``c_th`` (1), as NAB's."""
 
     name: ClassVar[str] = "relative_entropy"

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bot.errors import DetectorError
+from core.errors import DetectorError
 
 __all__ = [
     "CANDLE_FEATURES",

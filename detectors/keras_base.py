@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bot.errors import DetectorError
-from detectors.base import Detector
+from core.errors import DetectorError
+from detectors.base import SeriesDetector
 from detectors.features import sliding_windows
 
 __all__ = ["KerasWindowDetector", "MODEL_FILE", "smoothing_weights"]
@@ -48,7 +48,7 @@ def smoothing_weights(span: int) -> np.ndarray:
     return weights / weights.sum()
 
 
-class KerasWindowDetector(Detector):
+class KerasWindowDetector(SeriesDetector):
     """Common hyper-parameters: ``lookback`` (24), ``epochs`` (20), ``batch_size`` (64), ``lr`` (1e-3),
     ``patience`` (3, early stopping on the calibration rows), ``dropout`` (0.0), ``reduce`` ("max"),
     ``smooth`` (3: EWMA span of the error series, in rows; 1 = raw errors)."""

@@ -16,8 +16,9 @@ its own bar. The history starts with the tail of the training scores (as teleman
 so the first scored rows already have a bar. Vectorised over rows (cumulative sums, or
 pandas' rolling median for the robust fit).
 
-``suppress`` (rows; any policy) drops a new alarm run that starts within ``suppress`` rows of
-the start of the previous kept run: one incident, one alert (Merlion's alarm suppression).
+``suppress`` (rows; any policy, :func:`detectors.alarms.suppress_repeats`) drops a new alarm
+run that starts within ``suppress`` rows of the start of the previous kept run: one incident,
+one alert (Merlion's alarm suppression).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import pandas as pd
 
 from detectors.thresholds import ThresholdPolicy
 
-__all__ = ["LikelihoodThreshold", "suppress_repeats", "tail_probability"]
+__all__ = ["LikelihoodThreshold", "tail_probability"]
 
 
 def tail_probability(z: np.ndarray | float) -> np.ndarray:
@@ -37,26 +38,6 @@ def tail_probability(z: np.ndarray | float) -> np.ndarray:
     from scipy.special import ndtr
 
     return ndtr(-np.asarray(z, dtype="float64"))
-
-
-def suppress_repeats(alarms: np.ndarray, rows: int) -> np.ndarray:
-    """Drop every alarm run that starts within ``rows`` rows of the previous kept run's start.
-
-    Causal: whether a run is kept depends on earlier alarms only. Loops over run starts, not rows.
-    """
-    a = np.asarray(alarms, dtype=bool)
-    if rows <= 0 or not a.any():
-        return a.copy()
-    padded = np.concatenate([[False], a, [False]]).astype(np.int8)
-    starts = np.flatnonzero(np.diff(padded) == 1)
-    ends = np.flatnonzero(np.diff(padded) == -1)  # exclusive
-    out = np.zeros_like(a)
-    last_kept = -(10**12)
-    for s, e in zip(starts, ends, strict=True):
-        if s - last_kept > rows:
-            out[s:e] = True
-            last_kept = s
-    return out
 
 
 class LikelihoodThreshold(ThresholdPolicy):

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bot.errors import InputError
+from core.errors import InputError
 
 __all__ = [
     "FAULT_KINDS",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bot.errors import InputError
+from core.errors import InputError
 from detectors.io import read_series_csv
 from detectors.nab import FileLayout, file_layout, window_rows
 from detectors.nab_split import nab_split

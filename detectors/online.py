@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bot.errors import DetectorError
-from detectors.base import Detector
+from core.errors import DetectorError
+from detectors.base import SeriesDetector
 from detectors.thresholds import make_threshold
 
 __all__ = ["OnlineResult", "apply_policy", "calibration_rows", "score_online"]
@@ -32,11 +32,11 @@ class OnlineResult:
     alarms: pd.Series
     thresholds: pd.Series
     refits: list[int]  # row positions where a model was (re)fitted: rows before it were its training data
-    detector: Detector  # the last fitted detector
+    detector: SeriesDetector  # the last fitted detector
     calibration: np.ndarray  # the scores the threshold policy was fitted on (held-out training rows)
 
 
-def calibration_rows(det: Detector, train_rows: int) -> slice:
+def calibration_rows(det: SeriesDetector, train_rows: int) -> slice:
     """The training rows whose scores fit the threshold (as ``Detector.fit`` picks them for one series)."""
     n_cal = int(train_rows * det.calibration_fraction)
     return slice(train_rows - n_cal, train_rows) if n_cal > det.warmup + 10 else slice(0, train_rows)
@@ -51,7 +51,7 @@ def apply_policy(cfg: dict[str, Any], scores: pd.Series, calibration: np.ndarray
 
 
 def score_online(
-    make: Callable[[], Detector],
+    make: Callable[[], SeriesDetector],
     frame: pd.DataFrame,
     *,
     train_rows: int,

@@ -14,12 +14,13 @@ import importlib
 import inspect
 import logging
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.errors import ConfigError, DetectorError
+from core.errors import ConfigError, DetectorError
 
 if TYPE_CHECKING:
-    from bot.config import DetectorConfig
+    from core.config import DetectorConfig
     from detectors.base import Detector
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "create_detector",
     "detector_from_config",
     "get_detector_class",
+    "load_detector",
 ]
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ BUILTIN_DETECTORS: dict[str, str] = {
     "gru_autoencoder": "detectors.autoencoder:GRUAutoencoder",
     "attention_autoencoder": "detectors.autoencoder:AttentionAutoencoder",
     "cnn_autoencoder": "detectors.autoencoder:CNNAutoencoder",
-    "pump_dump": "detectors.pump_dump:PumpDumpDetector",
+    "pump_dump": "detectors.pump.detector:PumpDumpDetector",
     "windowed_gaussian": "detectors.classical:WindowedGaussianDetector",
     "relative_entropy": "detectors.classical:RelativeEntropyDetector",
 }
@@ -65,17 +67,11 @@ def _import_target(name: str, target: str) -> Any:
         raise DetectorError(f"detector {name!r}: cannot import {target!r}: {err}") from err
 
 
-# A detector that does not fit the base class's template (e.g. the supervised pump_dump
-# classifier) may still serve if it offers the same public methods.
-_PROTOCOL = ("fit", "score", "score_batch", "thresholds", "is_anomaly", "save", "load")
-
-
-def _has_protocol(klass: type) -> bool:
-    return all(callable(getattr(klass, attr, None)) for attr in _PROTOCOL)
-
-
 def get_detector_class(name: str) -> type[Detector]:
-    """The class registered under ``name``; unknown names raise ConfigError listing the valid ones."""
+    """The class registered under ``name``; unknown names raise ConfigError listing the valid ones.
+
+    Every registered class, plug-ins included, must subclass :class:`detectors.base.Detector`.
+    """
     from detectors.base import Detector
 
     if name in BUILTIN_DETECTORS:
@@ -88,11 +84,16 @@ def get_detector_class(name: str) -> type[Detector]:
             klass = eps[name].load()
         except Exception as err:  # a broken plugin must say which one
             raise DetectorError(f"detector {name!r}: entry point {eps[name].value!r} failed to load: {err}") from err
-    if not (isinstance(klass, type) and (issubclass(klass, Detector) or _has_protocol(klass))):
-        raise DetectorError(
-            f"detector {name!r}: {klass!r} is neither a detectors.base.Detector subclass nor has {', '.join(_PROTOCOL)}"
-        )
+    if not (isinstance(klass, type) and issubclass(klass, Detector)):
+        raise DetectorError(f"detector {name!r}: {klass!r} is not a detectors.base.Detector subclass")
     return klass
+
+
+def load_detector(directory: str | Path) -> Detector:
+    """Rebuild the detector saved in ``directory``, whatever its class (found by its saved name)."""
+    from detectors.base import saved_detector_name
+
+    return get_detector_class(saved_detector_name(directory)).load(directory)
 
 
 # Modules whose classes name every hyper-parameter in their __init__ signatures (typos are caught);

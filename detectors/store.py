@@ -1,4 +1,4 @@
-"""The model store: versioned model directories on disk, one ``models`` row per version.
+"""The model store: versioned model directories on disk, one ``models`` row per version (``storage.model_records``).
 
 Layout: ``<root>/<detector>/<scope>/v<version>/`` holding ``model.keras`` (neural
 detectors) and ``metadata.json`` (detector, parameters, feature scaling, threshold
@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from bot.errors import DetectorError
+from core.errors import DetectorError
 from detectors.base import Detector
+from storage.model_records import latest_model_record, latest_params, next_model_version, register_model
 from storage.models import ModelRecord
 
 __all__ = ["latest_model_record", "load_latest_model", "retrain", "save_model"]
@@ -40,46 +40,23 @@ def save_model(
     metrics: Mapping[str, Any] | None = None,
 ) -> ModelRecord:
     """Write the fitted detector to a new version directory and register it (active)."""
-    current = session.scalar(
-        select(func.max(ModelRecord.version)).where(ModelRecord.detector == detector.name, ModelRecord.scope == scope)
-    )
-    version = (current or 0) + 1
+    version = next_model_version(session, detector.name, scope)
     path = Path(root) / detector.name / _slug(scope) / f"v{version}"
     if path.exists():
         raise DetectorError(f"model directory {path} already exists; refusing to overwrite it")
     detector.save(path)
-    session.execute(
-        update(ModelRecord)
-        .where(ModelRecord.detector == detector.name, ModelRecord.scope == scope)
-        .values(active=False)
-    )
-    start, end = getattr(detector, "train_range_", None) or (None, None)
-    params = detector.params() if callable(detector.params) else detector.params
-    record = ModelRecord(
+    record = register_model(
+        session,
         detector=detector.name,
         scope=scope,
         version=version,
         path=str(path),
-        params=dict(params),
-        train_start=start,
-        train_end=end,
-        metrics=dict(metrics or {}),
-        active=True,
+        params=detector.params,
+        train_range=getattr(detector, "train_range_", None),
+        metrics=metrics,
     )
-    session.add(record)
-    session.flush()
     log.info("saved %s scope=%s version %d at %s", detector.name, scope, version, path)
     return record
-
-
-def latest_model_record(session: Session, name: str, scope: str = "shared") -> ModelRecord | None:
-    """The newest active ``models`` row of ``name`` for ``scope``."""
-    return session.scalars(
-        select(ModelRecord)
-        .where(ModelRecord.detector == name, ModelRecord.scope == scope, ModelRecord.active.is_(True))
-        .order_by(ModelRecord.version.desc())
-        .limit(1)
-    ).first()
 
 
 def load_latest_model(session: Session, name: str, scope: str = "shared") -> Detector | None:
@@ -111,13 +88,7 @@ def retrain(
 
     if params is None:
         with session_factory() as session:
-            last = session.scalars(
-                select(ModelRecord)
-                .where(ModelRecord.detector == name, ModelRecord.scope == scope)
-                .order_by(ModelRecord.version.desc())
-                .limit(1)
-            ).first()
-            params = dict(last.params) if last is not None else {}
+            params = latest_params(session, name, scope)
     detector = create_detector(name, **dict(params))
     detector.fit(frames, callbacks=callbacks)
     with session_factory() as session, session.begin():

@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bot.config import ThresholdConfig
-from bot.errors import ConfigError, DetectorError
+from core.config import ThresholdConfig
+from core.errors import ConfigError, DetectorError
+from detectors.alarms import fires, suppress_repeats
 
 __all__ = [
     "DynamicThreshold",
@@ -71,14 +72,10 @@ class ThresholdPolicy:
         raise NotImplementedError
 
     def is_anomaly(self, scores: pd.Series) -> pd.Series:
-        """True where the (transformed) score exceeds its threshold; False where the score is NaN."""
-        value = self.transform(scores)
-        alarms = (value > self.thresholds(scores)).fillna(False).astype(bool).rename("is_anomaly")
-        if self.suppress > 0:
-            from detectors.likelihood import suppress_repeats
-
-            alarms[:] = suppress_repeats(alarms.to_numpy(), self.suppress)
-        return alarms
+        """True where the (transformed) score exceeds its threshold (:func:`detectors.alarms.fires`),
+        less the repeats inside one incident when ``suppress`` is set (:func:`detectors.alarms.suppress_repeats`)."""
+        hit = fires(self.transform(scores), self.thresholds(scores)).rename("is_anomaly")
+        return suppress_repeats(hit, self.suppress)
 
     def to_dict(self) -> dict[str, Any]:
         return {"policy": self.policy, "fitted": self.fitted_, "suppress": self.suppress, **self._state()}

@@ -11,13 +11,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from detectors.base import Detector
+from detectors.base import SeriesDetector
 from detectors.features import sliding_windows
 
 __all__ = ["ZScoreDetector"]
 
 
-class ZScoreDetector(Detector):
+class ZScoreDetector(SeriesDetector):
     """Parameters: ``window`` (rows of history, default 48), ``min_scale`` (floor on the MAD scale)."""
 
     name: ClassVar[str] = "zscore"

@@ -6,7 +6,7 @@ The market is ``feeds.synthetic.generate_market`` with one planted
 pump-and-dump. The score panel shows a transparent stand-in for a detector:
 a causal robust z-score of log volume (median and MAD of the previous 48
 bars only), with a static threshold of 3; bars above it are the events. The
-chart itself is exactly what the bot sends (``bot.charts.render_alert_chart``).
+chart itself is exactly what the bot sends (``bot.alerts.charts.render_alert_chart``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.alerts import compose_alert, html_to_text  # noqa: E402
-from bot.charts import render_alert_chart  # noqa: E402
+from bot.alerts.charts import render_alert_chart  # noqa: E402
+from bot.alerts.text import compose_alert, html_to_text  # noqa: E402
 from feeds.synthetic import generate_market  # noqa: E402
 
 OUT = Path(__file__).with_name("img") / "alert_example.png"

@@ -22,9 +22,9 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.errors import BotError
-from feeds.exchange import ExchangeFeed
-from feeds.timeframes import align_down, timeframe_to_ms
+from core.errors import BotError
+from core.timeframes import align_down, timeframe_to_ms
+from feeds.base import CandleFeed
 from storage.candles import candle_range, delete_candles, upsert_candles
 from storage.db import session_scope
 from storage.models import Candle
@@ -82,7 +82,7 @@ def _count_gaps(
 
 
 async def _store_range(
-    feed: ExchangeFeed,
+    feed: CandleFeed,
     factory: sessionmaker[Session],
     symbol: str,
     timeframe: str,
@@ -107,7 +107,7 @@ async def _store_range(
 
 
 async def sync_candles(
-    feed: ExchangeFeed,
+    feed: CandleFeed,
     session_factory: sessionmaker[Session],
     symbol: str,
     timeframe: str,
@@ -184,7 +184,7 @@ async def sync_candles(
 
 
 async def sync_many(
-    feed: ExchangeFeed,
+    feed: CandleFeed,
     session_factory: sessionmaker[Session],
     entries: Iterable[tuple[str, str]],
     *,
@@ -197,7 +197,7 @@ async def sync_many(
     Concurrency is bounded by the feed (``max_concurrency`` requests in
     flight, ccxt's rate limiter). One entry failing (an unlisted symbol, an
     exchange that stays down) does not stop the others: its slot holds the
-    exception, a :class:`~bot.errors.BadSymbolError` for a permanent one.
+    exception, a :class:`~core.errors.BadSymbolError` for a permanent one.
     """
     keys = list(dict.fromkeys(entries))
 

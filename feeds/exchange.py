@@ -11,8 +11,8 @@ re-learn the same lessons. Here they are learnt once:
 * Transient failures (``NetworkError``, ``DDoSProtection``,
   ``ExchangeNotAvailable``, ``RequestTimeout``) are retried with exponential
   backoff and jitter; ``BadSymbol`` is permanent and becomes
-  :class:`~bot.errors.BadSymbolError`; anything else becomes
-  :class:`~bot.errors.DataSourceError` naming exchange and symbol.
+  :class:`~core.errors.BadSymbolError`; anything else becomes
+  :class:`~core.errors.DataSourceError` naming exchange and symbol.
 * ccxt answers a body that is not JSON with an empty list; an empty page
   whose raw body does not parse is therefore treated as a transient error
   rather than as "no more data".
@@ -35,10 +35,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bot.config import ExchangeConfig
-from bot.errors import BadSymbolError, ConfigError, DataSourceError, InputError
+from core.config import ExchangeConfig
+from core.errors import BadSymbolError, ConfigError, DataSourceError, InputError
+from core.timeframes import timeframe_to_ms
 from feeds.retry import RetryPolicy
-from feeds.timeframes import timeframe_to_ms
 from storage.candles import CANDLE_COLUMNS
 
 __all__ = ["ExchangeFeed", "empty_candles", "normalize_trades"]

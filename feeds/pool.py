@@ -1,10 +1,11 @@
-"""One open ExchangeFeed per exchange for the life of the process.
+"""The one cache of open feeds: one client per exchange for the life of the process.
 
-The runtime and the bot ask for ``await pool.get("binance")`` wherever they
-need an exchange; the first call opens the client and loads markets, later
-calls (even concurrent ones) get the same client, and ``await pool.close()``
-at shutdown closes every client once. Exchanges missing from the config get
-``ExchangeConfig()`` defaults.
+The runtime, the symbol validator of the bot and the CLI all ask
+``await pool.get("binance")``; the first call opens the client and loads
+markets, later calls (even concurrent ones) get the same client, and
+``await pool.close()`` at shutdown closes every client once. Exchanges missing
+from the config get ``ExchangeConfig()`` defaults. Feeds that are not ccxt
+clients (the demo's replay) are handed in ready-made with ``feeds=``.
 """
 
 from __future__ import annotations
@@ -12,29 +13,48 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-from bot.config import ExchangeConfig
-from feeds.exchange import ExchangeFeed
+from core.config import ExchangeConfig
+from feeds.base import CandleFeed
 from feeds.retry import RetryPolicy
 
 __all__ = ["FeedPool"]
 
 
 class FeedPool:
-    def __init__(self, exchanges: Mapping[str, ExchangeConfig] | None = None, *, retry: RetryPolicy | None = None):
+    """Open-on-first-use feeds by exchange name."""
+
+    def __init__(
+        self,
+        exchanges: Mapping[str, ExchangeConfig] | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        feeds: Mapping[str, CandleFeed] | None = None,
+    ) -> None:
         self._configs = dict(exchanges or {})
         self._retry = retry
-        self._feeds: dict[str, ExchangeFeed] = {}
+        self._feeds: dict[str, CandleFeed] = dict(feeds or {})
         self._lock = asyncio.Lock()
 
-    async def get(self, name: str) -> ExchangeFeed:
+    def config(self, name: str) -> ExchangeConfig:
+        """The settings of exchange ``name`` (defaults when the config does not list it)."""
+        return self._configs.get(name, ExchangeConfig())
+
+    async def get(self, name: str) -> CandleFeed:
         """The open feed for ``name`` (opened and markets loaded on first use)."""
         async with self._lock:
             feed = self._feeds.get(name)
             if feed is None:
-                feed = ExchangeFeed(name, self._configs.get(name, ExchangeConfig()), retry=self._retry)
-                await feed.open()
-                self._feeds[name] = feed
+                from feeds.exchange import ExchangeFeed  # ccxt is heavy: only when a real exchange is used
+
+                opened = ExchangeFeed(name, self.config(name), retry=self._retry)
+                await opened.open()
+                self._feeds[name] = feed = opened
             return feed
+
+    async def validate_symbol(self, exchange: str, symbol: str) -> str:
+        """``symbol`` as ``exchange`` lists it; ``BadSymbolError`` with suggestions otherwise."""
+        feed = await self.get(exchange)
+        return str(await feed.validate_symbol(symbol))
 
     @property
     def open_exchanges(self) -> list[str]:

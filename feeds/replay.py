@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bot.errors import BadSymbolError, InputError
-from feeds.timeframes import timeframe_to_ms
+from core.errors import BadSymbolError, InputError
+from core.timeframes import timeframe_to_ms
 
 __all__ = ["ReplayFeed", "ReplaySocialSource", "load_csv_dir"]
 

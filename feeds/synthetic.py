@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bot.errors import InputError
+from core.errors import InputError
+from core.timeframes import timeframe_to_ms
 from feeds.synthetic_anomalies import (
     ALL_KINDS,
     FAULT_KINDS,
@@ -38,7 +39,6 @@ from feeds.synthetic_anomalies import (
     gap_mask,
     plan_anomalies,
 )
-from feeds.timeframes import timeframe_to_ms
 
 __all__ = ["ALL_KINDS", "FAULT_KINDS", "MARKET_KINDS", "SyntheticMarket", "generate_market", "symbol_names"]
 

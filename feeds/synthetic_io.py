@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bot.errors import InputError
+from core.errors import InputError
 from feeds.synthetic import SyntheticMarket
 from storage.candle_csv import write_candle_csv
 

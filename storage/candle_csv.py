@@ -8,8 +8,10 @@ and ``vigil synth`` write)::
 
 ``timestamp`` (ISO-8601, UTC assumed when no offset is given) may stand in
 for ``timestamp_ms``. Reading is all-or-nothing: the first malformed row
-raises :class:`~bot.errors.InputError` naming the file, the line and the
-value, before anything is written anywhere.
+raises :class:`~core.errors.InputError` naming the file, the line and the
+value, before anything is written anywhere. The file itself (encoding,
+header, field counts) is judged by :mod:`core.csvfiles`, the reader every
+user CSV goes through.
 
 :func:`check_candles` is the softer, whole-file report (gaps, bars whose high
 is below their close, ...) used to judge real data before trusting it.
@@ -23,86 +25,47 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bot.errors import InputError
+from core.csvfiles import read_csv_table
+from core.errors import InputError
 from storage.candles import CANDLE_COLUMNS
 
 __all__ = ["CandleReport", "check_candles", "read_candle_csv", "write_candle_csv"]
 
 
-def _bad_line(path: Path, line: int, column: str, value: object, why: str) -> InputError:
-    return InputError(f"{path}:{line}: column {column!r}: {why}, got {value!r}")
-
-
 def read_candle_csv(path: str | Path) -> pd.DataFrame:
     """Parse a candle CSV into a frame indexed by UTC open time.
 
-    Raises ``InputError`` on a missing file or column, an unparsable or
-    negative value, a bar whose high/low do not bound its open/close, or a
-    duplicated timestamp. Line numbers count the header as line 1.
+    The file is read by :func:`core.csvfiles.read_csv_table` (encoding,
+    header, ragged rows); this adds the candle rules. Raises ``InputError`` on
+    a missing file or column, an unparsable, infinite or negative value, a bar
+    whose high/low do not bound its open/close, or a duplicated timestamp.
+    Line numbers count the header as line 1.
     """
-    p = Path(path)
-    try:
-        raw = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except FileNotFoundError:
-        raise InputError(f"{p}: no such file") from None
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{p}: file is empty") from None
-    except pd.errors.ParserError as err:
-        raise InputError(f"{p}: not a valid CSV: {err}") from None
-    raw.columns = [c.strip().lower() for c in raw.columns]
-    if "timestamp_ms" in raw.columns:
+    table = read_csv_table(path)
+    if table.has("timestamp_ms"):
         time_col = "timestamp_ms"
-    elif "timestamp" in raw.columns:
+        index = table.times(time_col, "epoch_ms")
+    elif table.has("timestamp"):
         time_col = "timestamp"
+        index = table.times(time_col, "iso")
     else:
-        raise InputError(f"{p}:1: header needs 'timestamp_ms' or 'timestamp', got {','.join(raw.columns)!r}")
-    missing = [c for c in CANDLE_COLUMNS if c not in raw.columns]
+        raise InputError(
+            f"{table.path}:1: header needs 'timestamp_ms' or 'timestamp', got {','.join(table.frame.columns)!r}"
+        )
+    missing = [c for c in CANDLE_COLUMNS if not table.has(c)]
     if missing:
-        raise InputError(f"{p}:1: header is missing column(s) {', '.join(missing)}")
-    if raw.empty:
-        raise InputError(f"{p}: no data rows")
-
-    lines = np.arange(len(raw)) + 2  # header is line 1
-    if time_col == "timestamp_ms":
-        ts = pd.to_numeric(raw[time_col], errors="coerce")
-        bad = ts.isna() | (ts % 1 != 0) | (ts < 0)
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise _bad_line(p, lines[i], time_col, raw[time_col].iat[i], "expected epoch milliseconds")
-        if (ts < 10**11).any():  # before 1973 in ms: almost surely seconds
-            i = int(np.flatnonzero((ts < 10**11).to_numpy())[0])
-            raise _bad_line(p, lines[i], time_col, raw[time_col].iat[i], "looks like seconds, expected milliseconds")
-        index = pd.to_datetime(ts.astype("int64"), unit="ms", utc=True)
-    else:
-        index = pd.to_datetime(raw[time_col], utc=True, errors="coerce", format="ISO8601")
-        if index.isna().any():
-            i = int(np.flatnonzero(index.isna().to_numpy())[0])
-            raise _bad_line(p, lines[i], time_col, raw[time_col].iat[i], "expected an ISO-8601 time")
-
-    values = {}
-    for col in CANDLE_COLUMNS:
-        num = pd.to_numeric(raw[col], errors="coerce")
-        bad = num.isna() | ~np.isfinite(num)
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise _bad_line(p, lines[i], col, raw[col].iat[i], "expected a number")
-        values[col] = num.to_numpy(dtype="float64")
-    frame = pd.DataFrame(values, index=pd.DatetimeIndex(index, name="time").as_unit("ns"))
+        raise InputError(f"{table.path}:1: header is missing column(s) {', '.join(missing)}")
+    frame = pd.DataFrame({col: table.numbers(col) for col in CANDLE_COLUMNS}, index=index.rename("time"))
 
     checks = [
         ((frame[["open", "high", "low", "close"]] <= 0).any(axis=1), "low", "prices must be > 0"),
         (frame["volume"] < 0, "volume", "volume must be >= 0"),
         (frame["high"] < frame[["open", "close", "low"]].max(axis=1), "high", "high is below open, close or low"),
         (frame["low"] > frame[["open", "close"]].min(axis=1), "low", "low is above open or close"),
+        (frame.index.duplicated(), time_col, "duplicate timestamp"),
     ]
     for mask, col, why in checks:
-        if mask.any():
-            i = int(np.flatnonzero(mask.to_numpy())[0])
-            raise _bad_line(p, lines[i], col, raw[col].iat[i], why)
-    dup = frame.index.duplicated()
-    if dup.any():
-        i = int(np.flatnonzero(dup)[0])
-        raise _bad_line(p, lines[i], time_col, raw[time_col].iat[i], "duplicate timestamp")
+        table.fail_first(mask, col, why)
     return frame.sort_index()
 
 

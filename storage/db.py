@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.errors import ConfigError, StorageError
+from core.errors import ConfigError, StorageError
 
 __all__ = ["make_engine", "make_sessionmaker", "open_database", "session_scope", "upgrade"]
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from storage.models import Event, Severity
 
-__all__ = ["NewEvent", "events_frame", "insert_events", "list_events"]
+__all__ = ["NewEvent", "detectors_seen", "events_frame", "insert_events", "list_events"]
 
 
 @dataclass(frozen=True)
@@ -138,3 +138,8 @@ def events_frame(events: Sequence[Event]) -> pd.DataFrame:
         columns=["timestamp", "exchange", "symbol", "timeframe", "detector", "score", "threshold", "severity", "kind"],
     )
     return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+
+
+def detectors_seen(session: Session) -> list[str]:
+    """Every detector name that has stored at least one event."""
+    return list(session.scalars(select(Event.detector).distinct()))

@@ -84,6 +84,10 @@ class Severity(enum.StrEnum):
     HIGH = "high"
 
 
+#: severities in increasing order, for "at least medium" comparisons
+SEVERITY_RANK: dict[str, int] = {s.value: i for i, s in enumerate(Severity)}
+
+
 class DeliveryStatus(enum.StrEnum):
     PENDING = "pending"
     SENDING = "sending"

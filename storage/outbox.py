@@ -5,7 +5,7 @@ hands the new ones to :func:`queue_alerts`, in the same transaction. That
 groups them per (exchange, symbol, timeframe, bar) into one :class:`Alert`
 (three detectors on one bar make one message) and writes one ``pending``
 :class:`Delivery` per target. Only then does anything touch the network:
-the dispatcher (``bot/dispatcher.py``) claims due rows, sends, and records
+the dispatcher (``bot/alerts/dispatcher.py``) claims due rows, sends, and records
 the outcome. A crash can therefore lose no alert: whatever was queued is in
 the database.
 
@@ -45,7 +45,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from storage.chats import chats_not_receiving
-from storage.models import Alert, Delivery, DeliveryStatus, Event, Severity
+from storage.models import SEVERITY_RANK, Alert, Delivery, DeliveryStatus, Event, Severity
 from storage.thresholds import list_overrides, resolve_override
 
 __all__ = [
@@ -63,23 +63,20 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE = timedelta(minutes=5)
-_SEVERITY_RANK = {Severity.LOW.value: 0, Severity.MEDIUM.value: 1, Severity.HIGH.value: 2}
-_RANK_SEVERITY = {v: k for k, v in _SEVERITY_RANK.items()}
+_RANK_SEVERITY = {v: k for k, v in SEVERITY_RANK.items()}
 
 
 def combine_severity(events: Sequence[Event]) -> str:
-    """One severity for a bar: the worst event's, raised when the evidence agrees.
+    """One severity for a bar: the worst event's, raised to ``medium`` when two or more detectors agree.
 
-    Two or more detectors firing on one bar is at least ``medium``; any score at
-    twice its threshold or more is ``high``.
+    Each event's own severity comes from the one alarm rule (``detectors.alarms``);
+    nothing here re-judges a score against its threshold.
     """
     if not events:
         return Severity.LOW.value
-    rank = max(_SEVERITY_RANK.get(e.severity, 0) for e in events)
+    rank = max(SEVERITY_RANK.get(e.severity, 0) for e in events)
     if len({e.detector for e in events}) >= 2:
         rank = max(rank, 1)
-    if any(e.threshold > 0 and e.score >= 2 * e.threshold for e in events):
-        rank = 2
     return _RANK_SEVERITY[rank]
 
 
@@ -89,8 +86,7 @@ def _passes_overrides(session: Session, events: list[Event]) -> list[Event]:
         return events
     kept = []
     for e in events:
-        res = resolve_override(rows, e.symbol, e.detector)
-        if res.enabled and (res.threshold is None or e.score >= res.threshold):
+        if resolve_override(rows, e.symbol, e.detector).admits(e.score):
             kept.append(e)
     return kept
 
@@ -175,7 +171,7 @@ def queue_alerts(
             e.alert_id = alert.id
         session.flush()
         alert.severity = combine_severity(list(session.scalars(select(Event).where(Event.alert_id == alert.id))))
-        if _SEVERITY_RANK.get(alert.severity, 0) < _SEVERITY_RANK.get(min_severity, 0):
+        if SEVERITY_RANK.get(alert.severity, 0) < SEVERITY_RANK.get(min_severity, 0):
             continue
         skip = chats_not_receiving(session, targets, symbol, now) if channel == "telegram" else set()
         existing = set(

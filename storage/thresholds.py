@@ -2,9 +2,19 @@
 
 Rows are global (``chat_id=0``): thresholds are a property of the
 surveillance, not of who reads it. A row may name a symbol, a detector, or
-both; the most specific row wins (symbol+detector, then symbol, then
-detector). :func:`resolve_override` is pure, so the outbox loads the rows
-once per batch and resolves in memory.
+both ('' = any). :func:`resolve_override` is the one place that decides which
+row wins, in this order:
+
+1. this symbol and this detector;
+2. any symbol, this detector;
+3. this symbol, any detector;
+4. any symbol, any detector.
+
+A detector-wide row beats a symbol-wide one because a threshold only means
+something on one detector's scale. The first row that sets a value decides it
+(threshold and on/off switch independently). The detector pool applies it when
+scoring and the outbox again when queueing, so a change made while a cycle
+runs still holds. It is pure, so callers load the rows once and resolve in memory.
 """
 
 from __future__ import annotations
@@ -17,13 +27,24 @@ from sqlalchemy.orm import Session
 
 from storage.models import ThresholdOverride
 
-__all__ = ["Resolved", "list_overrides", "resolve_override", "set_detector_enabled", "set_threshold"]
+__all__ = ["PRECEDENCE", "Resolved", "list_overrides", "resolve_override", "set_detector_enabled", "set_threshold"]
+
+
+#: which (symbol, detector) row wins, most specific first ('' = any); see the module docstring
+PRECEDENCE: tuple[tuple[bool, bool], ...] = ((True, True), (False, True), (True, False), (False, False))
 
 
 @dataclass(frozen=True)
 class Resolved:
     threshold: float | None
     enabled: bool
+
+    def admits(self, score: float) -> bool:
+        """Whether an alarm with ``score`` survives: switched on, and above the override if one is set.
+
+        Strictly above, as :func:`detectors.alarms.fires` compares.
+        """
+        return self.enabled and (self.threshold is None or score > self.threshold)
 
 
 def _row(session: Session, symbol: str, detector: str) -> ThresholdOverride:
@@ -63,8 +84,9 @@ def list_overrides(session: Session, *, symbol: str | None = None) -> list[Thres
 
 
 def resolve_override(rows: Sequence[ThresholdOverride], symbol: str, detector: str) -> Resolved:
-    """The threshold and on/off switch that apply to ``symbol``/``detector``."""
-    rank = {(symbol, detector): 0, (symbol, ""): 1, ("", detector): 2, ("", ""): 3}
+    """The threshold and on/off switch that apply to ``symbol``/``detector`` (order: ``PRECEDENCE``)."""
+    keys = [(symbol if by_symbol else "", detector if by_detector else "") for by_symbol, by_detector in PRECEDENCE]
+    rank = {key: i for i, key in reversed(list(enumerate(keys)))}
     ordered = sorted((r for r in rows if (r.symbol, r.detector) in rank), key=lambda r: rank[(r.symbol, r.detector)])
     threshold = next((r.value for r in ordered if r.value is not None), None)
     enabled = next((r.enabled for r in ordered if r.enabled is not None), True)

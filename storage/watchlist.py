@@ -6,12 +6,17 @@ transaction. Symbols are stored upper-case, as ccxt spells them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from storage.models import WatchlistEntry
 
-__all__ = ["add_watch", "list_watch", "remove_watch"]
+__all__ = ["add_watch", "enabled_markets", "list_watch", "record_checks", "remove_watch"]
+
+Market = tuple[str, str, str]  # (exchange, symbol, timeframe)
 
 
 def add_watch(
@@ -53,3 +58,31 @@ def list_watch(session: Session, *, symbol: str | None = None, enabled_only: boo
     if symbol is not None:
         q = q.where(WatchlistEntry.symbol == symbol)
     return list(session.scalars(q.order_by(WatchlistEntry.symbol, WatchlistEntry.timeframe, WatchlistEntry.exchange)))
+
+
+def enabled_markets(session: Session) -> list[Market]:
+    """(exchange, symbol, timeframe) of every enabled entry."""
+    rows = session.execute(
+        select(WatchlistEntry.exchange, WatchlistEntry.symbol, WatchlistEntry.timeframe).where(
+            WatchlistEntry.enabled.is_(True)
+        )
+    )
+    return [(str(e), str(s), str(t)) for e, s, t in rows]
+
+
+def record_checks(
+    session: Session, timeframe: str, markets: Iterable[Market], errors: Mapping[Market, str], now: datetime
+) -> None:
+    """Stamp each market's last check and last error (None clears it); adds rows for markets not yet stored."""
+    rows = {
+        (r.exchange, r.symbol, r.timeframe): r
+        for r in session.scalars(select(WatchlistEntry).where(WatchlistEntry.timeframe == timeframe))
+    }
+    for market in markets:
+        row = rows.get(market)
+        if row is None:
+            exchange, symbol, tf = market
+            row = WatchlistEntry(exchange=exchange, symbol=symbol, timeframe=tf)
+            session.add(row)
+        row.last_checked_at = now
+        row.last_error = errors.get(market)

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import SocialSourceConfig
-from bot.errors import BotError, ConfigError
+from core.config import SocialSourceConfig
+from core.errors import BotError, ConfigError
 from feeds.social.align import attach_social, social_per_bar
 from feeds.social.base import SocialSource, empty_series, fetch_or_empty
 from feeds.social.files import FileSocialSource

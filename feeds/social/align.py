@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from feeds.timeframes import timeframe_to_ms
+from core.timeframes import timeframe_to_ms
 
 __all__ = ["attach_social", "social_per_bar"]
 

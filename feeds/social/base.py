@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from bot.errors import BotError, ConfigError, DataSourceError
+from core.errors import BotError, ConfigError, DataSourceError
 
 __all__ = [
     "SocialSource",

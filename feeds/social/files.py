@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from bot.errors import ConfigError, DataSourceError
+from core.errors import ConfigError, DataSourceError
 from feeds.social.base import empty_series, symbol_parts, to_series
 
 __all__ = ["FileSocialSource"]

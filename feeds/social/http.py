@@ -4,7 +4,7 @@ All three share one request function so failures read the same way:
 401/403 becomes "authentication failed" naming the source and the
 environment variable that holds the key (never the key), other non-2xx
 statuses, timeouts and bodies that are not JSON become
-:class:`~bot.errors.DataSourceError` naming the source. An empty answer is
+:class:`~core.errors.DataSourceError` naming the source. An empty answer is
 an empty series, not an error.
 
 API shapes (checked against public documentation where available, else as
@@ -29,7 +29,7 @@ from urllib.parse import quote
 import aiohttp
 import pandas as pd
 
-from bot.errors import ConfigError, DataSourceError
+from core.errors import ConfigError, DataSourceError
 from feeds.social.base import get_path, secret_from_env, symbol_parts, to_series
 
 __all__ = ["HttpJsonSource", "LunarCrushSource", "SantimentSource"]

@@ -9,7 +9,7 @@ import pytest
 from backtest.engine import run_backtest
 from backtest.events import events_to_csr, normalize_events
 from backtest.strategy import make_strategy, parse_param_args
-from bot.errors import InputError
+from core.errors import InputError
 
 IDX = pd.date_range("2024-01-01", periods=8, freq="h", tz="UTC")
 

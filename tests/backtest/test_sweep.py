@@ -10,7 +10,7 @@ from backtest.engine import run_backtest
 from backtest.events import normalize_events
 from backtest.strategy import make_strategy
 from backtest.sweep import heatmap_png, parse_grid, run_sweep
-from bot.errors import InputError
+from core.errors import InputError
 
 
 def _market(n: int, seed: int) -> pd.DataFrame:

@@ -1,13 +1,15 @@
 """Walk-forward events: each model sees only bars before its fold; events never depend on later bars.
 
-The detector here is test-local and follows the contract in HELPERS.md
-(``fit``/``score``/``is_anomaly``/``warmup``/``name``); the registry-backed
-detectors are exercised in ``test_walkforward_registry.py`` when present.
+The detector here is test-local and implements the ``detectors.base.Detector``
+contract; the registry-backed detectors are exercised in ``test_walkforward_registry.py``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -16,17 +18,21 @@ from backtest.engine import run_backtest
 from backtest.events import normalize_events
 from backtest.strategy import make_strategy
 from backtest.walkforward import walk_forward_events
+from detectors.base import Detector
 
 
-class ReturnZ:
-    """|log return - train mean| / train std; records what it was trained on."""
+class ReturnZ(Detector):
+    """|log return - train mean| / train std, alarm above 2.5; records what it was trained on."""
 
     name = "return_z"
     requires_training = True
-    warmup = 1
     fits: list[tuple[pd.Timestamp, pd.Timestamp]] = []
 
-    def fit(self, frames: pd.DataFrame | Mapping[str, pd.DataFrame]) -> ReturnZ:
+    @property
+    def warmup(self) -> int:
+        return 1
+
+    def fit(self, frames: pd.DataFrame | Mapping[str, pd.DataFrame], labels: pd.DataFrame | None = None) -> Self:
         frames = frames if isinstance(frames, Mapping) else {"": frames}
         r = np.concatenate([np.diff(np.log(f["close"].to_numpy())) for f in frames.values()])
         self.mu_, self.sd_ = float(r.mean()), float(r.std())
@@ -39,8 +45,21 @@ class ReturnZ:
         r = np.log(frame["close"]).diff()
         return (r - self.mu_).abs() / self.sd_
 
-    def is_anomaly(self, scores: pd.Series) -> pd.Series:
-        return scores > 2.5
+    def thresholds(self, scores: pd.Series) -> pd.Series:
+        return pd.Series(2.5, index=scores.index)
+
+    def save(self, directory: str | Path) -> Path:
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "return_z.json").write_text(json.dumps({"name": self.name, "mu": self.mu_, "sd": self.sd_}))
+        return path
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Self:
+        meta = json.loads((Path(directory) / "return_z.json").read_text())
+        det = cls()
+        det.mu_, det.sd_ = meta["mu"], meta["sd"]
+        return det
 
 
 def _market(n: int = 400, seed: int = 7) -> dict[str, pd.DataFrame]:

@@ -14,7 +14,7 @@ from backtest.engine import run_backtest
 from backtest.events import normalize_events
 from backtest.strategy import make_strategy
 from backtest.walkforward import detector_factory, walk_forward_events
-from bot.cli import app
+from bot.cli.root import app
 from storage.candle_csv import write_candle_csv
 
 pytest.importorskip("detectors.registry")

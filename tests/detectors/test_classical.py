@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from detectors.base import Detector
-from detectors.registry import create_detector
+from detectors.registry import create_detector, load_detector
 
 
 def _series(n: int = 600, seed: int = 0, spike_at: int | None = None, shift_at: int | None = None) -> pd.DataFrame:
@@ -63,7 +62,7 @@ def test_batch_scoring_matches_score_on_long_enough_frames(name: str) -> None:
 def test_save_load_gives_identical_scores(name: str, tmp_path) -> None:
     frame = _series(spike_at=400)
     det = create_detector(name, **PARAMS[name]).fit(frame.iloc[:150])
-    again = Detector.load(det.save(tmp_path / name))
+    again = load_detector(det.save(tmp_path / name))
     np.testing.assert_array_equal(again.score(frame).to_numpy(), det.score(frame).to_numpy())
 
 

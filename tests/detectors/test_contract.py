@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot.errors import ConfigError, DetectorError
+from core.errors import ConfigError, DetectorError
 from detectors.base import Detector
-from detectors.registry import create_detector
+from detectors.registry import create_detector, load_detector
 
 TINY = {"epochs": 2, "lookback": 8, "batch_size": 32}
 TINY_BY_NAME = {
@@ -58,7 +58,7 @@ def test_detector_save_load_gives_identical_scores(
     frame = make_candles(150, seed=4)
     path = det.save(tmp_path / name)
     assert not list(path.glob("*.pkl")) and not list(path.glob("*.pickle"))
-    again = Detector.load(path)
+    again = load_detector(path)
     assert type(again) is type(det)
     np.testing.assert_array_equal(again.score(frame).to_numpy(), det.score(frame).to_numpy())
     assert again.threshold_.to_dict() == det.threshold_.to_dict()

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot.errors import DetectorError
+from core.errors import DetectorError
 from detectors.features import RobustScaler, build_features, infer_spec
 from detectors.registry import create_detector
 

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot.errors import ConfigError
-from detectors.likelihood import LikelihoodThreshold, suppress_repeats, tail_probability
+from core.errors import ConfigError
+from detectors.alarms import suppress_repeats
+from detectors.likelihood import LikelihoodThreshold, tail_probability
 from detectors.thresholds import make_threshold, threshold_from_dict
 
 
@@ -76,11 +77,11 @@ def test_likelihood_rejects_unknown_keys_and_bad_values() -> None:
 def test_suppression_keeps_one_alert_per_incident() -> None:
     a = np.zeros(100, bool)
     a[[10, 11, 20, 40, 41, 80]] = True
-    kept = suppress_repeats(a, 25)
+    kept = suppress_repeats(pd.Series(a), 25).to_numpy()
     assert np.flatnonzero(kept).tolist() == [10, 11, 40, 41, 80]
-    assert (suppress_repeats(a, 0) == a).all()
+    assert (suppress_repeats(pd.Series(a), 0).to_numpy() == a).all()
     # causal: the same prefix gives the same kept alarms
-    assert (suppress_repeats(a[:50], 25) == kept[:50]).all()
+    assert (suppress_repeats(pd.Series(a[:50]), 25).to_numpy() == kept[:50]).all()
 
 
 def test_static_policy_with_suppression() -> None:

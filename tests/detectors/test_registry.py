@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import ConfigError
+from core.errors import ConfigError
 from detectors.registry import available_detectors, create_detector, get_detector_class
 
 PLUGIN = """
@@ -49,7 +49,7 @@ def test_registry_import_is_light() -> None:
 
 
 def test_detector_from_config_keeps_tuned_threshold_unless_set() -> None:
-    from bot.config import DetectorConfig
+    from core.config import DetectorConfig
     from detectors.registry import detector_from_config
 
     plain = detector_from_config("zscore", DetectorConfig(params={"window": 30}))
@@ -67,3 +67,44 @@ def test_create_detector_rejects_unknown_parameter() -> None:
 def test_registry_resolves_pump_dump() -> None:
     klass = get_detector_class("pump_dump")
     assert klass.name == "pump_dump"
+
+
+DUCK = """
+class DuckDetector:
+    '''Has every method of the contract but is not a detectors.base.Detector.'''
+    name = "duck"
+    def fit(self, frames, labels=None): return self
+    def score(self, frame): ...
+    def score_batch(self, frames, last_n=1): ...
+    def thresholds(self, scores): ...
+    def is_anomaly(self, scores): ...
+    def save(self, directory): ...
+    @classmethod
+    def load(cls, directory): ...
+"""
+
+
+def test_registry_refuses_a_plugin_that_is_not_a_detector_subclass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.errors import DetectorError
+    from detectors import registry
+
+    (tmp_path / "vigil_duck_pkg.py").write_text(DUCK)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(registry.BUILTIN_DETECTORS, "duck", "vigil_duck_pkg:DuckDetector")
+    with pytest.raises(DetectorError, match="'duck'.*not a detectors.base.Detector subclass"):
+        get_detector_class("duck")
+    sys.modules.pop("vigil_duck_pkg", None)
+
+
+def test_every_builtin_is_a_detector_and_says_its_kind() -> None:
+    from detectors import Detector
+
+    for name in available_detectors():
+        klass = get_detector_class(name)
+        assert issubclass(klass, Detector) and klass.name == name
+    pump = get_detector_class("pump_dump")
+    assert pump.supervised and pump.probability_output and pump.event_kind == "pump_dump"
+    zscore = get_detector_class("zscore")
+    assert not zscore.supervised and not zscore.probability_output and zscore.event_kind == "anomaly"

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.errors import DetectorError
+from core.errors import DetectorError
 from detectors.keras_base import smoothing_weights
 from detectors.registry import create_detector
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot.config import ThresholdConfig
-from bot.errors import DetectorError
+from core.config import ThresholdConfig
+from core.errors import DetectorError
 from detectors.thresholds import make_threshold, threshold_from_dict
 
 RNG = np.random.default_rng(0)

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import ExchangeConfig
-from bot.errors import BadSymbolError, DataSourceError
+from core.config import ExchangeConfig
+from core.errors import BadSymbolError, DataSourceError
 from feeds.backfill import find_gaps, sync_candles, sync_many
 from feeds.exchange import ExchangeFeed
 from feeds.retry import RetryPolicy

@@ -7,8 +7,8 @@ import asyncio
 import pandas as pd
 import pytest
 
-from bot.config import ExchangeConfig
-from bot.errors import BadSymbolError, ConfigError, DataSourceError
+from core.config import ExchangeConfig
+from core.errors import BadSymbolError, ConfigError, DataSourceError
 from feeds.exchange import ExchangeFeed
 from feeds.retry import RetryPolicy
 from tests.fakes.binance import FakeBinance, make_candles
@@ -172,7 +172,7 @@ def test_retry_policy_delay_grows_with_jitter_and_cap() -> None:
 
 
 async def test_fetch_closed_candles_rejects_a_timeframe_the_exchange_lacks() -> None:
-    from bot.errors import InputError
+    from core.errors import InputError
 
     async with FakeBinance({"BTC/USDT": make_candles(periods=5)}) as fake, _feed(fake) as feed:
         with pytest.raises(InputError, match="timeframe '7m' is not offered"):

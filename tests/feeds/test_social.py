@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import SocialSourceConfig
-from bot.errors import ConfigError, DataSourceError
+from core.config import SocialSourceConfig
+from core.errors import ConfigError, DataSourceError
 from feeds.social import build_social_sources, fetch_or_empty, sync_social
 from storage.db import session_scope
 from storage.social import load_social, load_social_many, upsert_social
@@ -257,7 +257,7 @@ def test_build_social_sources_accepts_the_config_example() -> None:
     """The commented [[social]] examples in config.example.toml stay valid."""
     import tomllib
 
-    from bot.config import default_config
+    from core.config import default_config
 
     text = (Path(__file__).resolve().parents[2] / "config.example.toml").read_text(encoding="utf-8")
     block = text[text.index("# [[social]]") : text.index("# Detectors:")]

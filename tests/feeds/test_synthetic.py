@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot.errors import InputError
+from core.errors import InputError
+from core.timeframes import timeframe_to_ms
 from feeds.synthetic import ALL_KINDS, FAULT_KINDS, MARKET_KINDS, generate_market
 from feeds.synthetic_stats import stylized_facts
-from feeds.timeframes import timeframe_to_ms
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import ExchangeConfig, SocialSourceConfig
+from core.config import ExchangeConfig, SocialSourceConfig
 from feeds.backfill import sync_candles
 from feeds.exchange import ExchangeFeed
 from feeds.retry import RetryPolicy

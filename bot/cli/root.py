@@ -1,0 +1,135 @@
+"""The ``vigil`` command line.
+
+This module only wires: each package contributes its commands through a
+``register(app)`` function in its own ``cli`` module. Heavy libraries
+(TensorFlow, vectorbt, ccxt) are imported inside the command bodies that
+need them, so ``vigil --help`` answers in well under a second.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.cli.common import (
+    ConfigOption,
+    DbOption,
+    GuardedGroup,
+    console,
+    load_cli_config,
+    open_cli_database,
+)
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="vigil",
+    help="vigil: crypto market surveillance. Watches coins, finds anomalies, alerts on Telegram, backtests.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    cls=GuardedGroup,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+config_app = typer.Typer(help="Configuration file.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None, db: DbOption = None) -> None:
+    """Create or migrate the database schema to the latest version (safe to repeat)."""
+    from storage.db import make_engine, upgrade
+
+    cfg = load_cli_config(config, db)
+    engine = make_engine(cfg.database.url)
+    revision = upgrade(engine)
+    console.print(f"database at revision {revision}: {engine.url.render_as_string(hide_password=True)}")
+
+
+@config_app.command("check")
+def config_check(config: ConfigOption = None) -> None:
+    """Validate a config file and print what it resolves to (secrets hidden)."""
+    cfg = load_cli_config(config)
+    console.print_json(cfg.model_dump_json(exclude_none=True))
+
+
+@app.command("import-candles")
+def import_candles(
+    file: Annotated[Path, typer.Argument(help="CSV with timestamp_ms (or ISO timestamp),open,high,low,close,volume.")],
+    exchange: Annotated[str, typer.Option(help="Exchange id, e.g. binance.")],
+    symbol: Annotated[str, typer.Option(help="Market symbol, e.g. BTC/USDT.")],
+    timeframe: Annotated[str, typer.Option(help="Bar length, e.g. 1h.")],
+    config: ConfigOption = None,
+    db: DbOption = None,
+) -> None:
+    """Import candles from a CSV file. All rows or none: a bad line aborts the import."""
+    from core.errors import InputError
+    from core.timeframes import timeframe_to_ms
+    from storage.candle_csv import check_candles, read_candle_csv
+    from storage.candles import candle_count, upsert_candles
+    from storage.db import session_scope
+
+    try:
+        step = timeframe_to_ms(timeframe)
+    except ValueError as err:
+        raise InputError(f"--timeframe: {err}") from None
+    frame = read_candle_csv(file)
+    report = check_candles(frame, step)
+    factory = open_cli_database(load_cli_config(config, db))
+    with session_scope(factory) as session:
+        before = candle_count(session, exchange, symbol.upper())
+        upsert_candles(session, exchange, symbol.upper(), timeframe, frame)
+        after = candle_count(session, exchange, symbol.upper())
+    console.print(
+        f"imported {len(frame)} rows from {file} into {exchange}:{symbol.upper()}:{timeframe} "
+        f"({after - before} new, {len(frame) - (after - before)} already present); "
+        f"gaps: {report.gaps} ({report.missing_bars} missing bars)"
+    )
+    for problem in report.problems:
+        console.print(f"[yellow]warning:[/] {problem}")
+
+
+@app.command("export-candles")
+def export_candles(
+    exchange: Annotated[str, typer.Option(help="Exchange id.")],
+    symbol: Annotated[str, typer.Option(help="Market symbol.")],
+    timeframe: Annotated[str, typer.Option(help="Bar length.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="CSV file to write.")],
+    config: ConfigOption = None,
+    db: DbOption = None,
+) -> None:
+    """Export stored candles to a CSV in the import format."""
+    from core.errors import InputError
+    from storage.candle_csv import write_candle_csv
+    from storage.candles import load_candles
+    from storage.db import session_scope
+
+    factory = open_cli_database(load_cli_config(config, db))
+    with session_scope(factory) as session:
+        frame = load_candles(session, exchange, symbol.upper(), timeframe)
+    if frame.empty:
+        raise InputError(f"no candles stored for {exchange}:{symbol.upper()}:{timeframe}")
+    write_candle_csv(frame, out)
+    console.print(f"wrote {len(frame)} rows to {out}")
+
+
+def _register_subcommands() -> None:
+    """Let each area add its commands (kept light: no heavy imports at this point)."""
+    from bot.cli import backtest, detectors, feeds, pumpdump, runtime, watchlist
+
+    for module in (feeds, detectors, pumpdump, backtest, watchlist, runtime):
+        module.register(app)
+
+
+_register_subcommands()
+
+
+def main() -> None:
+    app(prog_name="vigil")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,327 @@
+"""Telegram command and button handlers: parse, call the service, format. Nothing else.
+
+Each handler reads its arguments through ``bot/inputs.py`` (length caps,
+symbol regex, numeric ranges), calls one :class:`~bot.service.BotService`
+method and replies in plain text. A user error (``InputError``) becomes the
+reason plus the command's usage line; anything unexpected goes to the single
+error handler in ``bot/telegram/application.py``, which replies with a short apology and
+never a stack trace.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from telegram import Update
+from telegram.constants import ParseMode
+
+from bot.inputs import (
+    parse_count,
+    parse_detector,
+    parse_duration,
+    parse_symbol,
+    parse_threshold_value,
+    parse_timeframe,
+    split_args,
+)
+from bot.telegram.background import send_chart, start_backtest
+from bot.telegram.context import CustomContext
+from core.errors import BadSymbolError, InputError
+
+__all__ = ["COMMANDS", "Command", "Usage", "on_unknown_command"]
+
+log = logging.getLogger(__name__)
+Handler = Callable[[Update, CustomContext], Awaitable[None]]
+
+
+class Usage(InputError):
+    """The arguments do not fit the command: answer with its usage line."""
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    callback: Handler
+    description: str
+    usage: str
+    admin: bool = False
+
+
+async def _reply(update: Update, text: str, *, html_mode: bool = False) -> Any:
+    msg = update.effective_message
+    assert msg is not None
+    return await msg.reply_text(text[:4000], parse_mode=ParseMode.HTML if html_mode else None)
+
+
+def _args(update: Update) -> list[str]:
+    msg = update.effective_message
+    return split_args(msg.text if msg else None)
+
+
+def _require_admin(update: Update, context: CustomContext) -> None:
+    user = update.effective_user
+    context.access.require_admin(user.id if user else None, "change that")
+
+
+def _ts(ms: int | None) -> str:
+    if ms is None:
+        return "never"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# -- commands -----------------------------------------------------------------------------------
+async def cmd_start(update: Update, context: CustomContext) -> None:
+    """Greet and record the chat."""
+    chat = update.effective_chat
+    if chat is not None:
+        await context.service.touch_chat(chat.id, chat.title or chat.username)
+    await _reply(update, "vigil watches crypto markets and alerts here on anomalies.\nSend /help for the commands.")
+
+
+async def cmd_help(update: Update, context: CustomContext) -> None:
+    """List every command with its usage."""
+    lines = [f"{c.usage} — {c.description}{' (admin)' if c.admin else ''}" for c in COMMANDS]
+    await _reply(update, "\n".join(lines))
+
+
+async def cmd_watch(update: Update, context: CustomContext) -> None:
+    """Validate a market against the exchange and add it to the watchlist."""
+    args = _args(update)
+    if not 1 <= len(args) <= 3:
+        raise Usage("")
+    symbol = parse_symbol(args[0])
+    timeframe = parse_timeframe(args[1]) if len(args) > 1 else None
+    exchange = args[2] if len(args) > 2 else None
+    user = update.effective_user
+    try:
+        entry, created = await context.service.watch(symbol, timeframe, exchange, user_id=user.id if user else None)
+    except BadSymbolError as err:
+        hint = getattr(err, "suggestions", None) or []
+        extra = f"\nDid you mean: {', '.join(hint)}?" if hint and "did you mean" not in str(err).lower() else ""
+        await _reply(update, f"{err}{extra}")
+        return
+    verb = "Now watching" if created else "Already watching"
+    await _reply(update, f"{verb} {entry.symbol} {entry.timeframe} on {entry.exchange}.")
+
+
+async def cmd_unwatch(update: Update, context: CustomContext) -> None:
+    """Remove a market from the watchlist (its stored data stays)."""
+    args = _args(update)
+    if not 1 <= len(args) <= 2:
+        raise Usage("")
+    symbol = parse_symbol(args[0])
+    timeframe = parse_timeframe(args[1]) if len(args) > 1 else None
+    n = await context.service.unwatch(symbol, timeframe)
+    await _reply(update, f"Stopped watching {symbol}." if n else f"{symbol} was not on the watchlist.")
+
+
+async def cmd_list(update: Update, context: CustomContext) -> None:
+    """Show the watchlist."""
+    if _args(update):
+        raise Usage("")
+    entries = await context.service.watchlist()
+    if not entries:
+        await _reply(update, "The watchlist is empty. Add a market with /watch BTC/USDT")
+        return
+    await _reply(update, "Watching:\n" + "\n".join(f"• {e.symbol} {e.timeframe} ({e.exchange})" for e in entries))
+
+
+def _scope_symbol(raw: str) -> str:
+    return "" if raw == "*" else parse_symbol(raw)
+
+
+async def cmd_threshold(update: Update, context: CustomContext) -> None:
+    """Show threshold overrides, or set one for a symbol and detector."""
+    args = _args(update)
+    if len(args) > 3:
+        raise Usage("")
+    if len(args) == 3:
+        _require_admin(update, context)
+        symbol = _scope_symbol(args[0])
+        detector = parse_detector(args[1], context.service.known_detectors())
+        value = parse_threshold_value(args[2])
+        await context.service.set_threshold(symbol, detector, value)
+        await _reply(update, f"Threshold for {symbol or 'every symbol'} / {detector} set to {value:g}.")
+        return
+    shown = _scope_symbol(args[0]) if args else ""
+    rows = await context.service.thresholds(shown or None)
+    if len(args) == 2:
+        detector = parse_detector(args[1])
+        rows = [r for r in rows if r[1] in (detector, "*")]
+    rows = [r for r in rows if r[2] is not None]
+    if not rows:
+        await _reply(update, "No threshold overrides: the detectors' own thresholds apply.")
+        return
+    await _reply(update, "Threshold overrides:\n" + "\n".join(f"• {s} / {d}: {v:g}" for s, d, v, _ in rows))
+
+
+async def cmd_detectors(update: Update, context: CustomContext) -> None:
+    """List detectors, or switch one on or off for a symbol."""
+    args = _args(update)
+    if len(args) not in (0, 1, 3):
+        raise Usage("")
+    if len(args) == 3:
+        _require_admin(update, context)
+        symbol = _scope_symbol(args[0])
+        detector = parse_detector(args[1], context.service.known_detectors())
+        switch = args[2].lower()
+        if switch not in ("on", "off"):
+            raise InputError(f"expected on or off, got {args[2][:8]!r}")
+        await context.service.set_detector(symbol, detector, switch == "on")
+        await _reply(update, f"{detector} is now {switch} for {symbol or 'every symbol'}.")
+        return
+    shown = _scope_symbol(args[0]) if args else ""
+    rows = await context.service.detectors(shown or None)
+    if not rows:
+        await _reply(update, "No detectors configured.")
+        return
+    head = f"Detectors for {shown}:" if shown else "Detectors:"
+    lines = [
+        f"• {name}: {'on' if on else 'off'}" + (f", threshold {thr:g}" if thr is not None else "")
+        for name, on, thr in rows
+    ]
+    await _reply(update, head + "\n" + "\n".join(lines))
+
+
+async def cmd_events(update: Update, context: CustomContext) -> None:
+    """Show the latest events, optionally for one symbol."""
+    args = _args(update)
+    if len(args) > 2:
+        raise Usage("")
+    symbol, n = None, 10
+    for arg in args:
+        if arg.isdigit():
+            n = parse_count(arg)
+        else:
+            symbol = parse_symbol(arg)
+    events = await context.service.events(symbol, n)
+    if not events:
+        await _reply(update, "No events yet.")
+        return
+    lines = [
+        f"• {_ts(e.bar_ts)} {e.symbol} {e.timeframe} {e.detector}: {e.score:.3g} / {e.threshold:.3g} ({e.severity})"
+        for e in events
+    ]
+    await _reply(update, "Latest events:\n" + "\n".join(lines))
+
+
+async def cmd_chart(update: Update, context: CustomContext) -> None:
+    """Send a chart of a watched symbol."""
+    args = _args(update)
+    if not 1 <= len(args) <= 2:
+        raise Usage("")
+    symbol = parse_symbol(args[0])
+    period = parse_duration(args[1], maximum=timedelta(days=90)) if len(args) > 1 else timedelta(days=7)
+    await send_chart(update, context, symbol, period)
+
+
+async def cmd_backtest(update: Update, context: CustomContext) -> None:
+    """Backtest trading on a symbol's events, in the background."""
+    args = _args(update)
+    if not 1 <= len(args) <= 3:
+        raise Usage("")
+    symbol = parse_symbol(args[0])
+    strategy = parse_detector(args[1]) if len(args) > 1 else None  # same shape: lower-case identifier
+    period = args[2] if len(args) > 2 else None
+    if period is not None:
+        parse_duration(period, maximum=timedelta(days=3650))
+    start_backtest(update, context, symbol, strategy, period)
+
+
+async def cmd_mute(update: Update, context: CustomContext) -> None:
+    """Mute alerts in this chat for a while."""
+    args = _args(update)
+    if len(args) > 1:
+        raise Usage("")
+    duration = parse_duration(args[0]) if args else timedelta(hours=1)
+    chat = update.effective_chat
+    assert chat is not None
+    until = await context.service.mute(chat.id, duration)
+    await _reply(update, f"Alerts muted here until {until:%Y-%m-%d %H:%M} UTC.")
+
+
+async def cmd_unmute(update: Update, context: CustomContext) -> None:
+    """Unmute alerts in this chat."""
+    if _args(update):
+        raise Usage("")
+    chat = update.effective_chat
+    assert chat is not None
+    await context.service.unmute(chat.id)
+    await _reply(update, "Alerts unmuted.")
+
+
+def _ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "no data"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+async def cmd_status(update: Update, context: CustomContext) -> None:
+    """Loop health, data freshness, models and the outbox."""
+    if _args(update):
+        raise Usage("")
+    r = await context.service.status()
+    lines = []
+    c = r.last_cycle
+    if c is None:
+        lines.append("Loop: no cycle has run yet.")
+    else:
+        took = None if c.finished_at is None else (c.finished_at - c.started_at).total_seconds()
+        state = "running" if took is None else f"finished in {took:.1f} s"
+        ago = _ago((r.now - c.started_at).total_seconds())
+        lines.append(
+            f"Loop: last {c.timeframe} cycle {c.started_at:%Y-%m-%d %H:%M} UTC ({ago} ago), "
+            f"{state}; {c.symbols} symbols, {c.candles_added} candles, {c.events} events, {c.errors} errors"
+        )
+        if c.last_error:
+            lines.append(f"Last error: {c.last_error[:300]}")
+    lines.append(f"Last 24 h: {r.cycles_24h} cycles, {r.errors_24h} errors")
+    for m in r.markets:
+        err = f" — error: {m['last_error'][:100]}" if m["last_error"] else ""
+        lines.append(f"• {m['symbol']} {m['timeframe']}: last bar {_ts(m['last_ts'])}, lag {_ago(m['lag_s'])}{err}")
+    if r.models:
+        lines.append("Models: " + ", ".join(f"{m['detector']} ({m['scope']}) v{m['version']}" for m in r.models))
+    if r.deliveries:
+        lines.append("Deliveries: " + ", ".join(f"{k} {v}" for k, v in sorted(r.deliveries.items())))
+    await _reply(update, "\n".join(lines))
+
+
+# -- unknown commands --------------------------------------------------------------
+async def on_unknown_command(update: Update, context: CustomContext) -> None:
+    """A command we do not have (addressed to us): say so, with a pointer to /help."""
+    msg = update.effective_message
+    if msg is None or not msg.text:
+        return
+    word = msg.text.split()[0][1:65]
+    name, _, target = word.partition("@")
+    if target and target.lower() != (context.bot.username or "").lower():
+        return  # addressed to another bot in the group
+    await _reply(update, f"Unknown command /{html.unescape(name)[:32]}. Send /help for the list.")
+
+
+COMMANDS: list[Command] = [
+    Command("start", cmd_start, "introduction", "/start"),
+    Command("help", cmd_help, "this list", "/help"),
+    Command("watch", cmd_watch, "watch a market", "/watch SYMBOL [TIMEFRAME] [EXCHANGE]", admin=True),
+    Command("unwatch", cmd_unwatch, "stop watching a market", "/unwatch SYMBOL [TIMEFRAME]", admin=True),
+    Command("list", cmd_list, "the watchlist", "/list"),
+    Command(
+        "threshold", cmd_threshold, "show or set a threshold (set: admin)", "/threshold [SYMBOL|*] [DETECTOR] [VALUE]"
+    ),
+    Command("detectors", cmd_detectors, "list, or switch on/off (admin)", "/detectors [SYMBOL|*] [DETECTOR on|off]"),
+    Command("events", cmd_events, "latest events", "/events [SYMBOL] [N]"),
+    Command("chart", cmd_chart, "chart with events", "/chart SYMBOL [PERIOD e.g. 7d]"),
+    Command("backtest", cmd_backtest, "backtest the events", "/backtest SYMBOL [STRATEGY] [PERIOD]"),
+    Command("mute", cmd_mute, "mute alerts here", "/mute [DURATION e.g. 2h]", admin=True),
+    Command("unmute", cmd_unmute, "unmute alerts here", "/unmute", admin=True),
+    Command("status", cmd_status, "loop health and data lag", "/status"),
+]

@@ -1,0 +1,361 @@
+"""Typed, validated configuration.
+
+The TOML file is parsed with ``tomllib`` and validated by pydantic models that
+forbid unknown keys, so a typo such as ``tokn = "..."`` stops start-up with a
+message naming the key instead of being silently ignored. Every error is turned
+into a :class:`~core.errors.ConfigError` of the form
+``config.toml: telegram.allowed_chat_ids[1]: expected an integer, got 'abc'``.
+
+Secrets can stay out of the file: environment variables (``VIGIL_*``, see
+:data:`ENV_OVERRIDES`) override it. ``Secret`` values never show up in a
+``repr`` or a log line.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from core.errors import ConfigError
+from core.timeframes import timeframe_to_ms
+
+__all__ = [
+    "AlertsConfig",
+    "BacktestConfig",
+    "Config",
+    "DatabaseConfig",
+    "DetectorConfig",
+    "ENV_OVERRIDES",
+    "ExchangeConfig",
+    "LoggingConfig",
+    "SchedulerConfig",
+    "SocialSourceConfig",
+    "TelegramConfig",
+    "ThresholdConfig",
+    "WatchEntry",
+    "default_config",
+    "load_config",
+]
+
+DEFAULT_DATABASE_URL = "sqlite:///vigil.db"
+PUBLIC_BOT_API = "https://api.telegram.org/bot"
+PUBLIC_BOT_FILE_API = "https://api.telegram.org/file/bot"
+
+
+def _check_timeframe(value: str) -> str:
+    timeframe_to_ms(value)  # raises ValueError naming the value
+    return value
+
+
+Timeframe = Annotated[str, AfterValidator(_check_timeframe)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class DatabaseConfig(_Section):
+    url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        description="SQLAlchemy URL: sqlite:///path.db or postgresql+psycopg://user:pw@host/db",
+    )
+    echo: bool = False
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class ExchangeConfig(_Section):
+    ccxt_config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="passed unchanged to the ccxt exchange constructor (urls, options, apiKey, ...)",
+    )
+    max_concurrency: int = Field(default=8, ge=1, le=256)
+    max_retries: int = Field(default=5, ge=0, le=50)
+    retry_base_delay: float = Field(default=1.0, ge=0, le=600, description="seconds before the first retry; doubles")
+    retry_max_delay: float = Field(default=30.0, ge=0, le=3600, description="cap on one backoff wait, seconds")
+    candles_per_request: int = Field(default=1000, ge=1, le=10_000)
+
+
+class WatchEntry(_Section):
+    exchange: str = Field(min_length=1)
+    symbol: str = Field(min_length=3)
+    timeframe: Timeframe = "1h"
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol_has_quote(cls, value: str) -> str:
+        base, sep, quote = value.partition("/")
+        if not sep or not base or not quote:
+            raise ValueError(f"expected BASE/QUOTE such as 'BTC/USDT', got {value!r}")
+        return value.upper()
+
+
+class SocialSourceConfig(_Section):
+    name: str = Field(min_length=1)
+    kind: Literal["csv", "parquet", "http_json", "santiment", "lunarcrush"]
+    enabled: bool = True
+    metric: str = "social_volume"
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="source-specific settings (path, url_template, api_key_env, ...)",
+    )
+
+
+class ThresholdConfig(_Section):
+    policy: Literal["static", "k_sigma", "rolling_quantile", "dynamic"] = "k_sigma"
+    value: float | None = Field(default=None, description="the threshold for policy 'static'")
+    k: float = Field(default=4.0, gt=0)
+    quantile: float = Field(default=0.995, gt=0, lt=1)
+    window: int = Field(default=500, ge=10)
+
+    @model_validator(mode="after")
+    def _static_needs_value(self) -> ThresholdConfig:
+        if self.policy == "static" and self.value is None:
+            raise ValueError("policy 'static' needs a 'value'")
+        return self
+
+
+class DetectorConfig(_Section):
+    enabled: bool = True
+    threshold: ThresholdConfig = Field(default_factory=ThresholdConfig)
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="hyper-parameters handed to the detector's constructor",
+    )
+    scope: Literal["shared", "per_symbol"] = "shared"
+
+
+class TelegramConfig(_Section):
+    token: SecretStr | None = None
+    base_url: str = PUBLIC_BOT_API
+    base_file_url: str = PUBLIC_BOT_FILE_API
+    allowed_chat_ids: list[int] = Field(default_factory=list)
+    admin_user_ids: list[int] = Field(default_factory=list)
+    alert_chat_ids: list[int] = Field(
+        default_factory=list,
+        description="chats that receive alerts; defaults to allowed_chat_ids",
+    )
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _webhook_needs_url(self) -> TelegramConfig:
+        if self.mode == "webhook" and not self.webhook_url:
+            raise ValueError("mode 'webhook' needs 'webhook_url'")
+        return self
+
+    @property
+    def alert_chats(self) -> list[int]:
+        return list(self.alert_chat_ids or self.allowed_chat_ids)
+
+
+class AlertsConfig(_Section):
+    cooldown_minutes: int = Field(default=60, ge=0)
+    min_severity: Literal["low", "medium", "high"] = "low"
+    chart_dir: str = "charts"
+    chart_bars: int = Field(default=120, ge=20, le=2000)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+
+
+class SchedulerConfig(_Section):
+    close_delay_seconds: float = Field(default=5.0, ge=0)
+    retrain_interval_hours: float = Field(default=24.0, gt=0)
+    history_bars: int = Field(default=500, ge=50)
+    misfire_grace_seconds: int = Field(default=300, ge=1)
+
+
+class BacktestConfig(_Section):
+    strategy: str = "fixed_hold"
+    hold_bars: int = Field(default=24, ge=1)
+    fees: float = Field(default=0.001, ge=0, lt=0.1)
+    slippage: float = Field(default=0.0005, ge=0, lt=0.1)
+    init_cash: float = Field(default=10_000.0, gt=0)
+
+
+class MetricsConfig(_Section):
+    prometheus_port: int | None = Field(default=None, ge=1, le=65535)
+
+
+class Config(_Section):
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    exchanges: dict[str, ExchangeConfig] = Field(default_factory=dict)
+    watchlist: list[WatchEntry] = Field(default_factory=list)
+    social: list[SocialSourceConfig] = Field(default_factory=list)
+    detectors: dict[str, DetectorConfig] = Field(default_factory=dict)
+    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    backtest: BacktestConfig = Field(default_factory=BacktestConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+
+    @model_validator(mode="after")
+    def _watchlist_exchanges_are_configured(self) -> Config:
+        for i, entry in enumerate(self.watchlist):
+            if self.exchanges and entry.exchange not in self.exchanges:
+                known = ", ".join(sorted(self.exchanges))
+                raise ValueError(
+                    f"watchlist[{i}].exchange: {entry.exchange!r} is not configured "
+                    f"under [exchanges] (configured: {known})"
+                )
+        seen: set[tuple[str, str, str]] = set()
+        for i, entry in enumerate(self.watchlist):
+            key = (entry.exchange, entry.symbol, entry.timeframe)
+            if key in seen:
+                raise ValueError(f"watchlist[{i}]: duplicate entry {'/'.join(key)!r}")
+            seen.add(key)
+        names = [s.name for s in self.social]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"social: duplicate source name {name!r}")
+        return self
+
+
+# Environment variable -> dotted config key. Values are parsed as the key's type.
+ENV_OVERRIDES: dict[str, str] = {
+    "VIGIL_DATABASE_URL": "database.url",
+    "VIGIL_TELEGRAM_TOKEN": "telegram.token",
+    "VIGIL_TELEGRAM_BASE_URL": "telegram.base_url",
+    "VIGIL_TELEGRAM_BASE_FILE_URL": "telegram.base_file_url",
+    "VIGIL_TELEGRAM_ALLOWED_CHAT_IDS": "telegram.allowed_chat_ids",
+    "VIGIL_TELEGRAM_ADMIN_USER_IDS": "telegram.admin_user_ids",
+    "VIGIL_TELEGRAM_ALERT_CHAT_IDS": "telegram.alert_chat_ids",
+    "VIGIL_LOG_LEVEL": "logging.level",
+    "VIGIL_LOG_FORMAT": "logging.format",
+}
+_LIST_OF_INT_KEYS = {
+    "telegram.allowed_chat_ids",
+    "telegram.admin_user_ids",
+    "telegram.alert_chat_ids",
+}
+
+
+def _env_value(var: str, key: str, raw: str) -> Any:
+    if key in _LIST_OF_INT_KEYS:
+        items = [item.strip() for item in raw.split(",") if item.strip()]
+        try:
+            return [int(item) for item in items]
+        except ValueError:
+            raise ConfigError(f"{var} ({key}): expected comma-separated integers, got {raw!r}") from None
+    return raw
+
+
+def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    for var, key in ENV_OVERRIDES.items():
+        raw = environ.get(var)
+        if raw is None or raw == "":
+            continue
+        section, _, field = key.partition(".")
+        table = data.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{section}: expected a table, got {table!r}")
+        table[field] = _env_value(var, key, raw)
+    # Exchange credentials: VIGIL_EXCHANGE_<NAME>_API_KEY / _SECRET / _PASSWORD
+    for name, table in (data.get("exchanges") or {}).items():
+        if not isinstance(table, dict):
+            continue
+        prefix = f"VIGIL_EXCHANGE_{name.upper()}_"
+        for suffix, ccxt_key in (("API_KEY", "apiKey"), ("SECRET", "secret"), ("PASSWORD", "password")):
+            raw = environ.get(prefix + suffix)
+            if raw:
+                table.setdefault("ccxt_config", {})[ccxt_key] = raw
+    return data
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+_TYPE_TAGS = {"str", "int", "float", "bool", "none", "list", "dict"}
+
+
+def _is_type_tag(part: int | str) -> bool:
+    """True for the type or validator names pydantic puts in union/constrained locations."""
+    return isinstance(part, str) and (
+        part in _TYPE_TAGS or part[:1].isupper() or "[" in part or part.startswith("function-")
+    )
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = []
+    for item in err.errors(include_url=False):
+        # pydantic appends the validator or type name to the location of
+        # constrained/union fields; drop the parts that are not config keys.
+        loc = tuple(p for p in item["loc"] if not _is_type_tag(p))
+        key = _format_loc(loc) or "(top level)"
+        msg = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{source}: {key}: unknown key")
+            continue
+        if item["type"] == "missing":
+            lines.append(f"{source}: {key}: required value is missing")
+            continue
+        value = item.get("input")
+        shown = "" if isinstance(value, dict) else f", got {value!r}"
+        if "got " in msg:
+            shown = ""
+        lines.append(f"{source}: {key}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def _validate(data: dict[str, Any], source: str) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, source)) from None
+
+
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, override from the environment, and validate a config file.
+
+    ``path=None`` gives the embedded defaults (SQLite, no Telegram), still
+    subject to the environment, which is how ``vigil demo`` runs with no file.
+    """
+    env = os.environ if environ is None else environ
+    source = "defaults"
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        source = str(p)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {p}") from None
+        except OSError as err:
+            raise ConfigError(f"cannot read config file {p}: {err.strerror}") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{p}: invalid TOML: {err}") from None
+    data = _apply_env(data, env)
+    return _validate(data, source)
+
+
+def default_config(**sections: Any) -> Config:
+    """The embedded defaults, optionally with some sections replaced (tests, demo)."""
+    return _validate(dict(sections), "defaults")

@@ -1,0 +1,88 @@
+"""Alerts sent by the running Application's dispatcher, and the inline buttons under them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.telegram.application import build_application, running_application
+from bot.telegram.context import BotServices
+from storage.models import Delivery, Event, SymbolMute
+from storage.outbox import queue_alerts
+from tests.bot.telegram.conftest import ADMIN, MEMBER
+from tests.bot.telegram.helpers import candles, say, store
+from tests.fakes.telegram import FakeTelegram
+
+
+@pytest.fixture
+async def alerted(bot_cfg: Any, services: BotServices, tg: FakeTelegram, factory: Any) -> AsyncIterator[int]:
+    """The app running, BTC/USDT watched, and one alert delivered to ADMIN and MEMBER; yields its id."""
+    app = build_application(bot_cfg, services, flush_interval=0.2)  # the JobQueue flushes the outbox
+    async with running_application(app, poll_timeout=1):
+        await say(tg, "/watch BTC/USDT", chat_id=ADMIN)
+        frame = candles(200, spike_at=190)
+        services.service.now = lambda: frame.index[-1].to_pydatetime()
+        events = store(factory, "BTC/USDT", frame, [(190, "zscore", 7.0), (190, "pump_dump", 9.5)])
+        with factory.begin() as s:
+            evs = list(s.scalars(select(Event).where(Event.id.in_([e.id for e in events]))))
+            [alert] = queue_alerts(s, evs, chat_ids=[ADMIN, MEMBER], now=datetime(2024, 1, 9, tzinfo=UTC))
+            alert_id = alert.id
+        await tg.wait_for(lambda: len(tg.calls("sendPhoto")) == 2)
+        yield alert_id
+
+
+async def test_alert_goes_out_through_the_job_queue(alerted: int, tg: FakeTelegram, factory: Any) -> None:
+    caption = tg.calls("sendPhoto")[0].params["caption"]
+    assert "pump_dump: score 9.5 / threshold 4 (×2.4)" in caption and "zscore" in caption
+    await tg.wait_for(lambda: _all_sent(factory))
+
+
+def _all_sent(factory: Any) -> bool:
+    with factory() as s:
+        return {d.status for d in s.scalars(select(Delivery))} == {"sent"}
+
+
+async def test_mute_button_mutes_the_symbol_for_an_hour(alerted: int, tg: FakeTelegram, factory: Any) -> None:
+    tg.push_callback(f"v1:m:{alerted}", chat_id=ADMIN, user_id=ADMIN)
+    await tg.wait_for(lambda: tg.calls("answerCallbackQuery"))
+    assert tg.calls("answerCallbackQuery")[-1].params["text"].startswith("BTC/USDT muted until")
+    with factory() as s:
+        [mute] = list(s.scalars(select(SymbolMute)))
+    assert (mute.chat_id, mute.symbol) == (ADMIN, "BTC/USDT")
+
+
+async def test_member_cannot_press_mute(alerted: int, tg: FakeTelegram, factory: Any) -> None:
+    tg.push_callback(f"v1:m:{alerted}", chat_id=MEMBER, user_id=MEMBER)
+    await tg.wait_for(lambda: tg.calls("answerCallbackQuery"))
+    assert tg.calls("answerCallbackQuery")[-1].params["text"] == "Only an admin can mute."
+    with factory() as s:
+        assert list(s.scalars(select(SymbolMute))) == []
+
+
+async def test_details_and_chart_buttons(alerted: int, tg: FakeTelegram) -> None:
+    tg.push_callback(f"v1:d:{alerted}", chat_id=MEMBER, user_id=MEMBER)
+    await tg.wait_for(lambda: tg.calls("sendMessage", ok_only=True)[-1].params["chat_id"] == MEMBER)
+    details = tg.calls("sendMessage")[-1].params["text"]
+    assert "<b>BTC/USDT</b>" in details and "volume ×" in details
+    tg.push_callback(f"v1:c:{alerted}", chat_id=MEMBER, user_id=MEMBER)
+    await tg.wait_for(lambda: len(tg.calls("sendPhoto")) == 3)
+    assert tg.calls("sendPhoto")[-1].files["photo"].startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("data", ["v0:m:1", "v1:x:1", "v1:m:abc", "v1:m:" + "9" * 40, "garbage", ""])
+async def test_bad_or_old_callback_data_is_refused(alerted: int, tg: FakeTelegram, factory: Any, data: str) -> None:
+    tg.push_callback(data, chat_id=ADMIN, user_id=ADMIN)
+    await tg.wait_for(lambda: tg.calls("answerCallbackQuery"))
+    assert tg.calls("answerCallbackQuery")[-1].params["text"] == "This button has expired."
+    with factory() as s:
+        assert list(s.scalars(select(SymbolMute))) == []
+
+
+async def test_button_for_a_deleted_alert_answers_briefly(alerted: int, tg: FakeTelegram) -> None:
+    tg.push_callback("v1:d:99999", chat_id=ADMIN, user_id=ADMIN)
+    await tg.wait_for(lambda: tg.calls("answerCallbackQuery"))
+    assert tg.calls("answerCallbackQuery")[-1].params["text"] == "alert 99999 no longer exists"

@@ -1,0 +1,227 @@
+"""The dispatcher against the fake Bot API: sends once, honours 429/403/400/5xx, survives a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from rich.console import Console
+from sqlalchemy import select
+from telegram import Bot
+
+from bot.alerts.dispatcher import ConsoleSink, Dispatcher, TelegramSink, _chart_inputs
+from storage.db import open_database
+from storage.models import Chat, Delivery, Event
+from storage.outbox import queue_alerts
+from storage.social import upsert_social
+from tests.bot.telegram.helpers import candles, store
+from tests.fakes.telegram import FakeTelegram
+
+NOW = datetime(2024, 1, 10, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = NOW
+
+    def __call__(self) -> datetime:
+        return self.t
+
+
+@pytest.fixture
+async def bot(tg: FakeTelegram) -> AsyncIterator[Bot]:
+    async with Bot(tg.token, base_url=tg.base_url, base_file_url=tg.base_file_url) as b:
+        yield b
+
+
+def queue(factory: Any, symbol: str, bars: list[int], chats: list[int], channel: str = "telegram") -> None:
+    events = store(factory, symbol, candles(48, spike_at=bars[0]), [(b, "zscore", 6.0) for b in bars])
+    with factory.begin() as s:
+        evs = list(s.scalars(select(Event).where(Event.id.in_([e.id for e in events]))))
+        queue_alerts(s, evs, chat_ids=chats, channel=channel, now=NOW)
+
+
+def statuses(factory: Any) -> list[tuple[str, int, str | None]]:
+    with factory() as s:
+        return [(d.status, d.attempts, d.last_error) for d in s.scalars(select(Delivery).order_by(Delivery.id))]
+
+
+def dispatcher(factory: Any, bot: Bot, clock: Clock, **kw: Any) -> Dispatcher:
+    return Dispatcher(factory, {"telegram": TelegramSink(bot)}, now=clock, chart_bars=40, **kw)
+
+
+async def test_flush_sends_photo_with_caption_and_buttons_once(factory: Any, tg: FakeTelegram, bot: Bot) -> None:
+    queue(factory, "BTC/USDT", [40], [11, 12])
+    d = dispatcher(factory, bot, Clock())
+    result = await d.flush()
+    assert (result.sent, result.failed) == (2, 0)
+    photos = tg.calls("sendPhoto")
+    assert [p.params["chat_id"] for p in photos] == [11, 12]
+    assert photos[0].files["photo"].startswith(b"\x89PNG")
+    assert "<b>BTC/USDT</b>" in photos[0].params["caption"] and photos[0].params["parse_mode"] == "HTML"
+    buttons = [b["callback_data"] for row in photos[0].params["reply_markup"]["inline_keyboard"] for b in row]
+    assert buttons == ["v1:m:1", "v1:c:1", "v1:b:1", "v1:d:1"]
+    assert [s for s, _, _ in statuses(factory)] == ["sent", "sent"]
+    with factory() as s:
+        assert all(d.message_id and d.sent_at for d in s.scalars(select(Delivery)))
+    assert (await d.flush()).sent == 0
+    assert len(tg.calls("sendPhoto")) == 2
+
+
+async def test_429_waits_retry_after_without_counting_an_attempt(factory: Any, tg: FakeTelegram, bot: Bot) -> None:
+    queue(factory, "BTC/USDT", [40], [11])
+    tg.inject("sendPhoto", 429, retry_after=30)
+    clock = Clock()
+    d = dispatcher(factory, bot, clock)
+    assert (await d.flush()).retried == 1
+    assert statuses(factory) == [("pending", 0, "429: Flood control exceeded. Retry in 30 seconds")]
+    with factory() as s:
+        assert s.scalar(select(Delivery.next_attempt_at)) == NOW + timedelta(seconds=30)
+    clock.t = NOW + timedelta(seconds=29)
+    assert (await d.flush()).sent == 0
+    clock.t = NOW + timedelta(seconds=30)
+    assert (await d.flush()).sent == 1
+    assert len(tg.sent(11)) == 1
+
+
+async def test_403_fails_delivery_and_marks_chat_inactive(factory: Any, tg: FakeTelegram, bot: Bot) -> None:
+    queue(factory, "BTC/USDT", [40], [11, 12])
+    tg.inject("sendPhoto", 403)
+    result = await dispatcher(factory, bot, Clock()).flush()
+    assert (result.sent, result.failed) == (1, 1)
+    assert statuses(factory)[0] == ("failed", 1, "403: Forbidden: bot was blocked by the user")
+    with factory() as s:
+        assert s.get(Chat, 11).active is False
+    queue(factory, "ETH/USDT", [41], [11, 12])  # inactive chat gets no new delivery
+    with factory() as s:
+        assert s.scalar(select(Delivery).where(Delivery.chat_id == 11, Delivery.status == "pending")) is None
+
+
+async def test_400_is_failed_and_not_retried(factory: Any, tg: FakeTelegram, bot: Bot) -> None:
+    queue(factory, "BTC/USDT", [40], [11])
+    tg.inject("sendPhoto", 400, description="Bad Request: chat not found")
+    clock = Clock()
+    d = dispatcher(factory, bot, clock)
+    assert (await d.flush()).failed == 1
+    clock.t += timedelta(days=1)
+    await d.flush()
+    assert statuses(factory) == [("failed", 1, "400: Chat not found")]
+    assert len(tg.calls("sendPhoto")) == 1
+
+
+async def test_5xx_retries_with_backoff_then_fails_at_max_attempts(factory: Any, tg: FakeTelegram, bot: Bot) -> None:
+    queue(factory, "BTC/USDT", [40], [11])
+    tg.inject("sendPhoto", 500, times=10)
+    clock = Clock()
+    d = dispatcher(factory, bot, clock, max_attempts=3, backoff_base_s=10)
+    waits = []
+    for _ in range(3):
+        await d.flush()
+        with factory() as s:
+            row = s.scalar(select(Delivery))
+        if row.next_attempt_at is not None:
+            waits.append((row.next_attempt_at - clock.t).total_seconds())
+            clock.t = row.next_attempt_at
+    assert waits == [10.0, 20.0]
+    [(status, attempts, error)] = statuses(factory)
+    assert (status, attempts) == ("failed", 3)
+    assert "Internal Server Error" in error
+    assert len(tg.calls("sendPhoto")) == 3
+
+
+async def test_dropped_connections_then_restart_deliver_each_alert_exactly_once(
+    sqlite_url: str, tg: FakeTelegram, factory: Any
+) -> None:
+    """The server drops connections mid-batch and the process dies mid-send; after a restart all go out once."""
+    for i, sym in enumerate(["BTC/USDT", "ETH/USDT", "SOL/USDT", "DOGE/USDT", "ADA/USDT"]):
+        queue(factory, sym, [30 + i], [11])
+    tg.inject("sendPhoto", None, times=2)  # two requests die on the wire (not delivered)
+    clock = Clock()
+    async with Bot(tg.token, base_url=tg.base_url) as bot1:
+        first = await dispatcher(factory, bot1, clock).flush()
+        assert (first.sent, first.retried) == (3, 2)
+        # the process is killed while the next request hangs on the wire
+        clock.t += timedelta(minutes=1)
+        tg.inject("sendPhoto", 0)
+        task = asyncio.create_task(dispatcher(factory, bot1, clock).flush())
+        await tg.wait_for(lambda: any(r.outcome == "hung" for r in tg.requests))
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert sorted(s for s, _, _ in statuses(factory)).count("sending") == 1
+
+    # restart: new engine, new bot, new dispatcher; the clock is past the lease
+    _engine, factory2 = open_database(sqlite_url)
+    clock.t += timedelta(minutes=10)
+    async with Bot(tg.token, base_url=tg.base_url) as bot2:
+        second = await dispatcher(factory2, bot2, clock).flush()
+    assert second.recovered == 1
+    assert [s for s, _, _ in statuses(factory2)] == ["sent"] * 5
+    delivered = Counter(json.dumps(r.params["caption"].split("\n")[0]) for r in tg.sent(11))
+    assert len(delivered) == 5 and set(delivered.values()) == {1}
+
+
+@pytest.mark.parametrize(("resend", "copies", "status"), [(True, 2, "sent"), (False, 1, "failed")])
+async def test_crash_after_telegram_accepted_is_the_documented_trade_off(
+    factory: Any, tg: FakeTelegram, resend: bool, copies: int, status: str
+) -> None:
+    """Telegram took the message but we died before recording it: at-least-once resends, at-most-once gives up."""
+    queue(factory, "BTC/USDT", [40], [11])
+    tg.inject("sendPhoto", 0, after_processing=True)
+    clock = Clock()
+    async with Bot(tg.token, base_url=tg.base_url) as bot:
+        task = asyncio.create_task(dispatcher(factory, bot, clock).flush())
+        await tg.wait_for(lambda: any(r.outcome == "hung-after" for r in tg.requests))
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        clock.t += timedelta(minutes=10)
+        await dispatcher(factory, bot, clock, resend_abandoned=resend).flush()
+    assert len(tg.sent(11)) == copies
+    assert statuses(factory)[0][0] == status
+
+
+async def test_console_sink_prints_and_writes_png(factory: Any, tmp_path: Path) -> None:
+    queue(factory, "BTC/USDT", [40], [0], channel="console")
+    console = Console(record=True, width=100)
+    d = Dispatcher(factory, {"console": ConsoleSink(tmp_path / "charts", console)}, now=Clock())
+    assert (await d.flush()).sent == 1
+    text = console.export_text()
+    assert "BTC/USDT · binance · 1h" in text and "<b>" not in text
+    [png] = list((tmp_path / "charts").glob("*.png"))
+    assert png.read_bytes().startswith(b"\x89PNG") and png.name[:20] in text
+    assert statuses(factory) == [("sent", 1, None)]
+
+
+async def test_text_over_the_caption_limit_goes_as_a_message(factory: Any, tg: FakeTelegram, bot: Bot) -> None:
+    queue(factory, "BTC/USDT", [40], [11])
+    with factory() as s:
+        alert = s.scalars(select(Delivery)).one().alert
+        _ = alert.events
+    sink = TelegramSink(bot)
+    message_id = await sink.send(11, "x" * 1500, b"\x89PNG fake", alert)
+    assert message_id and not tg.calls("sendPhoto")
+    [msg] = tg.calls("sendMessage")
+    assert len(msg.params["text"]) == 1500 and msg.params["reply_markup"]["inline_keyboard"]
+
+
+def test_alert_chart_shows_stored_social_volume_and_earlier_events(factory: Any) -> None:
+    frame = candles(48, spike_at=40)
+    earlier = store(factory, "ETH/USDT", frame, [(30, "lstm_forecaster", 9.0)])
+    [event] = store(factory, "ETH/USDT", frame, [(40, "zscore", 6.0)])
+    later = store(factory, "ETH/USDT", frame, [(45, "zscore", 7.0)])  # after the alert's bar: never drawn
+    with factory.begin() as s:
+        upsert_social(s, "files", "ETH/USDT", "social_volume", pd.Series(5.0, index=frame.index[:41]))
+        [alert] = queue_alerts(s, [s.get(Event, event.id)], chat_ids=[11], channel="telegram", now=NOW)
+        chart, context = _chart_inputs(s, alert, bars=20)
+    assert chart.index[-1] == frame.index[40] and len(chart) == 20
+    assert chart["social_volume"].tolist() == [5.0] * 20
+    assert [e.bar_ts for e in context] == [earlier[0].bar_ts, event.bar_ts]
+    assert later[0].bar_ts not in {e.bar_ts for e in context}
