@@ -35,8 +35,8 @@ def make_series(rows: int, seed: int = 0) -> pd.DataFrame:
     value[rows // 2 :] += 40
     value[rng.choice(rows, 10, replace=False)] += 80
     index = pd.date_range("2024-01-01", periods=rows, freq="5min")
-    stamps = index.strftime("%Y-%m-%d %H:%M:%S").to_numpy()
-    stamps[3000:3012] = stamps[2988:3000]  # a repeated hour, as a DST change writes it
+    stamps = index.strftime("%Y-%m-%d %H:%M:%S").to_numpy().copy()
+    stamps[3000:3012] = stamps[3000]  # one stamp repeated 12 times, as NAB's files show a DST change
     return pd.DataFrame({"timestamp": stamps, "value": value})
 
 

@@ -25,9 +25,11 @@ def read_series_csv(path: str | Path, columns: list[str] | None = None) -> pd.Da
     """A numeric frame indexed by UTC time, sorted; every non-time column must be numeric.
 
     Blank or ``nan`` cells are missing values (NaN); anything else that is not a
-    finite number is refused. Repeated timestamps (a daylight-saving hour written twice in
-    local time) are kept, in file order; ``frame.attrs["repeated_timestamps"]`` says how many
-    and where the first is (see :func:`repeated_timestamps_note`).
+    finite number is refused. Repeated timestamps (NAB's files repeat ``03:00:00`` across a
+    daylight-saving change) are kept: rows are sorted by time stably, so rows with the same
+    time keep their file order; ``frame.attrs["repeated_timestamps"]`` says how many and where
+    the first is (see :func:`repeated_timestamps_note`). A file whose local clock goes back
+    an hour gets that hour's rows interleaved by the sort: write such files in UTC.
     """
     table = read_csv_table(path, text=["symbol"])
     names = list(table.frame.columns)

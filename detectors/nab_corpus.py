@@ -18,7 +18,7 @@ from detectors.io import read_series_csv
 from detectors.nab import FileLayout, file_layout, window_rows
 from detectors.nab_split import nab_split
 
-__all__ = ["NabFile", "WINDOWS_FILE", "load_nab_file", "nab_keys", "read_windows", "select_keys"]
+__all__ = ["NabFile", "WINDOWS_FILE", "load_nab_file", "nab_keys", "read_windows", "read_windows_file", "select_keys"]
 
 WINDOWS_FILE = Path("labels") / "combined_windows.json"
 
@@ -34,8 +34,13 @@ class NabFile:
 
 
 def read_windows(root: Path) -> dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]]:
-    """``folder/file.csv`` -> list of (start, end) UTC times, from ``labels/combined_windows.json``."""
-    path = Path(root) / WINDOWS_FILE
+    """``folder/file.csv`` -> list of (start, end) UTC times, from ``root/labels/combined_windows.json``."""
+    return read_windows_file(Path(root) / WINDOWS_FILE)
+
+
+def read_windows_file(path: Path) -> dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]]:
+    """``folder/file.csv`` -> list of (start, end) UTC times, from a NAB windows JSON file."""
+    path = Path(path)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
