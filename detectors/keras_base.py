@@ -54,7 +54,7 @@ class KerasWindowDetector(SeriesDetector):
     ``smooth`` (3: EWMA span of the error series, in rows; 1 = raw errors)."""
 
     calibration_fraction: ClassVar[float] = 0.2
-    default_threshold: ClassVar[dict[str, Any]] = {"policy": "k_sigma", "k": 10.0}
+    default_threshold: ClassVar[dict[str, Any]] = {"policy": "k_sigma", "k": 10.0, "suppress": 48}
     # Raw series: Numenta's anomaly likelihood, one alert per incident (chosen on the NAB tuning half).
     default_threshold_columns: ClassVar[dict[str, Any] | None] = {"policy": "likelihood", "suppress": 48}
 
