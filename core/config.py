@@ -42,6 +42,7 @@ __all__ = [
     "ENV_OVERRIDES",
     "ExchangeConfig",
     "LoggingConfig",
+    "OnchainSourceConfig",
     "SchedulerConfig",
     "SocialSourceConfig",
     "TelegramConfig",
@@ -116,6 +117,22 @@ class SocialSourceConfig(_Section):
         default_factory=dict,
         description="source-specific settings (path, url_template, api_key_env, ...)",
     )
+
+
+class OnchainSourceConfig(_Section):
+    """An on-chain metric source (``[[onchain]]``): one provider metric under one vigil name."""
+
+    name: str = Field(min_length=1)
+    kind: Literal["coinmetrics", "blockchair", "glassnode", "http_json", "csv"]
+    enabled: bool = True
+    metric: str = Field(
+        min_length=1,
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="vigil's name for the metric; frames get an 'onchain_<metric>' column",
+    )
+    period: Timeframe = Field(default="1d", description="what one value covers; known only once it has closed")
+    delay_minutes: int = Field(default=0, ge=0, le=7 * 24 * 60, description="publication delay after the period")
+    options: dict[str, Any] = Field(default_factory=dict, description="provider settings (metric id, asset map, ...)")
 
 
 class ThresholdConfig(_Section):
@@ -201,6 +218,7 @@ class Config(_Section):
     exchanges: dict[str, ExchangeConfig] = Field(default_factory=dict)
     watchlist: list[WatchEntry] = Field(default_factory=list)
     social: list[SocialSourceConfig] = Field(default_factory=list)
+    onchain: list[OnchainSourceConfig] = Field(default_factory=list)
     detectors: dict[str, DetectorConfig] = Field(default_factory=dict)
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
@@ -227,6 +245,10 @@ class Config(_Section):
         for name in names:
             if names.count(name) > 1:
                 raise ValueError(f"social: duplicate source name {name!r}")
+        chain_names = [s.name for s in self.onchain]
+        for name in chain_names:
+            if chain_names.count(name) > 1 or name in names:
+                raise ValueError(f"onchain: duplicate source name {name!r} (names are shared with [[social]])")
         return self
 
 
