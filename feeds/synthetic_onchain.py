@@ -81,7 +81,7 @@ def generate_onchain(
     last = max(f.index[-1] for f in market.candles.values()).floor("D")
     days = pd.date_range(first, last, freq="D", name="time")
     n = len(days)
-    weekday = days.dayofweek.to_numpy()
+    weekday = days.day_of_week.to_numpy()
     weekly = np.where(weekday >= 5, -0.15, 0.03)
     values: dict[str, pd.DataFrame] = {}
     rows: list[dict[str, object]] = []
