@@ -41,6 +41,7 @@ __all__ = [
     "build_features",
     "check_frame",
     "daily_harmonics",
+    "extra_input_features",
     "features_from_values",
     "fit_daily_profile",
     "frame_times",
@@ -388,6 +389,12 @@ def _extra_features(x: np.ndarray, window: int) -> np.ndarray:
     shrunk = np.sign(z) * np.maximum(np.abs(z) - EXTRA_DEADBAND, 0.0)
     out[..., window:] = np.where(enough & np.isfinite(z), np.clip(shrunk, -50, 50), 0.0)
     return out
+
+
+def extra_input_features(values: np.ndarray, window: int) -> np.ndarray:
+    """Optional-input features of other detector families: (..., n, k) raw values -> (..., n, k) features."""
+    moved = np.moveaxis(np.asarray(values, dtype="float64"), -1, 0)  # (k, ..., n)
+    return np.stack([_extra_features(x, window) for x in moved], axis=-1)
 
 
 def features_from_values(values: np.ndarray, spec: FeatureSpec, times: np.ndarray | None = None) -> np.ndarray:
