@@ -98,6 +98,13 @@ class WatchEntry(_Section):
     exchange: str = Field(min_length=1)
     symbol: str = Field(min_length=3)
     timeframe: Timeframe = "1h"
+    book_depth: int | None = Field(
+        default=None,
+        ge=5,
+        le=1000,
+        description="order-book levels per side to snapshot at every bar close (a depth the exchange accepts, "
+        "Binance: 5, 10, 20, 50, 100, 500, 1000); unset: no snapshots",
+    )
 
     @field_validator("symbol")
     @classmethod
@@ -197,6 +204,9 @@ class SchedulerConfig(_Section):
     close_delay_seconds: float = Field(default=5.0, ge=0)
     retrain_interval_hours: float = Field(default=24.0, gt=0)
     history_bars: int = Field(default=500, ge=50)
+    book_retention_days: float = Field(
+        default=30.0, gt=0, description="order-book features older than this are deleted"
+    )
     misfire_grace_seconds: int = Field(default=300, ge=1)
 
 

@@ -306,6 +306,16 @@ class ExchangeFeed:
         frame = pd.concat(pages)
         return frame[~frame.index.duplicated(keep="last")].sort_index()
 
+    # ----------------------------------------------------------- order book
+    async def fetch_order_book(self, symbol: str, limit: int | None = None) -> dict[str, Any]:
+        """ccxt's unified order book (``bids``/``asks`` as ``[price, amount]``), at most ``limit`` levels a side."""
+        if symbol not in (self.client.markets or {}):
+            raise self._bad_symbol(symbol)
+        book = await self._call(
+            self.client.fetch_order_book, symbol, limit=limit, what="fetch_order_book", symbol=symbol
+        )
+        return dict(book)
+
     # --------------------------------------------------------------- trades
     async def fetch_trades(self, symbol: str, since_ms: int | None = None, limit: int | None = None) -> pd.DataFrame:
         """Public trades normalized to ``timestamp`` (ms), ``price``, ``amount``, ``side``."""

@@ -36,6 +36,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 __all__ = [
     "Alert",
     "Base",
+    "BookFeatures",
     "Candle",
     "Chat",
     "Cycle",
@@ -305,6 +306,23 @@ class Cycle(Base):
     events: Mapped[int] = mapped_column(default=0)
     errors: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class BookFeatures(Base):
+    """The order-book numbers of one market at one bar close (``ts``: the bar's open time).
+
+    Only the reduced features are kept, never the book (``feeds.orderbook``).
+    """
+
+    __tablename__ = "book_features"
+
+    exchange: Mapped[name32] = mapped_column(primary_key=True)
+    symbol: Mapped[name64] = mapped_column(primary_key=True)
+    ts: Mapped[ts_ms] = mapped_column(primary_key=True)
+    spread_bps: Mapped[float | None] = mapped_column(Float, default=None)
+    imbalance_1pct: Mapped[float | None] = mapped_column(Float, default=None)
+    imbalance_5pct: Mapped[float | None] = mapped_column(Float, default=None)
+    depth_1pct: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class SymbolMute(Base):
