@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.runtime.enrich import Enricher
 from bot.runtime.events import events_from_alarms
 from bot.runtime.faults import crash_point
 from core.config import Config, WatchEntry
@@ -68,7 +69,7 @@ def watched_entries(session: Session, cfg: Config, timeframe: str | None = None)
     from storage.watchlist import enabled_markets
 
     entries: dict[tuple[str, str, str], WatchEntry] = {}
-    for e in cfg.watchlist:
+    for e in cfg.watchlist:  # config entries carry their group and order-book depth
         entries[(e.exchange, e.symbol, e.timeframe)] = e
     for exchange, symbol, tf in enabled_markets(session):
         entries.setdefault((exchange, symbol, tf), WatchEntry(exchange=exchange, symbol=symbol, timeframe=tf))
@@ -89,6 +90,7 @@ class Runtime:
         dispatcher: Any = None,
         social: Sequence[Any] = (),
         alert_targets: Sequence[tuple[str, int]] = (),
+        onchain: Sequence[Any] = (),
     ) -> None:
         self.cfg = cfg
         self.factory = factory
@@ -105,6 +107,8 @@ class Runtime:
         # Social data is fetched from where the last cycle stopped (the whole
         # history window on the first cycle of a process).
         self._social_until: dict[str, int] = {}
+        # On-chain metrics, order-book features and group peers (bot/runtime/enrich.py).
+        self.enricher = Enricher(cfg, factory, feeds, onchain)
 
     # -- stages ---------------------------------------------------------------------------
 
@@ -273,11 +277,12 @@ class Runtime:
         t0 = time.perf_counter()
         await self._sync_candles(entries, now_ms, report)
         await self._sync_social(entries, now_ms, report)
+        await self.enricher.sync(entries, timeframe, now_ms, report.errors)
         report.stage_s["fetch"] = time.perf_counter() - t0
         crash_point("after_candles")
 
         t0 = time.perf_counter()
-        frames = self._load_frames(entries, now_ms)
+        frames = self.enricher.enrich(self._load_frames(entries, now_ms), entries, timeframe, now_ms)
         report.stage_s["load"] = time.perf_counter() - t0
         scored_until = self._scored_until(timeframe)
         t0 = time.perf_counter()
