@@ -13,12 +13,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.models import SocialPoint
 
-__all__ = ["load_metric_points"]
+__all__ = ["latest_points", "load_metric_points"]
 
 
 def load_metric_points(
@@ -39,3 +39,16 @@ def load_metric_points(
         index = pd.DatetimeIndex(pd.to_datetime([r[2] for r in mine], unit="ms", utc=True), name="time")
         out[key] = pd.Series(np.array([r[3] for r in mine], dtype="float64"), index=index, name=key[0])
     return out
+
+
+def latest_points(session: Session, sources: Sequence[str], assets: Sequence[str]) -> dict[tuple[str, str], int]:
+    """Time (ms) of the newest stored value per (source, asset), for the status report."""
+    if not sources or not assets:
+        return {}
+    c = SocialPoint.__table__.c
+    rows = session.execute(
+        select(c.source, c.symbol, func.max(c.ts))
+        .where(c.source.in_(list(sources)), c.symbol.in_(list(assets)))
+        .group_by(c.source, c.symbol)
+    ).all()
+    return {(str(src), str(sym)): int(ts) for src, sym, ts in rows}

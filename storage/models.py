@@ -122,6 +122,10 @@ class WatchlistEntry(Base):
     created_at: Mapped[utc_ts] = mapped_column(default=utcnow)
     last_checked_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    #: asset group: entries sharing it (and the timeframe) are one asset on several venues
+    group_name: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: order-book levels per side to snapshot at each bar close (None: no snapshots)
+    book_depth: Mapped[int | None] = mapped_column(Integer, default=None)
 
     def __repr__(self) -> str:
         return f"WatchlistEntry({self.exchange}:{self.symbol}:{self.timeframe})"

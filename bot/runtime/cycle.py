@@ -66,13 +66,18 @@ class CycleReport:
 
 def watched_entries(session: Session, cfg: Config, timeframe: str | None = None) -> list[WatchEntry]:
     """The config's watchlist plus the enabled entries added from chat, without duplicates."""
-    from storage.watchlist import enabled_markets
+    from storage.watchlist import enabled_markets, market_settings
 
     entries: dict[tuple[str, str, str], WatchEntry] = {}
     for e in cfg.watchlist:  # config entries carry their group and order-book depth
         entries[(e.exchange, e.symbol, e.timeframe)] = e
+    settings = market_settings(session)  # groups and book depths set from chat or CLI
     for exchange, symbol, tf in enabled_markets(session):
-        entries.setdefault((exchange, symbol, tf), WatchEntry(exchange=exchange, symbol=symbol, timeframe=tf))
+        group, depth = settings.get((exchange, symbol, tf), (None, None))
+        entries.setdefault(
+            (exchange, symbol, tf),
+            WatchEntry(exchange=exchange, symbol=symbol, timeframe=tf, group=group, book_depth=depth),
+        )
     out = [e for e in entries.values() if timeframe is None or e.timeframe == timeframe]
     return sorted(out, key=lambda e: (e.exchange, e.symbol, e.timeframe))
 

@@ -1,4 +1,4 @@
-"""book_features: order-book numbers per market and bar (issue 20)
+"""book_features (order-book numbers per market and bar); watchlist group_name and book_depth (issue 20)
 
 Revision ID: 0004_20
 Revises: 0003
@@ -30,7 +30,13 @@ def upgrade() -> None:
         sa.Column("depth_1pct", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("exchange", "symbol", "ts"),
     )
+    with op.batch_alter_table("watchlist") as batch_op:
+        batch_op.add_column(sa.Column("group_name", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("book_depth", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("watchlist") as batch_op:
+        batch_op.drop_column("book_depth")
+        batch_op.drop_column("group_name")
     op.drop_table("book_features")
