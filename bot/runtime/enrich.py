@@ -4,7 +4,8 @@ Three optional inputs, each with the social sources' rule that a failing source 
 recorded and skipped, never a reason to stop detection:
 
 * **on-chain metrics** (``[[onchain]]``): fetched per chain asset when a new value can be
-  due (at most hourly, the whole history window on a process's first cycle), stored in
+  due (after each period closes, hourly while the provider is late; the whole history
+  window on a process's first cycle), stored in
   ``social_points``, and put on the bars by ``feeds.onchain.metric_per_bar`` (a daily value
   reaches the bars only after its day closed) as ``onchain_<metric>`` columns;
 * **order-book features** (``book_depth`` on a watchlist entry): one snapshot per market at
@@ -34,7 +35,7 @@ from core.timeframes import timeframe_to_ms
 __all__ = ["Enricher"]
 
 log = logging.getLogger(__name__)
-_ONCHAIN_REFRESH_MS = 3_600_000  # at most one on-chain request per source and asset an hour
+_ONCHAIN_REFRESH_MS = 3_600_000  # a late on-chain value is asked for again an hour later
 _MAX_AGE_PERIODS = 3.0
 
 
@@ -75,11 +76,30 @@ class Enricher:
                 errors[f"onchain:{source.name}"] = f"{type(err).__name__}: {err}"
                 log.warning("on-chain source %s failed: %s", source.name, err)
                 continue
+            fetched = []
             for (_, asset), outcome in results.items():
                 if isinstance(outcome, Exception):
                     errors[f"onchain:{source.name}:{asset}"] = str(outcome)
                 else:
-                    self._onchain_next[(source.name, asset)] = now_ms + min(_ONCHAIN_REFRESH_MS, source.period_ms)
+                    fetched.append(asset)
+            self._schedule_next(source, fetched, now_ms)
+
+    def _schedule_next(self, source: Any, assets: list[str], now_ms: int) -> None:
+        """When to ask again: once the next period has closed (and its delay passed) if the last
+        closed period's value is stored; otherwise in an hour (the provider is late)."""
+        from storage.metrics import latest_points
+
+        period = int(source.period_ms)
+        last_closed = (now_ms // period - 1) * period  # stamp of the newest period that has closed
+        next_close = (now_ms // period + 1) * period + int(source.delay_ms)
+        with self.factory() as session:
+            newest = latest_points(session, [source.name], assets)
+        for asset in assets:
+            have = newest.get((source.name, asset), -1)
+            up_to_date = have >= last_closed and now_ms >= last_closed + period + int(source.delay_ms)
+            self._onchain_next[(source.name, asset)] = (
+                next_close if up_to_date else now_ms + min(_ONCHAIN_REFRESH_MS, period)
+            )
 
     async def _sync_books(self, entries: Sequence[Any], timeframe: str, now_ms: int, errors: dict[str, str]) -> None:
         wanted = [e for e in entries if getattr(e, "book_depth", None)]

@@ -353,7 +353,9 @@ class FakeBinance:
             return _bad_symbol()
         limit = int(q.get("limit", 100))
         if limit not in (5, 10, 20, 50, 100, 500, 1000, 5000):
-            return web.json_response({"code": -1100, "msg": "Illegal characters found in parameter 'limit'."}, 400)
+            return web.json_response(
+                {"code": -1100, "msg": "Illegal characters found in parameter 'limit'."}, status=400
+            )
         book = self.books.get(symbol)
         if book is None:
             frame = self.candles.get(symbol)
