@@ -20,9 +20,10 @@ The score of venue ``v`` at bar ``t`` (all in log prices, every step causal):
 
 ``score = sqrt(z_price^2 + (volume_weight * z_volume)^2)`` where ``z_price = d / scale``.
 
-All groups and venues are computed in one vectorised pass: every frame of a batch is
-stacked into ``(rows, frames, venues)`` arrays (groups of different sizes padded with
-NaN venues) and the rolling statistics run once over all columns. Nothing is learned
+All groups and venues are computed in one vectorised pass: every group of a batch is
+stacked into ``(rows, groups, venues)`` arrays (groups of different sizes padded with
+NaN venues; the members of a group share one stack) and the rolling statistics run once
+over all columns. Nothing is learned
 but the threshold (any policy of :mod:`detectors.thresholds`; the default is a static
 value on the z scale, chosen on synthetic tuning seeds and real tuning symbols, see
 ``docs/venues.md``).
@@ -52,17 +53,41 @@ FORMAT_VERSION = 1
 _IQR_TO_SD = 1.349
 
 
-def _rolling(x: np.ndarray, window: int, what: str) -> np.ndarray:
+_CHUNK_ROWS = 2048  # windows sorted at a time: bounds memory on long series
+
+
+def _rolling(x: np.ndarray, window: int, what: str, start: int = 0) -> np.ndarray:
     """Rolling statistic over the previous ``window`` rows (the current row excluded), per column.
 
-    ``x`` is (rows, columns). Windows may miss up to half their rows (gaps); NaN until then.
+    ``x`` is (rows, columns); ``what`` is ``median`` or ``iqr`` (75th minus 25th percentile,
+    linear interpolation). Windows may miss up to half their rows (gaps); NaN until then.
+    Rows before ``start`` are left NaN (not computed): a batch only needs its last rows.
+    Vectorised over every column at once: the windows are sorted (NaN last) and the
+    quantiles read at their interpolated positions, chunk by chunk over the rows.
     """
-    frame = pd.DataFrame(x).shift(1).rolling(window, min_periods=max(4, window // 2))
-    if what == "median":
-        return frame.median().to_numpy()
-    if what == "iqr":
-        return (frame.quantile(0.75) - frame.quantile(0.25)).to_numpy()
-    raise ValueError(what)
+    rows, cols = x.shape
+    out = np.full((rows, cols), np.nan)
+    min_periods = max(4, window // 2)
+    # columns first, so each window is a contiguous run of memory: row t sees rows t-window .. t-1
+    padded = np.ascontiguousarray(np.concatenate([np.full((window, cols), np.nan), x[:-1]], axis=0).T)
+    views = np.lib.stride_tricks.sliding_window_view(padded, window, axis=1)  # (cols, rows, window)
+    qs = (0.5,) if what == "median" else (0.25, 0.75)
+    out = out.T  # (cols, rows) view: filled chunk by chunk below
+    for lo in range(max(0, start), rows, _CHUNK_ROWS):
+        chunk = np.sort(views[:, lo : lo + _CHUNK_ROWS], axis=-1)  # NaN sort last
+        count = np.isfinite(chunk).sum(axis=-1)
+        values = []
+        for q in qs:
+            pos = q * np.maximum(count - 1, 0)
+            below = np.floor(pos).astype(np.intp)
+            above = np.minimum(below + 1, np.maximum(count - 1, 0))
+            frac = pos - below
+            a = np.take_along_axis(chunk, below[..., None], axis=-1)[..., 0]
+            b = np.take_along_axis(chunk, above[..., None], axis=-1)[..., 0]
+            values.append(a + (b - a) * frac)
+        stat = values[0] if what == "median" else values[1] - values[0]
+        out[:, lo : lo + _CHUNK_ROWS] = np.where(count >= min_periods, stat, np.nan)
+    return out.T
 
 
 def _nanmedian(x: np.ndarray, axis: int, min_count: int) -> np.ndarray:
@@ -101,12 +126,14 @@ def divergence_scores(
     move_weight: float = 0.15,
     move_bars: int = 3,
     min_scale: float = 1e-4,
+    first_row: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scores of every venue of every stacked group.
 
     Parameters
     ----------
     closes, volumes : (rows, groups, venues), NaN where a venue has no bar (or is padding).
+    first_row : rows before it get no score (only what they feed into later rows is computed).
 
     Returns
     -------
@@ -118,11 +145,11 @@ def divergence_scores(
         p = np.log(np.where(closes > 0, closes, np.nan))
     flat = (t, g * v)
     raw_centre = _nanmedian(p, axis=2, min_count=min_venues)
-    basis = _rolling((p - raw_centre[..., None]).reshape(flat), window, "median").reshape(t, g, v)
+    basis = _rolling((p - raw_centre[..., None]).reshape(flat), window, "median", first_row - window).reshape(t, g, v)
     adjusted = p - basis
     centre = _nanmedian(adjusted, axis=2, min_count=min_venues)
     dev = adjusted - centre[..., None]
-    spread_sd = _rolling(dev.reshape(flat), window, "iqr").reshape(t, g, v) / _IQR_TO_SD
+    spread_sd = _rolling(dev.reshape(flat), window, "iqr", first_row).reshape(t, g, v) / _IQR_TO_SD
     move = _recent_move(centre, move_bars)
     scale = np.sqrt(np.maximum(spread_sd, min_scale) ** 2 + (move_weight * move)[..., None] ** 2)
     z_price = dev / scale
@@ -131,8 +158,8 @@ def divergence_scores(
         vol = np.where(np.isfinite(volumes) & (volumes >= 0), volumes, np.nan)
         total = np.nansum(vol, axis=2, keepdims=True)
         share = np.log(np.clip(vol / np.where(total > 0, total, np.nan), 1e-4, None))
-    share_mid = _rolling(share.reshape(flat), window, "median").reshape(t, g, v)
-    share_sd = np.maximum(_rolling(share.reshape(flat), window, "iqr").reshape(t, g, v) / _IQR_TO_SD, 0.05)
+    share_mid = _rolling(share.reshape(flat), window, "median", first_row).reshape(t, g, v)
+    share_sd = np.maximum(_rolling(share.reshape(flat), window, "iqr", first_row).reshape(t, g, v) / _IQR_TO_SD, 0.05)
     z_volume = np.clip((share - share_mid) / share_sd, -20, 20)
     z_volume = np.where(np.isfinite(z_volume), z_volume, 0.0)  # a missing volume share says nothing
 
@@ -220,6 +247,48 @@ class DivergenceDetector(Detector):
             out.append(own)
         return out
 
+    def _score_groups(self, frames: Mapping[str, pd.DataFrame], tail: int, last_n: int) -> dict[str, np.ndarray]:
+        """Like :meth:`_score_frames`, but the venues of one group share one computation.
+
+        Every member of a group carries the same closes (its own and its peers'); when the
+        members' last ``tail`` bars are the same bars, the group is computed once and each
+        member reads its own venue's column. Members whose bars differ (a venue missed a
+        bar) are computed on their own rows, as :meth:`score` would.
+        """
+        units: dict[tuple[str, ...], list[str]] = {}
+        singles: list[str] = []
+        for key, f in frames.items():
+            peers = peer_venues(f)
+            if not peers:
+                singles.append(key)
+                continue
+            units.setdefault(tuple(sorted([key, *peers])), []).append(key)
+        reps: list[str] = []
+        share: dict[str, tuple[str, int]] = {}  # member -> (representative, venue position in its stack)
+        for members in units.values():
+            first = frames[members[0]].index[-tail:]
+            same = [m for m in members if frames[m].index[-tail:].equals(first)]
+            rep = same[0]
+            order = [rep, *peer_venues(frames[rep])]
+            reps.append(rep)
+            for m in same:
+                share[m] = (rep, order.index(m))
+            for m in members:
+                if m not in share:
+                    reps.append(m)
+                    share[m] = (m, 0)
+        width = max((1 + len(peer_venues(frames[r])) for r in reps), default=1)
+        out: dict[str, np.ndarray] = {k: np.full(tail, np.nan) for k in singles}
+        if reps:
+            closes, volumes = zip(*(stack_group(frames[r], tail=tail, width=width) for r in reps), strict=True)
+            score, _ = divergence_scores(
+                np.stack(closes, axis=1), np.stack(volumes, axis=1), first_row=tail - last_n, **self._options()
+            )
+            column = {r: j for j, r in enumerate(reps)}
+            for member, (rep, pos) in share.items():
+                out[member] = score[:, column[rep], pos].copy()
+        return out
+
     def score(self, frame: pd.DataFrame) -> pd.Series:
         """Divergence score of the frame's own venue per row; NaN during warm-up or without peers."""
         self._check_input(frame, "divergence input")
@@ -236,11 +305,8 @@ class DivergenceDetector(Detector):
             self._check_input(f, f"divergence input for {key}")
             if len(f) < need:
                 raise DetectorError(f"divergence input for {key}: needs at least {need} rows, got {len(f)}")
-        outs = self._score_frames(list(frames.values()), need)
-        return {
-            key: pd.Series(out[-last_n:], index=f.index[-last_n:], name="score")
-            for (key, f), out in zip(frames.items(), outs, strict=True)
-        }
+        outs = self._score_groups(frames, need, last_n)
+        return {key: pd.Series(outs[key][-last_n:], index=f.index[-last_n:], name="score") for key, f in frames.items()}
 
     @staticmethod
     def _check_input(frame: pd.DataFrame, what: str) -> None:
