@@ -183,3 +183,16 @@ def test_onchain_config_rejects_bad_entries() -> None:
         _source("coinmetrics")
     with pytest.raises(ConfigError, match="options.path is required"):
         _source("glassnode")
+
+
+def test_the_config_example_onchain_sources_are_valid() -> None:
+    """The commented [[onchain]] examples in config.example.toml build."""
+    import tomllib
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "config.example.toml").read_text(encoding="utf-8")
+    block = text[text.index("# [[onchain]]") : text.index("# Social volume sources")]
+    uncommented = "\n".join(line[2:] if line.startswith("# ") else "" for line in block.splitlines())
+    cfg = default_config(onchain=tomllib.loads(uncommented)["onchain"])
+    kinds = [type(s).__name__ for s in build_onchain_sources(cfg.onchain)]
+    assert kinds == ["CoinMetricsSource", "BlockchairSource", "GlassnodeSource"]
