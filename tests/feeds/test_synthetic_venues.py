@@ -109,3 +109,22 @@ def test_replay_as_venues_keeps_the_real_path_and_adds_only_small_noise(make_can
 def test_venue_market_rejects_bad_arguments_naming_them(kwargs: dict, message: str) -> None:
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
         generate_venue_market(2, days=10, **kwargs)
+
+
+def test_vigil_synth_writes_one_folder_per_venue(tmp_path) -> None:  # noqa: ANN001
+    from typer.testing import CliRunner
+
+    from bot.cli.root import app
+    from storage.candle_csv import read_candle_csv
+
+    r = CliRunner().invoke(
+        app, ["synth", "--out", str(tmp_path), "--symbols", "2", "--days", "20", "--venues", "binance,kraken,okx"]
+    )
+    assert r.exit_code == 0, r.output
+    assert "6 venue series (2 groups)" in r.output
+    assert (tmp_path / "kraken" / "SYN000_USD-1h.csv").is_file() and (tmp_path / "okx" / "SYN001_USDT-1h.csv").is_file()
+    groups = pd.read_csv(tmp_path / "groups.csv")
+    assert len(groups) == 6 and set(groups["venue"]) == {"binance", "kraken", "okx"}
+    labels = pd.read_csv(tmp_path / "labels.csv")
+    assert list(labels.columns) == ["group", "venue", "symbol", "start", "end", "kind"]
+    assert len(read_candle_csv(tmp_path / "binance" / "SYN000_USDT-1h.csv")) == 480
