@@ -342,6 +342,11 @@ class DivergenceDetector(Detector):
     def alarm_values(self, scores: pd.Series) -> pd.Series:
         return self.threshold_.transform(scores)
 
+    @property
+    def suppress_rows(self) -> int:
+        """The policy's incident suppression (``threshold = {..., suppress = N}``), as for every detector."""
+        return int(getattr(self.threshold_, "suppress", 0))
+
     # --------------------------------------------------------------- storage
     def save(self, directory: str | Path) -> Path:
         path = Path(directory)
