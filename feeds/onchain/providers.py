@@ -5,7 +5,7 @@ Each source answers the social sources' question (:class:`feeds.social.SocialSou
 stamped with the period's **start** (the providers' own convention). Which metric a
 source reads is its ``options``; what it is called in vigil is ``metric``.
 
-Field names and conventions (checked 2026-11-24 in the providers' public docs):
+Field names and conventions (checked 2026-11-30 in the providers' public docs):
 
 * **Coin Metrics Community API v4** (free, no key; 10 requests per 6 s per IP; CC BY-NC):
   ``GET https://community-api.coinmetrics.io/v4/timeseries/asset-metrics?assets=btc
