@@ -101,3 +101,22 @@ async def test_failing_onchain_source_and_order_book_never_stop_the_cycle(tmp_pa
     with factory() as s:
         cycle = s.scalars(select(Cycle)).one()
     assert cycle.finished_at is not None
+
+
+def test_groups_and_book_depths_added_from_chat_reach_the_cycle(session_factory) -> None:  # noqa: ANN001
+    from bot.runtime.cycle import watched_entries
+    from storage.watchlist import add_watch
+
+    cfg = default_config(watchlist=[{"exchange": "binance", "symbol": "ETH/USDT", "group": "ETH"}])
+    with session_factory.begin() as s:
+        add_watch(s, "okx", "ETH/USDT", "1h", group="ETH", book_depth=50)
+        add_watch(s, "kraken", "ETH/USD", "1h", group="ETH")
+        add_watch(s, "kraken", "XRP/USD", "1h")
+    with session_factory() as s:
+        entries = {(e.exchange, e.symbol): (e.group, e.book_depth) for e in watched_entries(s, cfg, "1h")}
+    assert entries == {
+        ("binance", "ETH/USDT"): ("ETH", None),
+        ("okx", "ETH/USDT"): ("ETH", 50),
+        ("kraken", "ETH/USD"): ("ETH", None),
+        ("kraken", "XRP/USD"): (None, None),
+    }
