@@ -61,9 +61,11 @@ class StatusReport:
     last_cycle: Cycle | None
     cycles_24h: int
     errors_24h: int
-    markets: list[dict[str, Any]] = field(default_factory=list)  # symbol, timeframe, last_ts, lag_s, last_error
+    markets: list[dict[str, Any]] = field(default_factory=list)  # symbol, timeframe, last_ts, lag_s, last_error, group
     models: list[dict[str, Any]] = field(default_factory=list)  # detector, scope, version, created_at, train range
     deliveries: dict[str, int] = field(default_factory=dict)
+    #: per asset of a watched group: (on-chain source, metric, time of its newest stored value or None)
+    onchain: dict[str, list[tuple[str, str, int | None]]] = field(default_factory=dict)
     detectors: list[DetectorRun] = field(default_factory=list)  # empty when the loop runs elsewhere
     telegram: Any = None  # bot.telegram.link.LinkState when this process runs the bot
 

@@ -61,6 +61,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SymbolValidator = Callable[[str, str], Awaitable[str]]
+#: quotes that stand for the same dollar on different venues, tried in this order for a group member
+QUOTE_EQUIVALENTS: dict[str, tuple[str, ...]] = {
+    "USDT": ("USD", "USDC"),
+    "USD": ("USDT", "USDC"),
+    "USDC": ("USD", "USDT"),
+}
 BacktestRunner = Callable[[str, str | None, str | None], Any]
 #: ``(exchange, symbol, timeframe) -> result with .bars`` (``bot.runtime.backfill.Backfiller``)
 Backfill = Callable[[str, str, str], Awaitable[Any]]
@@ -70,6 +76,13 @@ T = TypeVar("T")
 def _span(period: timedelta) -> str:
     hours = period.total_seconds() / 3600
     return f"{hours / 24:g} days" if hours >= 24 else f"{hours:g} hours"
+
+
+def _config_group(cfg: Config, entry: WatchlistEntry) -> str | None:
+    for e in cfg.watchlist:
+        if (e.exchange, e.symbol, e.timeframe) == (entry.exchange, entry.symbol, entry.timeframe):
+            return e.group
+    return None
 
 
 class BotService:
@@ -162,6 +175,84 @@ class BotService:
         if created:
             self._watchlist_changed()
         return entry, created
+
+    async def watch_group(
+        self,
+        symbol: str,
+        exchanges: list[str],
+        timeframe: str | None = None,
+        *,
+        group: str | None = None,
+        user_id: int | None = None,
+        source: str = "chat",
+    ) -> list[tuple[WatchlistEntry, bool]]:
+        """Watch one asset on several exchanges as an asset group (all or nothing).
+
+        Each exchange's spelling is found by the validator, trying the quote first as given
+        and then its equivalents (USDT, USD, USDC: ``BTC/USDT`` on kraken is ``BTC/USD``).
+        An exchange that lists none of them stops the whole group with its name.
+        """
+        names = [self.check_exchange(e) for e in exchanges]
+        tf = timeframe or self.default_timeframe
+        name = group or symbol.partition("/")[0]
+        resolved = [(ex, await self._group_symbol(ex, symbol)) for ex in names]
+
+        def run(s: Session) -> list[tuple[WatchlistEntry, bool]]:
+            return [add_watch(s, ex, sym, tf, added_by=user_id, group=name, source=source) for ex, sym in resolved]
+
+        return self._changed_if_new(await self._db(run))
+
+    def _changed_if_new(self, added: list[tuple[WatchlistEntry, bool]]) -> list[tuple[WatchlistEntry, bool]]:
+        if any(created for _entry, created in added):
+            self._watchlist_changed()
+        return added
+
+    async def _group_symbol(self, exchange: str, symbol: str) -> str:
+        if self.validate_symbol is None:
+            return symbol
+        base, _, quote = symbol.partition("/")
+        tried = [quote] + [q for q in QUOTE_EQUIVALENTS.get(quote, ()) if q != quote]
+        first_error: BotError | None = None
+        for q in tried:
+            try:
+                return await self.validate_symbol(exchange, f"{base}/{q}")
+            except BotError as err:  # BadSymbolError; kept to report the first one
+                first_error = first_error or err
+        raise InputError(
+            f"{exchange} lists none of {', '.join(f'{base}/{q}' for q in tried)} ({first_error}); "
+            "the group was not added"
+        )
+
+    def is_group_name(self, text: str) -> bool:
+        """True when ``text`` names a ``[[groups]]`` entry of the config."""
+        return text.strip().lower() in {g.group_name.lower() for g in self.cfg.groups}
+
+    async def watch_named_group(
+        self, name: str, *, user_id: int | None = None, source: str = "chat"
+    ) -> list[tuple[WatchlistEntry, bool]]:
+        """Watch (again) every market of a group defined in the config's ``[[groups]]``."""
+        groups = {g.group_name.lower(): g for g in self.cfg.groups}
+        group = groups.get(name.strip().lower())
+        if group is None:
+            known = ", ".join(sorted(g.group_name for g in self.cfg.groups)) or "none configured"
+            raise InputError(f"no asset group named {name!r} (groups: {known})")
+
+        def run(s: Session) -> list[tuple[WatchlistEntry, bool]]:
+            return [
+                add_watch(
+                    s,
+                    e["exchange"],
+                    e["symbol"],
+                    e["timeframe"],
+                    added_by=user_id,
+                    group=e["group"],
+                    book_depth=e.get("book_depth"),
+                    source=source,
+                )
+                for e in group.entries()
+            ]
+
+        return self._changed_if_new(await self._db(run))
 
     async def unwatch(self, symbol: str, timeframe: str | None = None, exchange: str | None = None) -> int:
         n = await self._db(lambda s: remove_watch(s, symbol, timeframe=timeframe, exchange=exchange))
@@ -348,6 +439,19 @@ class BotService:
         await self._db(lambda s: ensure_chat(s, chat_id, title=title, revive=True))
 
     # -- status ----------------------------------------------------------------------------------
+    def _onchain_status(
+        self, s: Session, markets: list[dict[str, Any]]
+    ) -> dict[str, list[tuple[str, str, int | None]]]:
+        """For every watched group's asset: each on-chain source and when it last delivered a value."""
+        sources = [c for c in self.cfg.onchain if c.enabled]
+        assets = sorted({m["symbol"].partition("/")[0] for m in markets if m.get("group")})
+        if not sources or not assets:
+            return {}
+        from storage.metrics import latest_points
+
+        latest = latest_points(s, [c.name for c in sources], assets)
+        return {a: [(c.name, c.metric, latest.get((c.name, a))) for c in sources] for a in assets}
+
     async def status(self) -> StatusReport:
         now = self.now()
 
@@ -371,10 +475,13 @@ class BotService:
                         "last_ts": ts,
                         "lag_s": lag,
                         "last_error": e.last_error,
+                        "group": e.group_name or _config_group(self.cfg, e),
                     }
                 )
             models = active_model_versions(s)
-            return StatusReport(now, last, n, errs, markets, models, delivery_counts(s))
+            return StatusReport(
+                now, last, n, errs, markets, models, delivery_counts(s), self._onchain_status(s, markets)
+            )
 
         report = await self._db(run)
         if self.view is None:

@@ -27,6 +27,7 @@ __all__ = [
     "add_watch",
     "enabled_markets",
     "list_watch",
+    "market_settings",
     "record_checks",
     "remove_watch",
     "seed_watchlist",
@@ -51,8 +52,14 @@ def add_watch(
     *,
     added_by: int | None = None,
     source: str | None = None,
+    group: str | None = None,
+    book_depth: int | None = None,
 ) -> tuple[WatchlistEntry, bool]:
-    """Watch a market; returns the entry and whether it is new (re-enables a removed one, which becomes ours)."""
+    """Watch a market; returns the entry and whether it is new (re-enables a removed one, which becomes ours).
+
+    ``group`` puts it in an asset group (kept when None); ``book_depth`` turns order-book
+    snapshots on (kept when None).
+    """
     _check_source(source)
     entry = session.scalar(
         select(WatchlistEntry).where(
@@ -67,9 +74,20 @@ def add_watch(
             entry.enabled = True
             entry.added_by, entry.source, entry.created_at = added_by, source, utcnow()
             entry.last_error = None
+        if group is not None:
+            entry.group_name = group
+        if book_depth is not None:
+            entry.book_depth = book_depth
         return entry, created
     entry = WatchlistEntry(
-        exchange=exchange, symbol=symbol, timeframe=timeframe, added_by=added_by, source=source, enabled=True
+        exchange=exchange,
+        symbol=symbol,
+        timeframe=timeframe,
+        added_by=added_by,
+        source=source,
+        enabled=True,
+        group_name=group,
+        book_depth=book_depth,
     )
     session.add(entry)
     session.flush()
@@ -91,26 +109,39 @@ def remove_watch(session: Session, symbol: str, *, timeframe: str | None = None,
     return int(result.rowcount or 0)
 
 
-def seed_watchlist(session: Session, markets: Iterable[Market]) -> list[Market]:
+def seed_watchlist(
+    session: Session,
+    markets: Iterable[Market],
+    settings: Mapping[Market, tuple[str | None, int | None]] | None = None,
+) -> list[Market]:
     """Insert the config's markets the table has never seen; returns those inserted.
 
     A market with any row, enabled or removed, is left alone: after the first
-    start the table rules. Rows stored before origins were recorded that match
-    a config market are marked as coming from the config.
+    start the table rules. ``settings`` gives (asset group, order-book depth) per
+    market: set on new rows, and filled in on existing rows where they are still
+    unset (a value changed from chat or CLI is kept). Rows stored before origins
+    were recorded that match a config market are marked as coming from the config.
     """
     wanted = list(dict.fromkeys(markets))
     if not wanted:
         return []
+    settings = settings or {}
     rows = {(r.exchange, r.symbol, r.timeframe): r for r in session.scalars(select(WatchlistEntry))}
     added: list[Market] = []
     for market in wanted:
+        group, depth = settings.get(market, (None, None))
         row = rows.get(market)
         if row is None:
             exchange, symbol, timeframe = market
-            session.add(WatchlistEntry(exchange=exchange, symbol=symbol, timeframe=timeframe, source="config"))
+            row = WatchlistEntry(exchange=exchange, symbol=symbol, timeframe=timeframe, source="config")
+            session.add(row)
             added.append(market)
         elif row.source is None and row.added_by is None:
             row.source = "config"
+        if row.group_name is None and group is not None:
+            row.group_name = group
+        if row.book_depth is None and depth is not None:
+            row.book_depth = depth
     session.flush()
     return added
 
@@ -139,6 +170,23 @@ def watched_timeframes(session: Session) -> list[str]:
     """The timeframes with at least one enabled entry."""
     q = select(WatchlistEntry.timeframe).where(WatchlistEntry.enabled.is_(True)).distinct()
     return sorted(str(t) for t in session.scalars(q))
+
+
+def market_settings(session: Session) -> dict[Market, tuple[str | None, int | None]]:
+    """(group, order-book depth) of every enabled entry that has either set."""
+    rows = session.execute(
+        select(
+            WatchlistEntry.exchange,
+            WatchlistEntry.symbol,
+            WatchlistEntry.timeframe,
+            WatchlistEntry.group_name,
+            WatchlistEntry.book_depth,
+        ).where(
+            WatchlistEntry.enabled.is_(True),
+            (WatchlistEntry.group_name.is_not(None)) | (WatchlistEntry.book_depth.is_not(None)),
+        )
+    )
+    return {(str(e), str(s), str(t)): (g, d) for e, s, t, g, d in rows}
 
 
 def record_checks(

@@ -171,6 +171,11 @@ async def compose(
             from feeds.social import build_social_sources
 
             social = build_social_sources([s for s in cfg.social if s.enabled])
+    onchain: list[Any] = []
+    if cfg.onchain:
+        from feeds.onchain import build_onchain_sources
+
+        onchain = build_onchain_sources(cfg.onchain)
     root = Path(model_root) if model_root is not None else cfg.paths.models_path
     pool = DetectorPool(cfg, factory, root, **dict(detector_options or {}))
     backfiller = Backfiller(feeds, factory, cfg.scheduler.history_bars)
@@ -208,7 +213,9 @@ async def compose(
             except TelegramError as err:  # sends retry from the outbox; the loop must not wait for Telegram
                 log.warning("Telegram unreachable at start (%s); alerts queue in the outbox meanwhile", err)
             dispatcher = make_dispatcher(cfg, factory, bot=bot, console=console)
-    runtime = Runtime(cfg, factory, feeds, pool, dispatcher=dispatcher, social=social, alert_targets=targets)
+    runtime = Runtime(
+        cfg, factory, feeds, pool, dispatcher=dispatcher, social=social, alert_targets=targets, onchain=onchain
+    )
     return System(
         cfg, factory, feeds, pool, service, dispatcher, targets, runtime, backfiller, view, application, bot, link
     )

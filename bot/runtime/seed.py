@@ -27,8 +27,9 @@ def seed_watchlist_from_config(cfg: Config, factory: sessionmaker[Session]) -> l
     from storage.watchlist import enabled_markets, seed_watchlist
 
     markets = [(e.exchange, e.symbol, e.timeframe) for e in cfg.watchlist]
+    settings = {(e.exchange, e.symbol, e.timeframe): (e.group, e.book_depth) for e in cfg.watchlist}
     with factory.begin() as session:
-        added = seed_watchlist(session, markets)
+        added = seed_watchlist(session, markets, settings)
         watched = set(enabled_markets(session))
     removed = [m for m in markets if m not in watched]
     if added:

@@ -5,8 +5,8 @@ The database is the one source of truth for what is watched: the config's
 can tell. Rows from before this revision get ``chat`` when a user id was
 recorded (only chat records one) and stay NULL ("not recorded") otherwise.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005_21
+Revises: 0004_20
 Create Date: 2026-12-01
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0005_21"
+down_revision: str | None = "0004_20"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
