@@ -32,8 +32,7 @@ from bot.inputs import (
 )
 from bot.telegram.background import send_chart, start_backtest
 from bot.telegram.context import CustomContext
-from bot.telegram.describe import describe_detector, describe_link, describe_run
-from bot.telegram.link import describe_duration
+from bot.telegram.describe import describe_detector, describe_status
 from core.errors import BadSymbolError, BotError, InputError
 
 __all__ = ["COMMANDS", "Command", "Usage", "on_unknown_command"]
@@ -343,66 +342,11 @@ async def cmd_unmute(update: Update, context: CustomContext) -> None:
     await _reply(update, "Alerts unmuted.")
 
 
-def _ago(seconds: float | None) -> str:
-    return "no data" if seconds is None else describe_duration(timedelta(seconds=seconds))
-
-
-def _market_lines(markets: list[dict[str, Any]], onchain: dict[str, list[tuple[str, str, int | None]]]) -> list[str]:
-    """One line per market; an asset group's venues (and its on-chain sources) together under the group."""
-
-    def line(m: dict[str, Any], head: str) -> str:
-        err = f" — error: {m['last_error'][:100]}" if m["last_error"] else ""
-        return f"{head}: last bar {_ts(m['last_ts'])}, lag {_ago(m['lag_s'])}{err}"
-
-    out: list[str] = []
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for m in markets:
-        if m.get("group"):
-            groups.setdefault((m["group"], m["timeframe"]), []).append(m)
-        else:
-            out.append(line(m, f"• {m['symbol']} {m['timeframe']}"))
-    for (group, timeframe), members in sorted(groups.items()):
-        members = sorted(members, key=lambda m: (m["exchange"], m["symbol"]))
-        out.append(f"Group {group} {timeframe} ({len(members)} venues):")
-        out += [line(m, f"  ◦ {m['exchange']} {m['symbol']}") for m in members]
-        asset = members[0]["symbol"].partition("/")[0]
-        for source, metric, ts in onchain.get(asset, []):
-            out.append(f"  ◦ on-chain {metric} ({source}): last value {_ts(ts)}")
-    return out
-
-
 async def cmd_status(update: Update, context: CustomContext) -> None:
     """Loop health, data freshness, detectors, Telegram and the outbox."""
     if _args(update):
         raise Usage("")
-    r = await context.service.status()
-    lines = []
-    c = r.last_cycle
-    if c is None:
-        lines.append("Loop: no cycle has run yet.")
-    else:
-        took = None if c.finished_at is None else (c.finished_at - c.started_at).total_seconds()
-        state = "running" if took is None else f"finished in {took:.1f} s"
-        if took is not None and c.until_ms is None and c.last_error and c.last_error.startswith("abandoned"):
-            state = "abandoned"
-        ago = _ago((r.now - c.started_at).total_seconds())
-        lines.append(
-            f"Loop: last {c.timeframe} cycle {c.started_at:%Y-%m-%d %H:%M} UTC ({ago} ago), "
-            f"{state}; {c.symbols} symbols, {c.candles_added} candles, {c.events} events, {c.errors} errors"
-        )
-        if c.last_error:
-            lines.append(f"Last error: {c.last_error[:300]}")
-    lines.append(f"Last 24 h: {r.cycles_24h} cycles, {r.errors_24h} errors")
-    lines += _market_lines(r.markets, r.onchain)
-    if r.detectors:
-        lines.append("Detectors: " + "; ".join(f"{d.name} {describe_run(d)}" for d in r.detectors))
-    elif r.models:
-        lines.append("Models: " + ", ".join(f"{m['detector']} ({m['scope']}) v{m['version']}" for m in r.models))
-    if r.telegram is not None:
-        lines.append(describe_link(r.telegram, r.now))
-    if r.deliveries:
-        lines.append("Deliveries: " + ", ".join(f"{k} {v}" for k, v in sorted(r.deliveries.items())))
-    await _reply(update, "\n".join(lines))
+    await _reply(update, "\n".join(describe_status(await context.service.status())))
 
 
 # -- unknown commands --------------------------------------------------------------
