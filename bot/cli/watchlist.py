@@ -193,6 +193,7 @@ def run_bot(config: ConfigOption = None, db: DbOption = None) -> None:
 
     from bot.runtime.compose import build_service
     from bot.runtime.logs import config_secrets, configure_logging
+    from bot.runtime.seed import seed_watchlist_from_config
     from bot.telegram.application import build_application
     from bot.telegram.context import AccessPolicy, BotServices
     from feeds.pool import FeedPool
@@ -200,7 +201,9 @@ def run_bot(config: ConfigOption = None, db: DbOption = None) -> None:
     cfg = load_cli_config(config, db)
     configure_logging(cfg.logging.level, cfg.logging.format, config_secrets(cfg))
     feeds = FeedPool(cfg.exchanges)
-    service = build_service(cfg, open_cli_database(cfg), feeds=feeds)
+    factory = open_cli_database(cfg)
+    seed_watchlist_from_config(cfg, factory)
+    service = build_service(cfg, factory, feeds=feeds)
     application = build_application(cfg, BotServices(service, AccessPolicy.from_config(cfg.telegram)))
 
     async def post_shutdown(_app: Any) -> None:
