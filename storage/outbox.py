@@ -316,16 +316,20 @@ def mark_sent(
     chart: bool = False,
     part: str = "text",
 ) -> None:
-    """Record a sent text (``chart=True``: its chart is due next) or, with ``part="chart"``, a sent chart."""
+    """Record a sent text (``chart=True``: its chart is due next) or, with ``part="chart"``, a sent chart.
+
+    An error from an earlier attempt no longer describes the delivery, so it goes.
+    """
     if part == "chart":
         values: dict[str, object] = {
             "chart_status": DeliveryStatus.SENT.value,
             "chart_message_id": message_id,
             "chart_next_attempt_at": None,
+            "last_error": None,
         }
     else:
         values = {"status": DeliveryStatus.SENT.value, "sent_at": now, "message_id": message_id}
-        values["next_attempt_at"] = None
+        values.update(next_attempt_at=None, last_error=None)
         if chart:
             values.update(chart_status=DeliveryStatus.PENDING.value, chart_next_attempt_at=None)
     session.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values))

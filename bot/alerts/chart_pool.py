@@ -23,8 +23,9 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -34,15 +35,23 @@ log = logging.getLogger(__name__)
 
 
 class ChartRenderer(Protocol):
-    async def render(self, candles: pd.DataFrame, events: pd.DataFrame | None, title: str) -> bytes: ...
+    async def render(self, candles: pd.DataFrame, events: pd.DataFrame | None, title: str, **venues: Any) -> bytes: ...
 
     def warm(self) -> None: ...
 
     def close(self) -> None: ...
 
 
-def render_with_template(candles: pd.DataFrame, events: pd.DataFrame | None, title: str) -> bytes:
-    """The chart through this thread's template (matplotlib is imported by whoever draws, not at start-up)."""
+def render_with_template(candles: pd.DataFrame, events: pd.DataFrame | None, title: str, **venues: Any) -> bytes:
+    """The chart through this thread's template (matplotlib is imported by whoever draws, not at start-up).
+
+    ``venues``/``venue`` (an asset group's closes, and the alerted one) add a panel the template
+    does not have: those charts are drawn afresh by ``render_alert_chart``.
+    """
+    if venues.get("venues") is not None and len(venues["venues"]) > 1:
+        from bot.alerts.charts import render_alert_chart
+
+        return render_alert_chart(candles, events=events, title=title, **venues)
     from bot.alerts.chart_template import render_with_template as render
 
     return render(candles, events, title)
@@ -51,8 +60,8 @@ def render_with_template(candles: pd.DataFrame, events: pd.DataFrame | None, tit
 class ThreadCharts:
     """Charts drawn in a thread of this process (tests, and the fallback of :class:`ChartPool`)."""
 
-    async def render(self, candles: pd.DataFrame, events: pd.DataFrame | None, title: str) -> bytes:
-        return await asyncio.to_thread(render_with_template, candles, events, title)
+    async def render(self, candles: pd.DataFrame, events: pd.DataFrame | None, title: str, **venues: Any) -> bytes:
+        return await asyncio.to_thread(partial(render_with_template, candles, events, title, **venues))
 
     def warm(self) -> None:
         """Nothing to start."""
@@ -128,19 +137,20 @@ class ChartPool:
         except Exception as err:  # noqa: BLE001 - warming is an optimisation
             log.warning("chart workers could not be started: %s", err)
 
-    async def render(self, candles: pd.DataFrame, events: pd.DataFrame | None, title: str) -> bytes:
+    async def render(self, candles: pd.DataFrame, events: pd.DataFrame | None, title: str, **venues: Any) -> bytes:
         if self._restarts > 1:
-            return await self._fallback.render(candles, events, title)
+            return await self._fallback.render(candles, events, title, **venues)
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._pool(), render_with_template, candles, events, title)
+            job = partial(render_with_template, candles, events, title, **venues)
+            return await loop.run_in_executor(self._pool(), job)
         except BrokenProcessPool as err:
             self._restarts += 1
             log.warning(
                 "chart worker died (%s); %s", err, "restarting the pool" if self._restarts < 2 else "drawing in-process"
             )
             self._shutdown()
-            return await self.render(candles, events, title)
+            return await self.render(candles, events, title, **venues)
 
     def _shutdown(self) -> None:
         executor, self._executor = self._executor, None

@@ -35,6 +35,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -83,24 +84,39 @@ class Sink(Protocol):
 
 
 class TelegramSink:
-    """Alerts as an HTML message with the inline buttons, then the chart as a photo replying to it."""
+    """Alerts as an HTML message with the inline buttons, then the chart as a photo replying to it.
+
+    With a ``link`` (``bot.telegram.link.TelegramLink``) the sink is ready only
+    while Telegram is reachable, so an outage leaves deliveries pending without
+    spending their attempts, and a send that fails for network reasons tells the link.
+    """
 
     channel = "telegram"
 
-    def __init__(self, bot: Any) -> None:
+    def __init__(self, bot: Any, link: Any = None) -> None:
         self.bot = bot
+        self.link = link
+
+    def ready(self) -> bool:
+        return self.link is None or bool(self.link.up)
 
     async def send_text(self, chat_id: int, text: str, alert: Alert) -> int | None:
-        msg = await self.bot.send_message(
-            chat_id, text, parse_mode=ParseMode.HTML, reply_markup=alert_keyboard(alert.id)
-        )
-        return int(msg.message_id)
+        keyboard = alert_keyboard(alert.id)
+        return await self._sent(self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=keyboard))
 
     async def send_chart(self, chat_id: int, png: bytes, alert: Alert, reply_to: int | None) -> int | None:
         reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
         bar = pd.Timestamp(alert.bar_ts, unit="ms", tz="UTC")
         caption = f"{alert.exchange}:{alert.symbol} {alert.timeframe} · bar {bar:%Y-%m-%d %H:%M} UTC"
-        msg = await self.bot.send_photo(chat_id, photo=png, caption=caption, reply_parameters=reply)
+        return await self._sent(self.bot.send_photo(chat_id, photo=png, caption=caption, reply_parameters=reply))
+
+    async def _sent(self, request: Any) -> int:
+        try:
+            msg = await request
+        except Exception as err:
+            if self.link is not None:
+                self.link.report(err)
+            raise
         return int(msg.message_id)
 
 
@@ -198,7 +214,7 @@ class Dispatcher:
 
     async def _prepare(self, alert: Alert) -> tuple[str, asyncio.Task[bytes | None]]:
         """The alert's text now, and a task drawing its chart meanwhile."""
-        frame, context = await self._db(lambda s: _chart_inputs(s, alert, self.chart_bars))
+        frame, context, venues = await self._db(partial(_alert_inputs, alert=alert, bars=self.chart_bars))
         text = compose_alert(alert, alert.events, frame)
 
         async def draw() -> bytes | None:
@@ -208,7 +224,8 @@ class Dispatcher:
 
             try:
                 title = f"{alert.exchange}:{alert.symbol} {alert.timeframe}"
-                return await self.charts.render(frame, events_for_chart(context), title)
+                own = f"{alert.exchange}:{alert.symbol}"
+                return await self.charts.render(frame, events_for_chart(context), title, venues=venues, venue=own)
             except Exception:  # noqa: BLE001 - an alert without a picture beats no alert
                 log.exception("chart for alert %s failed; its text went alone", alert.id)
                 return None
@@ -274,16 +291,19 @@ class Dispatcher:
                 self._texts_running += 1
                 try:
                     # Read (and start drawing) every due alert now, side by side, not one per send.
-                    due = await self._db(lambda s: peek_due(s, channels=self.sinks, now=self.now(), limit=100))
+                    ready = self._ready_channels()
+                    due = await self._db(lambda s: peek_due(s, channels=ready, now=self.now(), limit=100))
                     for delivery in due:
                         self._start_preparing(delivery.alert)
                     self._start_chart_sender()  # charts already due go while the texts are sent
                     for _ in range(self.max_per_flush):
+                        # A sink that is not ready (Telegram unreachable) keeps its deliveries pending.
+                        channels = self._ready_channels()
+                        if not channels:
+                            break
                         # One row at a time: only the row actually on the wire is ever in 'sending',
                         # so a crash leaves at most one text (and one chart) with an unknown outcome.
-                        claimed = await self._db(
-                            lambda s: claim_due(s, channels=self.sinks, now=self.now(), lease=self.lease, limit=1)
-                        )
+                        claimed = await self._db(partial(self._claim_one, claim=claim_due, channels=channels))
                         if not claimed:
                             break
                         for delivery in claimed:
@@ -299,6 +319,12 @@ class Dispatcher:
             self._listeners.discard(result)
         return result
 
+    def _ready_channels(self) -> list[str]:
+        return [c for c, sink in self.sinks.items() if getattr(sink, "ready", lambda: True)()]
+
+    def _claim_one(self, session: Session, *, claim: Callable[..., list[Any]], channels: list[str]) -> list[Any]:
+        return claim(session, channels=channels, now=self.now(), lease=self.lease, limit=1)
+
     def _start_chart_sender(self) -> None:
         if self._chart_sender is None:
             self._chart_sender = asyncio.create_task(self._send_charts(), name="alert-charts")
@@ -308,8 +334,11 @@ class Dispatcher:
         try:
             for _ in range(self.max_per_flush):
                 self._text_sent.clear()  # before the claim: a text sent after it wakes the wait below
-                claimed = await self._db(
-                    lambda s: claim_charts_due(s, channels=self.sinks, now=self.now(), lease=self.lease, limit=1)
+                channels = self._ready_channels()
+                claimed = (
+                    await self._db(partial(self._claim_one, claim=claim_charts_due, channels=channels))
+                    if channels
+                    else []
                 )
                 for delivery in claimed:
                     await self._send(delivery, "chart", tuple(self._listeners))
@@ -396,6 +425,35 @@ def _forbid(session: Session, delivery_id: int, chat_id: int, error: str, part: 
     mark_chat_inactive(session, chat_id)
 
 
+def _alert_inputs(session: Session, *, alert: Alert, bars: int) -> tuple[pd.DataFrame, list[Any], Any]:
+    """What an alert's text and chart need, read in one transaction: candles, events, group venues."""
+    frame, context = _chart_inputs(session, alert, bars)
+    return frame, context, group_closes(session, alert, frame)
+
+
+def group_closes(session: Session, alert: Alert, frame: pd.DataFrame) -> dict[str, pd.Series] | None:
+    """Closes of every venue of the alert's asset group over the chart's window (None outside a group).
+
+    The venues come from the events' stored details (``venues``), so a chart drawn after a
+    restart, or after the group changed, shows the venues the detector compared.
+    """
+    names: list[str] = []
+    for event in alert.events:
+        venues = (event.details or {}).get("venues")
+        if isinstance(venues, dict):
+            names += [str(k) for k in venues if str(k) not in names]
+    if len(names) < 2 or frame.empty:
+        return None
+    start, end = int(frame.index[0].value // 1_000_000), int(frame.index[-1].value // 1_000_000) + 1
+    out = {}
+    for key in names:
+        exchange, _, symbol = key.partition(":")
+        candles = load_candles(session, exchange, symbol, alert.timeframe, start_ms=start, end_ms=end)
+        if not candles.empty:
+            out[key] = candles["close"]
+    return out if len(out) > 1 else None
+
+
 def _chart_inputs(session: Session, alert: Alert, bars: int) -> tuple[pd.DataFrame, list[Any]]:
     """The chart's candles (with social volume when stored) and every event inside its window.
 
@@ -435,13 +493,19 @@ def alert_targets(cfg: Config) -> tuple[str, list[int]]:
 
 
 def make_dispatcher(
-    cfg: Config, session_factory: sessionmaker[Session], *, bot: Any = None, console: Console | None = None, **kw: Any
+    cfg: Config,
+    session_factory: sessionmaker[Session],
+    *,
+    bot: Any = None,
+    console: Console | None = None,
+    link: Any = None,
+    **kw: Any,
 ) -> Dispatcher:
     """The dispatcher for this config: Telegram through ``bot`` when given, and always the console sink
-    (so alerts queued while there was no token still go somewhere)."""
+    (so alerts queued while there was no token still go somewhere). ``link`` gates Telegram sends on reachability."""
     sinks: dict[str, Sink] = {"console": ConsoleSink(cfg.alerts.chart_dir, console)}
     if bot is not None:
-        sinks["telegram"] = TelegramSink(bot)
+        sinks["telegram"] = TelegramSink(bot, link)
     if "charts" not in kw:
         workers = cfg.alerts.chart_workers
         kw["charts"] = ThreadCharts() if workers == 0 else ChartPool(workers)

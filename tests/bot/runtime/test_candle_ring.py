@@ -12,6 +12,7 @@ from bot.runtime.candle_ring import CandleRing
 from bot.runtime.cycle import Runtime, watched_entries
 from bot.runtime.detector_pool import DetectorPool
 from bot.runtime.fetch import missing_ranges
+from bot.runtime.seed import seed_watchlist_from_config
 from core.config import default_config
 from feeds.pool import FeedPool
 from storage.candles import load_candles_many, upsert_candles
@@ -87,6 +88,7 @@ async def test_ring_equals_the_database_after_cycles_and_after_a_restart(tmp_pat
             scheduler={"history_bars": bars},
         )
         _engine, factory = open_database(url)
+        seed_watchlist_from_config(cfg, factory)  # what compose does on start
         first_now = _ms(index[200])
         with factory.begin() as s:  # stored by an older version: a bar that was still open at first_now
             upsert_candles(s, "binance", "AAA/USDT", "1h", frames["AAA/USDT"].iloc[[200]])
@@ -136,6 +138,7 @@ async def test_a_cycle_fetches_every_symbol_at_once_under_the_exchange_cap(tmp_p
             scheduler={"history_bars": 60},
         )
         _engine, factory = open_database(cfg.database.url)
+        seed_watchlist_from_config(cfg, factory)  # what compose does on start
         async with FeedPool(cfg.exchanges) as feeds:
             runtime = Runtime(cfg, factory, feeds, DetectorPool(cfg, factory, tmp_path / "models"))
             report = await runtime.run_cycle("1h", now_ms=_ms(index[100]))

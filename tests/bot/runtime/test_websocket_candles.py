@@ -15,6 +15,7 @@ import pandas as pd
 
 from bot.runtime.cycle import Runtime, watched_entries
 from bot.runtime.detector_pool import DetectorPool
+from bot.runtime.seed import seed_watchlist_from_config
 from core.config import default_config
 from feeds.pool import FeedPool
 from storage.candles import load_candles_many
@@ -51,6 +52,7 @@ async def test_bars_come_from_the_stream_and_rest_fills_what_it_missed(tmp_path:
             scheduler={"history_bars": 100},
         )
         _engine, factory = open_database(cfg.database.url)
+        seed_watchlist_from_config(cfg, factory)  # what compose does on start
         with factory() as s:
             entries = watched_entries(s, cfg, "1m")
         async with FeedPool(cfg.exchanges) as feeds:

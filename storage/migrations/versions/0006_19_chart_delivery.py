@@ -4,8 +4,8 @@ An alert's text goes out at once and its chart follows as a reply. The chart has
 its own status, attempts, lease and message id, so each part is sent once, also
 across a restart.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0006_19
+Revises: 0005_21
 Create Date: 2026-11-30
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0006_19"
+down_revision: str | None = "0005_21"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
