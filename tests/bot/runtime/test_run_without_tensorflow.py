@@ -57,7 +57,7 @@ def _train(factory, models: Path, frames: dict[str, pd.DataFrame]) -> None:
     with factory.begin() as s:
         for det in detectors:
             record = save_model(s, det, root=models)
-            assert (Path(record.path) / "model.onnx").is_file()
+            assert (models / record.path / "model.onnx").is_file()  # paths are stored relative to the models folder
 
 
 async def test_vigil_run_serves_onnx_models_without_importing_tensorflow(tmp_path: Path) -> None:
