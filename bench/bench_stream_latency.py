@@ -105,12 +105,14 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
             await asyncio.sleep(2.0)
             await system.dispatcher.flush()
             await system.aclose()
-            calls = [c for c in tg.calls(ok_only=True) if c.method in ("sendPhoto", "sendMessage")]
+            # an alert's text goes out first (sendMessage), its chart right after as a reply (sendPhoto)
+            calls = [c for c in tg.calls("sendMessage", ok_only=True) if "<b>" in c.params.get("text", "")]
+            photos = len(tg.calls("sendPhoto", ok_only=True))
     load1 = os.getloadavg()
     # which request carried which alert: the caption names the symbol and the chunk time
     sent_at: dict[tuple[str, str], float] = {}
     for c in calls:
-        text = c.params.get("caption", c.params.get("text", ""))
+        text = c.params["text"]
         lines = text.splitlines()
         symbol = lines[0].split("<b>")[1].split("</b>")[0]
         when = lines[1].removeprefix("trade chunk ").strip()
@@ -150,6 +152,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
         "found": int(pumps["found"].sum()),
         "before_peak": int(pumps["before_peak"].sum()),
         "alerts": len(events),
+        "charts_sent": photos,
         "false_alarms": int(events["false_alarm"].sum()) if len(events) else 0,
         "alert_latency_s": q(lat),
         "from_first_pump_chunk_s": q(lat_first),

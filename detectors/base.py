@@ -43,7 +43,7 @@ import pandas as pd
 
 from core.config import ThresholdConfig
 from core.errors import DetectorError
-from detectors.alarms import fires
+from detectors.alarms import fires, suppress_repeats
 from detectors.features import (
     FeatureSpec,
     RobustScaler,
@@ -131,9 +131,24 @@ class Detector(ABC):
         """What is compared with the threshold (the raw score unless the policy transforms it)."""
         return scores
 
+    @property
+    def suppress_rows(self) -> int:
+        """Rows after an alarm run's start in which a new run is dropped (one incident, one alert)."""
+        return 0
+
+    def constant_threshold(self) -> float | None:
+        """The threshold when it is one number for every bar and the raw score is what is compared.
+
+        Optional (default None: unknown). Lets a caller holding hundreds of symbols' scores skip,
+        with one vectorised comparison, the symbols that cannot fire; the alarms themselves
+        still come from the one rule (``detectors.alarms``), symbol by symbol.
+        """
+        return None
+
     def is_anomaly(self, scores: pd.Series) -> pd.Series:
         """Boolean alarm per point under the one rule of :mod:`detectors.alarms` (False during warm-up)."""
-        return fires(self.alarm_values(scores), self.thresholds(scores)).rename("is_anomaly")
+        hit = fires(self.alarm_values(scores), self.thresholds(scores)).rename("is_anomaly")
+        return suppress_repeats(hit, self.suppress_rows)
 
     @abstractmethod
     def save(self, directory: str | Path) -> Path:
@@ -159,11 +174,19 @@ class SeriesDetector(Detector):
         Seed for anything random (weights, shuffling).
     norm_window : int
         Rolling-median length for relative volume (candle mode).
+    inputs : list of str, optional
+        Optional extra input columns in candle mode (on-chain metrics such as
+        ``onchain_active_addresses``, order-book features such as ``book_imbalance_1pct``),
+        each judged against its previous ``input_window`` rows; missing values read as normal.
     """
 
     default_threshold: ClassVar[dict[str, Any]] = {"policy": "k_sigma", "k": 4.0}
+    #: the default on raw series (``columns`` mode); None: ``default_threshold``. Chosen at fit time.
+    default_threshold_columns: ClassVar[dict[str, Any] | None] = None
     #: fraction of each symbol's training rows (the latest part) held out to fit the threshold
     calibration_fraction: ClassVar[float] = 0.0
+    #: scale features by the training median/MAD (clipped to +-50); scale-free detectors turn it off
+    robust_scaling: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -172,6 +195,8 @@ class SeriesDetector(Detector):
         threshold: ThresholdConfig | dict[str, Any] | None = None,
         random_state: int = 0,
         norm_window: int = 48,
+        inputs: list[str] | None = None,
+        input_window: int = 720,
         **params: Any,
     ) -> None:
         if isinstance(threshold, ThresholdConfig):
@@ -183,7 +208,11 @@ class SeriesDetector(Detector):
             "norm_window": int(norm_window),
             **params,
         }
+        if inputs:  # kept out of params when unused, so saved models of before read back unchanged
+            self.params["inputs"] = [str(c) for c in inputs]
+            self.params["input_window"] = int(input_window)
         self.threshold_: ThresholdPolicy = make_threshold(self.params["threshold"])
+        self._auto_threshold = threshold is None  # the default follows the input mode at fit time
         self.spec_: FeatureSpec | None = None
         self.scaler_: RobustScaler | None = None
         self.train_range_: tuple[int, int] | None = None
@@ -231,6 +260,16 @@ class SeriesDetector(Detector):
         return spec_warmup + self.model_warmup
 
     @property
+    def batch_context(self) -> int:
+        """Rows of history ``score_batch`` feeds per symbol before the scored rows (default: the warm-up).
+
+        Detectors whose score reaches further back than their warm-up (a growing window, a
+        state built over the whole series) raise it; the batch then uses as much of it as
+        the shortest frame has.
+        """
+        return self.warmup
+
+    @property
     def input_columns(self) -> tuple[str, ...]:
         """The columns read from each frame (known after fit, or from ``columns``)."""
         if self.spec_ is not None:
@@ -243,9 +282,18 @@ class SeriesDetector(Detector):
         raw = build_features(frame, self.spec_)
         return self.scaler_.transform(raw) if self.scaler_ is not None else raw
 
+    def _infer_spec(self, frame: pd.DataFrame) -> FeatureSpec:
+        return infer_spec(
+            frame,
+            self.params["columns"],
+            norm_window=self.params["norm_window"],
+            extras=self.params.get("inputs") or (),
+            extra_window=self.params.get("input_window", 720),
+        )
+
     def _ensure_spec(self, frame: pd.DataFrame) -> None:
         if self.spec_ is None:
-            self.spec_ = infer_spec(frame, self.params["columns"], norm_window=self.params["norm_window"])
+            self.spec_ = self._infer_spec(frame)
 
     def _check_fitted(self) -> None:
         if self.requires_training and not self.fitted_:
@@ -259,17 +307,25 @@ class SeriesDetector(Detector):
         Unsupervised: ``labels`` is accepted for the contract's sake and ignored.
         """
         data = as_frames(frames)
-        spec = infer_spec(next(iter(data.values())), self.params["columns"], norm_window=self.params["norm_window"])
+        spec = self._infer_spec(next(iter(data.values())))
         if spec.mode == "candles":
-            required = [c for c in spec.columns if c != "social_volume"]
+            required = list(spec.required)
             usable = [f for f in data.values() if np.isfinite(f[required].to_numpy(dtype="float64")).all()]
             spec = fit_daily_profile([raw_values(f, spec) for f in usable], [frame_times(f) for f in usable], spec)
         self.spec_ = spec
+        if self._auto_threshold and spec.mode == "columns" and self.default_threshold_columns is not None:
+            # Raw series (server metrics, counts, traffic) drift and change scale, candle features
+            # are already standardised: each mode has its own default, chosen on real data.
+            self.params["threshold"] = dict(self.default_threshold_columns)
+            self.threshold_ = make_threshold(self.params["threshold"])
         raw = {sym: (f, build_features(f, self.spec_)) for sym, f in data.items()}
         for sym, (frame, _) in raw.items():
             check_frame(frame, self.spec_, min_rows=self.warmup + 2, what=f"training data for {sym}")
-        self.scaler_ = RobustScaler.fit(np.concatenate([x for _, x in raw.values()]))
-        scaled = [self.scaler_.transform(x) for _, x in raw.values()]
+        if self.robust_scaling:
+            self.scaler_ = RobustScaler.fit(np.concatenate([x for _, x in raw.values()]))
+            scaled = [self.scaler_.transform(x) for _, x in raw.values()]
+        else:
+            scaled = [x for _, x in raw.values()]
         cal_fraction = self.calibration_fraction
         fit_parts, cal_parts = [], []
         for x in scaled:
@@ -283,9 +339,8 @@ class SeriesDetector(Detector):
         self._fit_kwargs = kwargs
         self._fit_model(fit_parts, cal_parts)
         self.fitted_ = True
-        train_scores = np.concatenate([self._score_rows(x) for x in cal_parts])
-        if self.threshold_.policy != "static":
-            self.threshold_.fit(train_scores)
+        if self.threshold_.policy != "static":  # a static threshold learns nothing from training scores
+            self.threshold_.fit(np.concatenate([self._score_rows(x) for x in cal_parts]))
         starts = [int(f.index[0].value // 1_000_000) for f in data.values()]
         ends = [int(f.index[-1].value // 1_000_000) for f in data.values()]
         self.train_range_ = (min(starts), max(ends))
@@ -308,9 +363,11 @@ class SeriesDetector(Detector):
             return {}
         self._ensure_spec(next(iter(frames.values())))
         need = self.warmup + last_n
+        shortest = min(len(f) for f in frames.values())
+        tail = max(need, min(self.batch_context + last_n, shortest))
         assert self.spec_ is not None
         spec = self.spec_
-        required = [c for c in spec.columns if c != "social_volume"]
+        required = list(spec.required)
         raws, times = [], []
         for sym, f in frames.items():
             if len(f) < need:
@@ -318,19 +375,27 @@ class SeriesDetector(Detector):
             missing = [c for c in required if c not in f.columns]
             if missing:
                 raise DetectorError(f"{self.name} input for {sym}: missing column(s) {', '.join(missing)}")
-            raws.append(raw_values(f, spec, tail=need))
-            times.append(frame_times(f, tail=need))
+            raws.append(raw_values(f, spec, tail=tail))
+            times.append(frame_times(f, tail=tail))
         stacked = np.stack(raws)  # (symbols, need, columns): one vectorised feature pass for all
-        bad = ~np.isfinite(stacked).all(axis=(1, 2))
+        bad = ~np.isfinite(stacked[..., : len(required)]).all(axis=(1, 2))  # optional inputs come last
         if bad.any():
             sym = list(frames)[int(np.flatnonzero(bad)[0])]
-            raise DetectorError(f"{self.name} input for {sym}: missing or non-finite values in the last {need} rows")
+            raise DetectorError(f"{self.name} input for {sym}: missing or non-finite values in the last {tail} rows")
         x = features_from_values(stacked, spec, np.stack(times))
         if self.scaler_ is not None:
             x = self.scaler_.transform(x)
         outs = self._score_last(list(x), last_n)
+        tails: dict[int, pd.Index] = {}  # frames that share an index (the live cycle's) share its tail
+
+        def tail(index: pd.Index) -> pd.Index:
+            found = tails.get(id(index))
+            if found is None:
+                found = tails[id(index)] = index[-last_n:]
+            return found
+
         return {
-            sym: pd.Series(np.asarray(out, dtype="float64"), index=f.index[-last_n:], name="score")
+            sym: pd.Series(np.asarray(out, dtype="float64"), index=tail(f.index), name="score", copy=False)
             for (sym, f), out in zip(frames.items(), outs, strict=True)
         }
 
@@ -341,6 +406,21 @@ class SeriesDetector(Detector):
     def alarm_values(self, scores: pd.Series) -> pd.Series:
         """The policy's transform of the scores (telemanom's smoothing under ``dynamic``)."""
         return self.threshold_.transform(scores)
+
+    @property
+    def suppress_rows(self) -> int:
+        return self.threshold_.suppress
+
+    def constant_threshold(self) -> float | None:
+        """``static`` and ``k_sigma`` compare the raw score with one fitted value; the others look at history."""
+        from detectors.thresholds import KSigmaThreshold, StaticThreshold
+
+        policy = self.threshold_
+        if type(policy) in (StaticThreshold, KSigmaThreshold):
+            value = getattr(policy, "value", None)
+            if value is not None and np.isfinite(value):
+                return float(value)
+        return None
 
     # --------------------------------------------------------------- storage
     def save(self, directory: str | Path) -> Path:

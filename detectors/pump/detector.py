@@ -7,7 +7,10 @@ One class trains and scores at either grain:
   train/evaluate`` use);
 * ``fit`` / ``score`` / ``score_batch``: candle frames (+ ``social_volume``) per symbol, the
   live loop's path, labelled for training by a ``labels`` frame (``symbol, start, end, kind``
-  as the synthetic market writes it).
+  as the synthetic market writes it). Optional extra inputs (``inputs``: on-chain metrics,
+  order-book features) join the market branch as the candle detectors take them
+  (``detectors.features``: each against its own previous ``input_window`` rows, missing
+  values read as nothing unusual).
 
 The decision threshold is the best-F1 point on a validation share of the *training* events
 (split by event, never by row), fixed at fit time and saved with the model.
@@ -27,6 +30,8 @@ import pandas as pd
 
 from core.errors import DetectorError
 from detectors.base import Detector
+from detectors.features import extra_input_features
+from detectors.onnx_runtime import OnnxModel, export_onnx, load_onnx, onnx_enabled
 from detectors.pump.features import (
     LA_MORGIA_COLUMNS,
     SOCIAL_COLUMNS,
@@ -83,6 +88,17 @@ def _social_column(frame: pd.DataFrame) -> np.ndarray:
     return np.full(len(frame), np.nan)
 
 
+def _extra_columns(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """(n, k) values of the optional input columns; NaN for a column the frame lacks."""
+    return np.stack(
+        [
+            frame[c].to_numpy(dtype=float, na_value=np.nan) if c in frame.columns else np.full(len(frame), np.nan)
+            for c in columns
+        ],
+        axis=-1,
+    )
+
+
 def _require_positives(y: np.ndarray) -> None:
     if y.sum() == 0:
         raise DetectorError("pump_dump: training data has no positive rows (gt=1 / pump labels)")
@@ -125,6 +141,8 @@ class PumpDumpDetector(Detector):
         chunk_fit: str = "validation",
         ensemble: int = 1,
         random_state: int = 0,
+        inputs: list[str] | None = None,
+        input_window: int = 720,
     ) -> None:
         if lookback < 2:
             raise DetectorError(f"pump_dump.lookback: must be >= 2, got {lookback}")
@@ -162,13 +180,33 @@ class PumpDumpDetector(Detector):
         self.chunk_fit = chunk_fit
         self.ensemble = ensemble
         self.random_state = random_state
+        self.inputs = [str(c) for c in inputs] if inputs else None
+        self.input_window = int(input_window)
         self.grain_: str | None = None
         self.threshold_: float | None = None
-        self.model_: Any = None
+        self._model: Any = None
+        self._model_dir: Path | None = None  # saved Keras model not loaded yet: scores go through ONNX Runtime
+        self._onnx: OnnxModel | None = None
         self.scaler_: tuple[np.ndarray, np.ndarray] | None = None
         #: saved with the model: e.g. ``stream`` (chunk_ms, window of the chunk features), ``budget`` (the
         #: calibration curve of ``detectors.pump.budget``), ``recipe`` (how a shipped model was made)
         self.extra_: dict[str, Any] = {}
+
+    @property
+    def model_(self) -> Any:
+        """The Keras model (read from disk on first use when the detector is served through ONNX)."""
+        if self._model is None and self._model_dir is not None:
+            self._model = _read_keras(self._model_dir)
+        return self._model
+
+    @model_.setter
+    def model_(self, model: Any) -> None:
+        self._model, self._model_dir, self._onnx = model, None, None
+
+    @property
+    def served_by(self) -> str:
+        """``"onnx"`` or ``"keras"``: what scores go through."""
+        return "onnx" if self._onnx is not None else "keras"
 
     # -- contract helpers -------------------------------------------------------------------
     @property
@@ -183,10 +221,12 @@ class PumpDumpDetector(Detector):
         keys += ["wide", "social_dropout", "validation_share", "max_negative_ratio", "focal", "chunk_inputs"]
         keys += ["chunk_loss", "chunk_fit", "ensemble"]
         keys += ["random_state"]
+        if self.inputs:  # only when used, so models saved before read back unchanged
+            keys += ["inputs", "input_window"]
         return {k: getattr(self, k) for k in keys}
 
     def _check_fitted(self, grain: str | None = None) -> None:
-        if self.model_ is None or self.threshold_ is None:
+        if (self._model is None and self._onnx is None) or self.threshold_ is None:
             raise DetectorError("pump_dump: not fitted; call fit/fit_table or load a saved model first")
         if grain is not None and self.grain_ != grain:
             raise DetectorError(f"pump_dump: model was trained on {self.grain_!r} features, cannot score {grain!r}")
@@ -195,6 +235,10 @@ class PumpDumpDetector(Detector):
         """The fixed training threshold at every point (a static policy: it never looks at ``scores``)."""
         self._check_fitted()
         return pd.Series(float(self.threshold_), index=scores.index)  # type: ignore[arg-type]
+
+    def constant_threshold(self) -> float | None:
+        """The fixed training threshold (see ``Detector.constant_threshold``)."""
+        return None if self.threshold_ is None else float(self.threshold_)
 
     # -- arrays -----------------------------------------------------------------------------
     def _windows(
@@ -237,7 +281,8 @@ class PumpDumpDetector(Detector):
         Frames of equal length are stacked and their features computed in one numpy pass; only
         the rows the windows need are touched (``last_n + lookback + SOCIAL_HISTORY``).
         """
-        need = None if last_n is None else last_n + self.lookback + SOCIAL_HISTORY
+        history = max(SOCIAL_HISTORY, self.input_window if self.inputs else 0)
+        need = None if last_n is None else last_n + self.lookback + history
         tails: list[pd.DataFrame] = []
         by_len: dict[int, list[int]] = {}
         for i, (symbol, frame) in enumerate(frames):
@@ -252,6 +297,9 @@ class PumpDumpDetector(Detector):
             ohlcv = np.stack([_ohlcv(tails[i]) for i in ids])
             social = np.stack([_social_column(tails[i]) for i in ids])
             market, soc, has = candle_feature_arrays(ohlcv, social)
+            if self.inputs:
+                extra = np.stack([_extra_columns(tails[i], self.inputs) for i in ids])  # (symbols, bars, k)
+                market = np.concatenate([market, extra_input_features(extra, self.input_window)], axis=-1)
             n_sym = len(ids)
             groups = np.repeat(np.arange(n_sym), length)
             take = length if last_n is None else min(last_n, length)
@@ -266,7 +314,7 @@ class PumpDumpDetector(Detector):
         return self._concat(parts) if parts else self._concat([self._empty_inputs()])
 
     def _empty_inputs(self) -> dict[str, np.ndarray]:
-        n_market = len(feature_columns("candles")[0]) + len(feature_columns("candles")[1])
+        n_market = len(feature_columns("candles")[0]) + len(feature_columns("candles")[1]) + len(self.inputs or ())
         return {
             "market": np.zeros((0, self.lookback, n_market), np.float32),
             "social": np.zeros((0, self.lookback, len(SOCIAL_COLUMNS)), np.float32),
@@ -280,6 +328,8 @@ class PumpDumpDetector(Detector):
     def _predict(self, inputs: dict[str, np.ndarray], model: Any = None) -> np.ndarray:
         if len(inputs["market"]) == 0:
             return np.zeros(0)
+        if model is None and self._onnx is not None:
+            return np.asarray(self._onnx(inputs), dtype=float).reshape(-1)
         out = (self.model_ if model is None else model).predict_on_batch(inputs)
         return np.asarray(out, dtype=float).reshape(-1)
 
@@ -588,7 +638,11 @@ class PumpDumpDetector(Detector):
         self._check_fitted()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.model_.save(directory / _MODEL)
+        model = self.model_
+        model.save(directory / _MODEL)
+        exported = export_onnx(model, directory)  # served by ONNX Runtime from now on, as after a restart
+        if exported is not None and onnx_enabled():
+            self._onnx = OnnxModel(exported)
         meta = {
             "name": self.name,
             "params": self.params,
@@ -603,8 +657,7 @@ class PumpDumpDetector(Detector):
 
     @classmethod
     def load(cls, directory: str | Path) -> Self:
-        import keras
-
+        """Read a saved model; with an ONNX export, scoring never imports TensorFlow."""
         directory = Path(directory)
         meta_path = directory / _META
         if not meta_path.is_file() or not (directory / _MODEL).is_file():
@@ -627,7 +680,17 @@ class PumpDumpDetector(Detector):
                 f"{meta_path}: model was trained on candle features {meta.get('features') or 'of an older version'}, "
                 f"this version computes {current}; retrain it"
             )
-        with warnings.catch_warnings():  # a loaded model only scores; its members' unbuilt optimizers do not matter
-            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-            det.model_ = keras.models.load_model(directory / _MODEL, safe_mode=True)
+        det._onnx = load_onnx(directory)
+        if det._onnx is None:
+            det._model = _read_keras(directory)
+        else:
+            det._model_dir = directory
         return det
+
+
+def _read_keras(directory: Path) -> Any:
+    import keras
+
+    with warnings.catch_warnings():  # a loaded model only scores; its members' unbuilt optimizers do not matter
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        return keras.models.load_model(directory / _MODEL, safe_mode=True)

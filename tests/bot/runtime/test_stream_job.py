@@ -106,10 +106,12 @@ async def test_pump_alert_reaches_telegram_with_chart_and_seconds_since_the_abno
     assert pump.start - CHUNK_MS < event.bar_ts <= pump.peak  # found while the price still rose
     assert event.timeframe == "15s" and event.details["grain"] == "trades" and event.details["rush_orders"] > 5
     assert len(deliveries) == len(alerts) and all(d.status == "sent" for d in deliveries)
+    # the text at once, then the chart as a reply to it
+    texts = [c for c in tg.calls("sendMessage", ok_only=True) if int(c.params["chat_id"]) == CHAT]
+    text = next(c.params["text"] for c in texts if pump.symbol in c.params["text"])
+    assert "rush orders in 15 s" in text and "after the first abnormal chunk closed" in text
     photos = [c for c in tg.calls("sendPhoto", ok_only=True) if int(c.params["chat_id"]) == CHAT]
-    caption = next(c.params["caption"] for c in photos if pump.symbol in c.params["caption"])
-    assert "rush orders in 15 s" in caption and "after the first abnormal chunk closed" in caption
-    assert all(next(iter(c.files.values())).startswith(b"\x89PNG") for c in photos)
+    assert len(photos) == len(texts) and all(next(iter(c.files.values())).startswith(b"\x89PNG") for c in photos)
 
 
 @pytest.mark.slow
@@ -138,12 +140,8 @@ async def test_stream_faults_miss_no_chunk_and_send_no_duplicate_alert(tmp_path:
             np.testing.assert_allclose(busy["volume"].to_numpy(), want["volume"].to_numpy(), rtol=1e-9)
         events = s.scalars(select(Event)).all()
     assert len([e for e in events if e.symbol == pump.symbol]) == 1
-    captions = [
-        c.params.get("caption", c.params.get("text"))
-        for c in tg.calls(ok_only=True)
-        if c.method in ("sendPhoto", "sendMessage")
-    ]
-    assert len(captions) == len(set(captions)) == len(events)  # no alert twice
+    texts = [c.params["text"] for c in tg.calls("sendMessage", ok_only=True)]
+    assert len(texts) == len(set(texts)) == len(events)  # no alert twice
 
 
 @pytest.mark.parametrize("chunk_seconds", [4, 61])

@@ -1,7 +1,7 @@
 """trade_chunks and stream_trades: what the live trade streams keep (issue 18)
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0007_18
+Revises: 0006_19
 Create Date: 2026-12-01
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0007_18"
+down_revision: str | None = "0006_19"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
