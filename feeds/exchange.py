@@ -128,7 +128,7 @@ class ExchangeFeed:
             near = difflib.get_close_matches(self.name, ccxt.exchanges, n=3)
             hint = f" (did you mean {', '.join(near)}?)" if near else ""
             raise ConfigError(f"exchange {self.name!r} is not a ccxt exchange id{hint}")
-        config = {"enableRateLimit": True, **self.cfg.ccxt_config}
+        config = {"enableRateLimit": True, **self.cfg.client_config()}
         self._client = getattr(ccxt, self.name)(config)
         try:
             await self._call(self._client.load_markets, what="load_markets")

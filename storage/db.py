@@ -16,11 +16,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.config import mask_url_password
 from core.errors import ConfigError, StorageError
 
 __all__ = ["make_engine", "make_sessionmaker", "open_database", "session_scope", "upgrade"]
@@ -40,21 +42,30 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for ``url`` with vigil's per-dialect settings applied."""
+def _plain(url: str | SecretStr) -> str:
+    """The URL itself: the config keeps it as a secret (it may hold a password)."""
+    return url.get_secret_value() if isinstance(url, SecretStr) else url
+
+
+def make_engine(url: str | SecretStr, *, echo: bool = False) -> Engine:
+    """An engine for ``url`` with vigil's per-dialect settings applied.
+
+    ``hide_parameters``: an error never carries the row values of the statement that failed.
+    """
+    url = _plain(url)
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ConfigError(f"database.url: not a database URL: {url!r}") from None
+        raise ConfigError(f"database.url: not a database URL: {mask_url_password(url)!r}") from None
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database
         if db and db != ":memory:":
             Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, echo=echo)
+        engine = create_engine(parsed, echo=echo, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     try:
-        return create_engine(parsed, echo=echo, pool_pre_ping=True)
+        return create_engine(parsed, echo=echo, pool_pre_ping=True, hide_parameters=True)
     except ModuleNotFoundError as err:
         raise ConfigError(f"database.url: driver for {parsed.drivername!r} is not installed ({err.name})") from None
 
@@ -96,7 +107,9 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
         raise StorageError(f"cannot migrate {engine.url.render_as_string(hide_password=True)}: {err.orig}") from None
 
 
-def open_database(url: str, *, migrate: bool = True, echo: bool = False) -> tuple[Engine, sessionmaker[Session]]:
+def open_database(
+    url: str | SecretStr, *, migrate: bool = True, echo: bool = False
+) -> tuple[Engine, sessionmaker[Session]]:
     """Engine and session factory for ``url``, migrated to head unless told not to."""
     engine = make_engine(url, echo=echo)
     if migrate:

@@ -128,6 +128,10 @@ _register_subcommands()
 
 
 def main() -> None:
+    """The ``vigil`` entry point: last-resort handlers first, so nothing escapes as a traceback."""
+    from bot.toplevel import install
+
+    install()
     app(prog_name="vigil")
 
 
