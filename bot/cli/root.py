@@ -40,12 +40,21 @@ app.add_typer(config_app, name="config")
 
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None, db: DbOption = None) -> None:
-    """Create or migrate the database schema to the latest version (safe to repeat)."""
+    """Create or migrate the database schema to the latest version, repairing missing tables (safe to repeat)."""
+    from core.errors import StorageError
     from storage.db import make_engine, upgrade
+    from storage.schema import repair_schema, unrepaired_message
 
     cfg = load_cli_config(config, db)
     engine = make_engine(cfg.database.url)
     revision = upgrade(engine)
+    report = repair_schema(engine)
+    for line in report.repaired:
+        console.print(f"[yellow]repaired:[/] {line} (it was missing although the revision is {revision})")
+    for line in report.extra:
+        console.print(f"note: {line} (left alone)")
+    if not report.ok:
+        raise StorageError(unrepaired_message(report))
     console.print(f"database at revision {revision}: {engine.url.render_as_string(hide_password=True)}")
 
 
