@@ -19,6 +19,7 @@ __all__ = [
     "parse_count",
     "parse_detector",
     "parse_duration",
+    "parse_exchange",
     "parse_symbol",
     "parse_threshold_value",
     "parse_timeframe",
@@ -30,6 +31,7 @@ MAX_ARGS = 6
 MAX_TEXT_LEN = 200
 _SYMBOL_RE = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$")
 _DETECTOR_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_EXCHANGE_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")  # ccxt exchange ids: binance, coinbaseexchange, gate_io
 _DURATION_RE = re.compile(r"^([1-9][0-9]{0,4})([mhdw])$")
 _DURATION_UNIT = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -58,6 +60,14 @@ def parse_symbol(raw: str) -> str:
     value = raw.strip().upper().replace("-", "/")
     if not _SYMBOL_RE.match(value):
         raise InputError(f"bad symbol {_shown(raw)}: expected BASE/QUOTE such as BTC/USDT")
+    return value
+
+
+def parse_exchange(raw: str) -> str:
+    """A ccxt-style exchange id (``binance``, ``kraken``): lower-case letters, digits and ``_``."""
+    value = raw.strip().lower()
+    if not _EXCHANGE_RE.match(value):
+        raise InputError(f"bad exchange id {_shown(raw)}: expected a ccxt exchange id such as binance or kraken")
     return value
 
 

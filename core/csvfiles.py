@@ -52,6 +52,10 @@ _TIME_WHY = {
     "iso_or_epoch": "expected an ISO-8601 time or epoch seconds/ms",
 }
 _MS_FLOOR = 10**11  # 1973-03-03 in ms; 5138 AD in seconds: smaller epoch numbers are seconds
+# The latest time a nanosecond timestamp (pandas, and int64 milliseconds in the database) can hold, kept a
+# day short of pandas' own limit (2262-04-11T23:47:16) so nothing near it wraps or overflows.
+_LAST_MS = int(pd.Timestamp("2262-04-11", tz="UTC").value // 10**6)
+_OUT_OF_RANGE = "out of range: times must be before 2262-04-11 (the latest the database can hold)"
 _WHITESPACE = np.array([ord(" "), ord("\t"), ord("\r")], dtype=np.uint8)
 
 
@@ -180,12 +184,16 @@ class CsvTable:
             num = values.to_numpy(dtype="float64")
             seconds = accept == "iso_or_epoch" and not column.endswith("_ms") and bool(np.nanmax(num) < _MS_FLOOR)
             return self._epoch(num, column, "s" if seconds else "ms", why)
-        parsed = pd.to_datetime(self.text(column), utc=True, errors="coerce", format="ISO8601")
-        self.fail_first(parsed.isna().to_numpy(), column, why)
-        return pd.DatetimeIndex(parsed).as_unit("ns")
+        parsed = pd.DatetimeIndex(pd.to_datetime(self.text(column), utc=True, errors="coerce", format="ISO8601"))
+        self.fail_first(parsed.isna(), column, why)
+        # pandas may parse into microseconds, which reach far past what nanoseconds (and the database) hold
+        self.fail_first(parsed.as_unit("us").asi8 >= _LAST_MS * 1000, column, _OUT_OF_RANGE)
+        return parsed.as_unit("ns")
 
     def _epoch(self, num: np.ndarray, column: str, unit: str, why: str) -> pd.DatetimeIndex:
         self.fail_first(~np.isfinite(num) | (num < 0), column, why)
+        ms = num if unit == "ms" else num * 1000.0
+        self.fail_first(ms >= _LAST_MS, column, _OUT_OF_RANGE)  # checked before any cast to int64 can wrap
         if unit == "ms":
             self.fail_first(num % 1 != 0, column, "expected whole epoch milliseconds")
             self.fail_first(num < _MS_FLOOR, column, "looks like seconds, expected milliseconds")

@@ -65,6 +65,18 @@ def config_check(config: ConfigOption = None) -> None:
     console.print_json(cfg.model_dump_json(exclude_none=True))
 
 
+def _market_options(exchange: str, symbol: str) -> tuple[str, str]:
+    """``--exchange`` and ``--symbol`` checked like chat input (an empty or marked-up value is refused)."""
+    from bot.inputs import parse_exchange, parse_symbol
+    from core.errors import InputError
+
+    try:
+        return parse_exchange(exchange), parse_symbol(symbol)
+    except InputError as err:
+        option = "--exchange" if "exchange" in str(err) else "--symbol"
+        raise InputError(f"{option}: {err}") from None
+
+
 @app.command("import-candles")
 def import_candles(
     file: Annotated[Path, typer.Argument(help="CSV with timestamp_ms (or ISO timestamp),open,high,low,close,volume.")],
@@ -81,6 +93,7 @@ def import_candles(
     from storage.candles import candle_count, upsert_candles
     from storage.db import session_scope
 
+    exchange, symbol = _market_options(exchange, symbol)
     try:
         step = timeframe_to_ms(timeframe)
     except ValueError as err:
@@ -116,6 +129,7 @@ def export_candles(
     from storage.candles import load_candles
     from storage.db import session_scope
 
+    exchange, symbol = _market_options(exchange, symbol)
     factory = open_cli_database(load_cli_config(config, db))
     with session_scope(factory) as session:
         frame = load_candles(session, exchange, symbol.upper(), timeframe)
