@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 MAX_ARG_LEN = 32
+MIN_THRESHOLD = 1e-6
 MAX_ARGS = 6
 MAX_TEXT_LEN = 200
 _SYMBOL_RE = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$")
@@ -102,14 +103,19 @@ def parse_detector(raw: str, known: list[str] | None = None) -> str:
     return value
 
 
-def parse_threshold_value(raw: str, *, low: float = 0.0, high: float = 1e6) -> float:
-    """A finite number in ``(low, high]``."""
+def parse_threshold_value(raw: str, *, low: float = MIN_THRESHOLD, high: float = 1e6) -> float:
+    """A finite number in ``[low, high]``.
+
+    The floor is not 0: a threshold of ``1e-320`` (a subnormal float) passed a ``> 0`` check,
+    was stored, and made every score an alarm on one database and none on another. No detector's
+    score scale (z-scores, errors, probabilities) has a meaningful threshold below 1e-6.
+    """
     try:
         value = float(raw)
     except ValueError:
         raise InputError(f"bad threshold {_shown(raw)}: expected a number") from None
-    if not math.isfinite(value) or not (low < value <= high):
-        raise InputError(f"threshold {_shown(raw)} out of range: expected {low:g} < value <= {high:g}")
+    if not math.isfinite(value) or not (low <= value <= high):
+        raise InputError(f"threshold {_shown(raw)} out of range: expected {low:g} <= value <= {high:g}")
     return value
 
 

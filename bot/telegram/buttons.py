@@ -41,8 +41,9 @@ async def on_button(update: Update, context: CustomContext) -> None:
             until = await context.service.mute_symbol(chat.id, alert.symbol, timedelta(hours=1))
             await query.answer(f"{alert.symbol} muted until {until:%H:%M} UTC.")
         elif action == "c":
+            ticket = context.services.gates.charts.admit()  # busy: answered below, before anything was said
             await query.answer(f"Drawing {alert.symbol}, 7 days…")
-            await send_chart(update, context, alert.symbol, timedelta(days=7))
+            await send_chart(update, context, alert.symbol, timedelta(days=7), ticket=ticket)
         elif action == "b":
             start_backtest(update, context, alert.symbol, None, None)
             await query.answer("Backtest started.")

@@ -31,6 +31,7 @@ from bot.inputs import (
 )
 from bot.telegram.background import send_chart, start_backtest
 from bot.telegram.context import CustomContext
+from bot.telegram.limits import CHAT_LIMITS
 from core.errors import BadSymbolError, InputError
 
 __all__ = ["COMMANDS", "Command", "Usage", "on_unknown_command"]
@@ -196,7 +197,7 @@ async def cmd_events(update: Update, context: CustomContext) -> None:
     symbol, n = None, 10
     for arg in args:
         if arg.isdigit():
-            n = parse_count(arg)
+            n = parse_count(arg, high=CHAT_LIMITS.events_max)
         else:
             symbol = parse_symbol(arg)
     events = await context.service.events(symbol, n)
@@ -216,7 +217,7 @@ async def cmd_chart(update: Update, context: CustomContext) -> None:
     if not 1 <= len(args) <= 2:
         raise Usage("")
     symbol = parse_symbol(args[0])
-    period = parse_duration(args[1], maximum=timedelta(days=90)) if len(args) > 1 else timedelta(days=7)
+    period = parse_duration(args[1], maximum=CHAT_LIMITS.chart_max_period) if len(args) > 1 else timedelta(days=7)
     await send_chart(update, context, symbol, period)
 
 
@@ -228,8 +229,8 @@ async def cmd_backtest(update: Update, context: CustomContext) -> None:
     symbol = parse_symbol(args[0])
     strategy = parse_detector(args[1]) if len(args) > 1 else None  # same shape: lower-case identifier
     period = args[2] if len(args) > 2 else None
-    if period is not None:
-        parse_duration(period, maximum=timedelta(days=3650))
+    if period is not None:  # the runner defaults to CHAT_LIMITS.backtest_default_period
+        parse_duration(period, maximum=CHAT_LIMITS.backtest_max_period)
     start_backtest(update, context, symbol, strategy, period)
 
 
