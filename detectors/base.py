@@ -55,6 +55,7 @@ from detectors.features import (
     infer_spec,
     raw_values,
 )
+from detectors.metadata import check_series_metadata
 from detectors.thresholds import ThresholdPolicy, make_threshold, threshold_from_dict
 
 __all__ = ["METADATA_FILE", "Detector", "SeriesDetector", "as_frames", "saved_detector_name"]
@@ -373,15 +374,27 @@ class SeriesDetector(Detector):
             raise DetectorError(f"no saved detector in {path} ({METADATA_FILE} not found)") from None
         except json.JSONDecodeError as err:
             raise DetectorError(f"{path / METADATA_FILE}: invalid JSON: {err}") from None
-        if meta.get("detector") != cls.name:
-            raise DetectorError(f"{path / METADATA_FILE}: holds a {meta.get('detector')!r} model, not {cls.name!r}")
-        det = cls(**meta["params"])
-        det.spec_ = FeatureSpec.from_dict(meta["features"]) if meta["features"] else None
-        det.scaler_ = RobustScaler.from_dict(meta["scaler"]) if meta["scaler"] else None
-        det.threshold_ = threshold_from_dict(meta["threshold"])
-        det.train_range_ = tuple(meta["train_range_ms"]) if meta["train_range_ms"] else None  # type: ignore[assignment]
-        det.fitted_ = bool(meta["fitted"])
-        det._set_extra_state(meta.get("state") or {})
+        except UnicodeDecodeError:
+            raise DetectorError(f"{path / METADATA_FILE}: not UTF-8 text") from None
+        meta = check_series_metadata(
+            path / METADATA_FILE,
+            meta,
+            name=cls.name,
+            format_version=FORMAT_VERSION,
+            requires_training=cls.requires_training,
+        )
+        try:  # the types are checked; what is left is the detector's own judgement of its parameters
+            det = cls(**meta["params"])
+            det.spec_ = FeatureSpec.from_dict(meta["features"]) if meta["features"] else None
+            det.scaler_ = RobustScaler.from_dict(meta["scaler"]) if meta["scaler"] else None
+            det.threshold_ = threshold_from_dict(meta["threshold"])
+            det.train_range_ = tuple(meta["train_range_ms"]) if meta["train_range_ms"] else None  # type: ignore[assignment]
+            det.fitted_ = bool(meta["fitted"])
+            det._set_extra_state(meta.get("state") or {})
+        except DetectorError as err:
+            raise DetectorError(f"{path / METADATA_FILE}: {err}") from None
+        except (TypeError, ValueError, KeyError) as err:
+            raise DetectorError(f"{path / METADATA_FILE}: params or state rejected: {err}") from None
         det._load_model(path)
         return det
 

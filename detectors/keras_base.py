@@ -16,6 +16,7 @@ compiled ``tf.function`` call of the model (chunked only to bound memory).
 from __future__ import annotations
 
 import logging
+import zipfile
 from abc import abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -244,5 +245,8 @@ class KerasWindowDetector(SeriesDetector):
         path = directory / MODEL_FILE
         if not path.is_file():
             raise DetectorError(f"{self.name}: model file {path} not found")
-        self.model_ = keras.models.load_model(path, safe_mode=True)
+        try:
+            self.model_ = keras.models.load_model(path, safe_mode=True)
+        except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as err:
+            raise DetectorError(f"{path}: cannot load the Keras model ({err})") from None
         self._compiled = None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -27,6 +28,7 @@ import pandas as pd
 
 from core.errors import DetectorError
 from detectors.base import Detector
+from detectors.metadata import check_pump_metadata, check_pump_scaler_width
 from detectors.pump.features import (
     SOCIAL_COLUMNS,
     SOCIAL_HISTORY,
@@ -537,7 +539,11 @@ class PumpDumpDetector(Detector):
         if not meta_path.is_file() or not (directory / _MODEL).is_file():
             raise DetectorError(f"{directory}: not a saved pump_dump model (needs {_MODEL} and {_META})")
         try:
-            meta = json.loads(meta_path.read_text())
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise DetectorError(f"{meta_path}: not a JSON model description ({err})") from None
+        meta = check_pump_metadata(meta_path, meta, grains=("chunks", "candles"))
+        try:
             meta["params"].setdefault("chunk_inputs", "scaled")  # models saved before relative inputs existed
             det = cls(**meta["params"])
             det.grain_ = meta["grain"]
@@ -555,5 +561,9 @@ class PumpDumpDetector(Detector):
             )
         with warnings.catch_warnings():  # a loaded model only scores; its members' unbuilt optimizers do not matter
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-            det.model_ = keras.models.load_model(directory / _MODEL, safe_mode=True)
+            try:
+                det.model_ = keras.models.load_model(directory / _MODEL, safe_mode=True)
+            except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as err:
+                raise DetectorError(f"{directory / _MODEL}: cannot load the Keras model ({err})") from None
+        check_pump_scaler_width(meta_path, det.scaler_, det.model_)
         return det
