@@ -8,11 +8,12 @@ bars), then runs, each in a fresh process so peaks do not mix:
   alert's button) and with ``period="3650d"`` (the command) loading the whole history;
 - ``chat``: the chat's runner (``bot.runtime.compose.make_backtest_runner``) as the button calls
   it (no period: the 90-day default) and as the command does with ``3650d`` (capped at
-  ``CHAT_LIMITS.backtest_max_bars``).
+  ``CHAT_LIMITS.backtest_max_bars``);
+- ``chart``: ``/chart BIG/USDT 90d`` (the newest ``CHAT_LIMITS.chart_max_bars`` bars, drawn).
 
 Reported: wall time, resident memory before the run and the peak during it (``ru_maxrss``).
 
-    python bench/bench_chat_limits.py [--bars 2400000] [--db /tmp/vigil-bench-chat.db]
+    python bench/bench_chat_limits.py [--bars 2400000] [--db /tmp/vigil-bench-chat.db] [--max-bars N --cases chat]
 """
 
 from __future__ import annotations
@@ -75,12 +76,16 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-def run_one(db: Path, mode: str, period: str | None) -> dict[str, object]:
+def run_one(db: Path, mode: str, period: str | None, max_bars: int | None = None) -> dict[str, object]:
     """In this process: one backtest, with memory before and at peak."""
+    import bot.telegram.limits as limits
     from backtest.service import backtest_symbol
     from bot.runtime.compose import make_backtest_runner
     from core.config import default_config
     from storage.db import open_database
+
+    if max_bars is not None:
+        limits.CHAT_LIMITS = limits.ChatLimits(backtest_max_bars=max_bars)
 
     url = f"sqlite:///{db}"
     cfg = default_config(database={"url": url})
@@ -89,7 +94,16 @@ def run_one(db: Path, mode: str, period: str | None) -> dict[str, object]:
     assert runner is not None
     before = _rss_mb()
     t0 = time.perf_counter()
-    if mode == "unbounded":
+    if mode == "chart":  # /chart SYMBOL 90d: the newest CHAT_LIMITS.chart_max_bars bars, drawn
+        import asyncio
+        from datetime import timedelta
+
+        from bot.runtime.compose import build_service
+
+        service = build_service(cfg, factory, backtests=False)
+        png = asyncio.run(service.chart(SYMBOL, timedelta(days=90), max_bars=limits.CHAT_LIMITS.chart_max_bars))
+        bars = limits.CHAT_LIMITS.chart_max_bars if png else 0
+    elif mode == "unbounded":
         result = backtest_symbol(factory, exchange="binance", symbol=SYMBOL, timeframe="1m", period=period)
         bars = len(result.index)
     else:
@@ -100,21 +114,27 @@ def run_one(db: Path, mode: str, period: str | None) -> dict[str, object]:
     return {"mode": mode, "period": period, "bars": bars, "seconds": seconds, "rss_before_mb": before, "peak_mb": peak}
 
 
+CASES = (("chat", "-"), ("chat", "3650d"), ("chart", "90d"), ("unbounded", "-"), ("unbounded", "3650d"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bars", type=int, default=2_400_000)
     parser.add_argument("--db", type=Path, default=Path("/tmp/vigil-bench-chat.db"))
+    parser.add_argument("--max-bars", type=int, help="the chat's cap for this run (default: CHAT_LIMITS)")
+    parser.add_argument("--cases", default="all", help="'all', or 'chat' (the bounded runs only)")
     parser.add_argument("--one", nargs=2, metavar=("MODE", "PERIOD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         mode, period = args.one
-        print(json.dumps(run_one(args.db, mode, None if period == "-" else period)))
+        print(json.dumps(run_one(args.db, mode, None if period == "-" else period, args.max_bars)))
         return
     build(args.db, args.bars)
     rows = []
-    for mode, period in (("chat", "-"), ("chat", "3650d"), ("unbounded", "-"), ("unbounded", "3650d")):
+    cap = ["--max-bars", str(args.max_bars)] if args.max_bars else []
+    for mode, period in CASES if args.cases == "all" else CASES[:3]:
         out = subprocess.run(
-            [sys.executable, __file__, "--db", str(args.db), "--one", mode, period],
+            [sys.executable, __file__, "--db", str(args.db), *cap, "--one", mode, period],
             capture_output=True,
             text=True,
             check=True,

@@ -35,7 +35,7 @@ class Busy(BotError):
 class ChatLimits:
     backtest_default_period: timedelta = timedelta(days=90)
     backtest_max_period: timedelta = timedelta(days=3650)
-    backtest_max_bars: int = 100_000
+    backtest_max_bars: int = 50_000
     backtests_running: int = 2  # the machine has 2 cores; more would only share them
     backtests_waiting: int = 4
     chart_max_bars: int = 2_000
