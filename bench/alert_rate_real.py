@@ -12,6 +12,7 @@ bars (what a user would be messaged about), plus alarmed bars per 1,000.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -32,7 +33,9 @@ def main() -> None:
     ap.add_argument("--detectors", default="zscore,lstm_forecaster,lstm_autoencoder")
     ap.add_argument("--max-rows", type=int, default=8760)
     ap.add_argument("--train-fraction", type=float, default=0.2)
+    ap.add_argument("--params", default="", help='JSON {"name": {param: value}} overrides (e.g. a threshold)')
     args = ap.parse_args()
+    params = json.loads(args.params) if args.params else {}
     print("| detector | timeframe | symbols | test weeks | alerts | alerts per symbol-week | alarmed bars per 1000 |")
     print("|---|---|---|---|---|---|---|")
     for tf in ("1h", "5m"):
@@ -40,7 +43,7 @@ def main() -> None:
         frames = {p.stem: read_candle_csv(p).iloc[-args.max_rows :] for p in files}
         train = {s: f.iloc[: int(len(f) * args.train_fraction)] for s, f in frames.items()}
         for name in args.detectors.split(","):
-            det = create_detector(name).fit(train)
+            det = create_detector(name, **params.get(name, {})).fit(train)
             alerts = bars = rows = 0
             weeks = 0.0
             for sym, frame in frames.items():

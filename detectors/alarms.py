@@ -38,6 +38,7 @@ __all__ = [
     "detector_alarms",
     "fires",
     "severity_for",
+    "suppress_repeats",
 ]
 
 MEDIUM_RATIO = 1.5
@@ -63,8 +64,30 @@ def fires(values: pd.Series, thresholds: pd.Series | float) -> pd.Series:
     return (values.notna() & thr.notna() & (values > thr)).astype(bool)
 
 
+def suppress_repeats(hit: pd.Series, rows: int) -> pd.Series:
+    """``hit`` less every alarm run that starts within ``rows`` rows of the previous kept run's start.
+
+    One incident, one alert (Merlion's alarm suppression). Causal: whether a run is kept
+    depends on earlier alarms only. Loops over run starts, not rows; ``rows`` <= 0: unchanged.
+    """
+    a = hit.to_numpy(dtype=bool)
+    if rows <= 0 or not a.any():
+        return hit
+    edges = np.diff(np.concatenate([[0], a.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)  # ends exclusive
+    out = np.zeros_like(a)
+    last_kept = None
+    for s, e in zip(starts, ends, strict=True):
+        if last_kept is None or s - last_kept > rows:
+            out[s:e] = True
+            last_kept = s
+    return pd.Series(out, index=hit.index, name=hit.name)
+
+
 def _align(values: pd.Series, thresholds: pd.Series | float) -> pd.Series:
     if isinstance(thresholds, pd.Series):
+        if thresholds.index.equals(values.index):  # also with repeated timestamps (a DST hour)
+            return thresholds.astype("float64")
         return thresholds.reindex(values.index).astype("float64")
     return pd.Series(float(thresholds), index=values.index, dtype="float64")
 
@@ -98,6 +121,7 @@ def alarms(
     *,
     probability: bool = False,
     min_severity: Severity | str = Severity.LOW,
+    suppress: int = 0,
 ) -> pd.DataFrame:
     """The bars that fire, with ``score`` (the compared value), ``threshold`` and ``severity``.
 
@@ -111,6 +135,8 @@ def alarms(
         Judge severity on the probability scale.
     min_severity : Severity or str
         Alarms below it are dropped.
+    suppress : int
+        Rows after an alarm run's start in which a new run is dropped (:func:`suppress_repeats`).
 
     Returns
     -------
@@ -118,7 +144,7 @@ def alarms(
         Indexed by the firing bars (a subset of ``values.index``), columns ``ALARM_COLUMNS``.
     """
     thr = _align(values, thresholds)
-    hit = fires(values, thr).to_numpy()
+    hit = suppress_repeats(fires(values, thr), suppress).to_numpy()
     v = values.to_numpy(dtype="float64")[hit]
     t = thr.to_numpy(dtype="float64")[hit]
     severity = _severities(v, t, probability)
@@ -143,4 +169,5 @@ def detector_alarms(
     """
     values = detector.alarm_values(scores)
     limit: pd.Series | float = detector.thresholds(scores) if threshold is None else float(threshold)
-    return alarms(values, limit, probability=detector.probability_output, min_severity=min_severity)
+    suppress = int(getattr(detector, "suppress_rows", 0))
+    return alarms(values, limit, probability=detector.probability_output, min_severity=min_severity, suppress=suppress)

@@ -43,7 +43,7 @@ import pandas as pd
 
 from core.config import ThresholdConfig
 from core.errors import DetectorError
-from detectors.alarms import fires
+from detectors.alarms import fires, suppress_repeats
 from detectors.features import (
     FeatureSpec,
     RobustScaler,
@@ -132,9 +132,15 @@ class Detector(ABC):
         """What is compared with the threshold (the raw score unless the policy transforms it)."""
         return scores
 
+    @property
+    def suppress_rows(self) -> int:
+        """Rows after an alarm run's start in which a new run is dropped (one incident, one alert)."""
+        return 0
+
     def is_anomaly(self, scores: pd.Series) -> pd.Series:
         """Boolean alarm per point under the one rule of :mod:`detectors.alarms` (False during warm-up)."""
-        return fires(self.alarm_values(scores), self.thresholds(scores)).rename("is_anomaly")
+        hit = fires(self.alarm_values(scores), self.thresholds(scores)).rename("is_anomaly")
+        return suppress_repeats(hit, self.suppress_rows)
 
     @abstractmethod
     def save(self, directory: str | Path) -> Path:
@@ -163,8 +169,12 @@ class SeriesDetector(Detector):
     """
 
     default_threshold: ClassVar[dict[str, Any]] = {"policy": "k_sigma", "k": 4.0}
+    #: the default on raw series (``columns`` mode); None: ``default_threshold``. Chosen at fit time.
+    default_threshold_columns: ClassVar[dict[str, Any] | None] = None
     #: fraction of each symbol's training rows (the latest part) held out to fit the threshold
     calibration_fraction: ClassVar[float] = 0.0
+    #: scale features by the training median/MAD (clipped to +-50); scale-free detectors turn it off
+    robust_scaling: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -185,6 +195,7 @@ class SeriesDetector(Detector):
             **params,
         }
         self.threshold_: ThresholdPolicy = make_threshold(self.params["threshold"])
+        self._auto_threshold = threshold is None  # the default follows the input mode at fit time
         self.spec_: FeatureSpec | None = None
         self.scaler_: RobustScaler | None = None
         self.train_range_: tuple[int, int] | None = None
@@ -232,6 +243,16 @@ class SeriesDetector(Detector):
         return spec_warmup + self.model_warmup
 
     @property
+    def batch_context(self) -> int:
+        """Rows of history ``score_batch`` feeds per symbol before the scored rows (default: the warm-up).
+
+        Detectors whose score reaches further back than their warm-up (a growing window, a
+        state built over the whole series) raise it; the batch then uses as much of it as
+        the shortest frame has.
+        """
+        return self.warmup
+
+    @property
     def input_columns(self) -> tuple[str, ...]:
         """The columns read from each frame (known after fit, or from ``columns``)."""
         if self.spec_ is not None:
@@ -266,11 +287,19 @@ class SeriesDetector(Detector):
             usable = [f for f in data.values() if np.isfinite(f[required].to_numpy(dtype="float64")).all()]
             spec = fit_daily_profile([raw_values(f, spec) for f in usable], [frame_times(f) for f in usable], spec)
         self.spec_ = spec
+        if self._auto_threshold and spec.mode == "columns" and self.default_threshold_columns is not None:
+            # Raw series (server metrics, counts, traffic) drift and change scale, candle features
+            # are already standardised: each mode has its own default, chosen on real data.
+            self.params["threshold"] = dict(self.default_threshold_columns)
+            self.threshold_ = make_threshold(self.params["threshold"])
         raw = {sym: (f, build_features(f, self.spec_)) for sym, f in data.items()}
         for sym, (frame, _) in raw.items():
             check_frame(frame, self.spec_, min_rows=self.warmup + 2, what=f"training data for {sym}")
-        self.scaler_ = RobustScaler.fit(np.concatenate([x for _, x in raw.values()]))
-        scaled = [self.scaler_.transform(x) for _, x in raw.values()]
+        if self.robust_scaling:
+            self.scaler_ = RobustScaler.fit(np.concatenate([x for _, x in raw.values()]))
+            scaled = [self.scaler_.transform(x) for _, x in raw.values()]
+        else:
+            scaled = [x for _, x in raw.values()]
         cal_fraction = self.calibration_fraction
         fit_parts, cal_parts = [], []
         for x in scaled:
@@ -309,6 +338,8 @@ class SeriesDetector(Detector):
             return {}
         self._ensure_spec(next(iter(frames.values())))
         need = self.warmup + last_n
+        shortest = min(len(f) for f in frames.values())
+        tail = max(need, min(self.batch_context + last_n, shortest))
         assert self.spec_ is not None
         spec = self.spec_
         required = [c for c in spec.columns if c != "social_volume"]
@@ -319,13 +350,13 @@ class SeriesDetector(Detector):
             missing = [c for c in required if c not in f.columns]
             if missing:
                 raise DetectorError(f"{self.name} input for {sym}: missing column(s) {', '.join(missing)}")
-            raws.append(raw_values(f, spec, tail=need))
-            times.append(frame_times(f, tail=need))
+            raws.append(raw_values(f, spec, tail=tail))
+            times.append(frame_times(f, tail=tail))
         stacked = np.stack(raws)  # (symbols, need, columns): one vectorised feature pass for all
         bad = ~np.isfinite(stacked).all(axis=(1, 2))
         if bad.any():
             sym = list(frames)[int(np.flatnonzero(bad)[0])]
-            raise DetectorError(f"{self.name} input for {sym}: missing or non-finite values in the last {need} rows")
+            raise DetectorError(f"{self.name} input for {sym}: missing or non-finite values in the last {tail} rows")
         x = features_from_values(stacked, spec, np.stack(times))
         if self.scaler_ is not None:
             x = self.scaler_.transform(x)
@@ -342,6 +373,10 @@ class SeriesDetector(Detector):
     def alarm_values(self, scores: pd.Series) -> pd.Series:
         """The policy's transform of the scores (telemanom's smoothing under ``dynamic``)."""
         return self.threshold_.transform(scores)
+
+    @property
+    def suppress_rows(self) -> int:
+        return self.threshold_.suppress
 
     # --------------------------------------------------------------- storage
     def save(self, directory: str | Path) -> Path:

@@ -35,6 +35,10 @@ class LSTMForecaster(KerasWindowDetector):
             p["lookback"], n_features, units=p["units"], layers=p["layers"], dropout=p["dropout"], lr=p["lr"]
         )
 
+    def _reference(self, windows: np.ndarray) -> np.ndarray:
+        """The last input row: the network then forecasts the change from it."""
+        return windows[:, -2:-1, :]
+
     def _split(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return windows[:, :-1], windows[:, -1]
 

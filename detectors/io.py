@@ -16,7 +16,7 @@ import pandas as pd
 from core.csvfiles import read_csv_table
 from core.errors import InputError
 
-__all__ = ["read_labels", "read_scores", "read_series_csv"]
+__all__ = ["read_labels", "read_scores", "read_series_csv", "repeated_timestamps_note"]
 
 _TIME_COLUMNS = ("timestamp", "timestamp_ms", "time", "date")
 
@@ -25,7 +25,11 @@ def read_series_csv(path: str | Path, columns: list[str] | None = None) -> pd.Da
     """A numeric frame indexed by UTC time, sorted; every non-time column must be numeric.
 
     Blank or ``nan`` cells are missing values (NaN); anything else that is not a
-    finite number is refused.
+    finite number is refused. Repeated timestamps (NAB's files repeat ``03:00:00`` across a
+    daylight-saving change) are kept: rows are sorted by time stably, so rows with the same
+    time keep their file order; ``frame.attrs["repeated_timestamps"]`` says how many and where
+    the first is (see :func:`repeated_timestamps_note`). A file whose local clock goes back
+    an hour gets that hour's rows interleaved by the sort: write such files in UTC.
     """
     table = read_csv_table(path, text=["symbol"])
     names = list(table.frame.columns)
@@ -42,8 +46,26 @@ def read_series_csv(path: str | Path, columns: list[str] | None = None) -> pd.Da
     if not wanted:
         raise InputError(f"{table.path}:1: no value columns besides {tcol!r}")
     frame = pd.DataFrame({col: table.numbers(col, blank_ok=True) for col in wanted}, index=index.rename("time"))
-    table.fail_first(frame.index.duplicated(), tcol, "duplicate timestamp")
-    return frame.sort_index()
+    repeated = frame.index.duplicated()
+    if repeated.any():
+        i = int(repeated.nonzero()[0][0])
+        frame.attrs["repeated_timestamps"] = {
+            "rows": int(repeated.sum()),
+            "line": table.line(i),
+            "value": table.raw_value(i, tcol),
+        }
+    return frame.sort_index(kind="stable")
+
+
+def repeated_timestamps_note(frame: pd.DataFrame, path: str | Path) -> str | None:
+    """One line saying what :func:`read_series_csv` did with repeated timestamps (None if none)."""
+    info = frame.attrs.get("repeated_timestamps")
+    if not info:
+        return None
+    return (
+        f"{path}: {info['rows']} row(s) repeat an earlier timestamp (first {info['value']!r} on line "
+        f"{info['line']}, e.g. a daylight-saving hour); kept in file order and scored as separate rows"
+    )
 
 
 def read_scores(path: str | Path) -> pd.DataFrame:

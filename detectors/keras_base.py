@@ -55,7 +55,9 @@ class KerasWindowDetector(SeriesDetector):
     ``smooth`` (3: EWMA span of the error series, in rows; 1 = raw errors)."""
 
     calibration_fraction: ClassVar[float] = 0.2
-    default_threshold: ClassVar[dict[str, Any]] = {"policy": "k_sigma", "k": 10.0}
+    default_threshold: ClassVar[dict[str, Any]] = {"policy": "k_sigma", "k": 10.0, "suppress": 48}
+    # Raw series: Numenta's anomaly likelihood, one alert per incident (chosen on the NAB tuning half).
+    default_threshold_columns: ClassVar[dict[str, Any] | None] = {"policy": "likelihood", "suppress": 48}
 
     def __init__(
         self,
@@ -68,6 +70,7 @@ class KerasWindowDetector(SeriesDetector):
         dropout: float = 0.0,
         reduce: str = "max",
         smooth: int = 3,
+        center: bool | None = None,
         **kwargs: Any,
     ) -> None:
         if reduce not in ("max", "rms"):
@@ -85,10 +88,12 @@ class KerasWindowDetector(SeriesDetector):
             dropout=float(dropout),
             reduce=reduce,
             smooth=int(smooth),
+            center=None if center is None else bool(center),
             **kwargs,
         )
         self.model_: Any = None
         self.sigma_: np.ndarray | None = None
+        self.center_ = False
         self._compiled: Any = None
 
     # ---------------------------------------------------------------- hooks
@@ -108,6 +113,21 @@ class KerasWindowDetector(SeriesDetector):
     @abstractmethod
     def _last_step_error(self, windows: np.ndarray, output: np.ndarray) -> np.ndarray:
         """Error (m, n_features) of the model output at the window's last row."""
+
+    def _reference(self, windows: np.ndarray) -> np.ndarray:
+        """The level each window is taken relative to when centring (m, 1, f): its mean here."""
+        return windows.mean(axis=1, keepdims=True)
+
+    def _prepare(self, windows: np.ndarray) -> np.ndarray:
+        """Windows relative to their own level (``center``), so a level shift is not an error forever.
+
+        Raw series (``columns`` mode: server metrics, counts, prices) drift and change level;
+        a network that learnt absolute levels on the first rows then errs on every later row.
+        Centred, it learns shapes, and a jump is an error only where it happens. Candle
+        features are already relative (returns, relative volume), so ``center=None`` centres
+        in ``columns`` mode only.
+        """
+        return windows - self._reference(windows) if self.center_ else windows
 
     @property
     def smooth_weights(self) -> np.ndarray:
@@ -146,6 +166,7 @@ class KerasWindowDetector(SeriesDetector):
     def _window_scores(self, windows: np.ndarray) -> np.ndarray:
         if len(windows) == 0:
             return np.empty(0)
+        windows = self._prepare(windows)
         inputs, _ = self._split(windows)
         err = self._last_step_error(windows, self._call(inputs.astype("float32")))
         assert self.sigma_ is not None
@@ -159,8 +180,10 @@ class KerasWindowDetector(SeriesDetector):
         import keras
 
         keras.utils.set_random_seed(self.params["random_state"])
-        tw = [self._valid_windows(x)[0] for x in train]
-        cw = [self._valid_windows(x)[0] for x in calibration]
+        center = self.params.get("center")
+        self.center_ = (self.spec_ is not None and self.spec_.mode == "columns") if center is None else bool(center)
+        tw = [self._prepare(self._valid_windows(x)[0]) for x in train]
+        cw = [self._prepare(self._valid_windows(x)[0]) for x in calibration]
         train_w = np.concatenate(tw) if tw else np.empty((0,))
         cal_w = np.concatenate(cw) if cw else np.empty((0,))
         if len(train_w) < 2:
@@ -230,11 +253,12 @@ class KerasWindowDetector(SeriesDetector):
 
     # -------------------------------------------------------------- storage
     def _extra_state(self) -> dict[str, Any]:
-        return {"sigma": self.sigma_.tolist() if self.sigma_ is not None else None}
+        return {"sigma": self.sigma_.tolist() if self.sigma_ is not None else None, "center": self.center_}
 
     def _set_extra_state(self, state: dict[str, Any]) -> None:
         sigma = state.get("sigma")
         self.sigma_ = np.asarray(sigma, dtype="float64") if sigma is not None else None
+        self.center_ = bool(state.get("center", False))  # models saved before centring existed: off
 
     def _save_model(self, directory: Path) -> None:
         self.model_.save(directory / MODEL_FILE)

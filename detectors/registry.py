@@ -44,6 +44,8 @@ BUILTIN_DETECTORS: dict[str, str] = {
     "attention_autoencoder": "detectors.autoencoder:AttentionAutoencoder",
     "cnn_autoencoder": "detectors.autoencoder:CNNAutoencoder",
     "pump_dump": "detectors.pump.detector:PumpDumpDetector",
+    "windowed_gaussian": "detectors.classical:WindowedGaussianDetector",
+    "relative_entropy": "detectors.classical:RelativeEntropyDetector",
 }
 
 
@@ -96,7 +98,7 @@ def load_detector(directory: str | Path) -> Detector:
 
 # Modules whose classes name every hyper-parameter in their __init__ signatures (typos are caught);
 # other detectors (pump_dump, plug-ins) may take **kwargs and validate on their own.
-_CHECKED_MODULES = {"detectors.zscore", "detectors.forecaster", "detectors.autoencoder"}
+_CHECKED_MODULES = {"detectors.zscore", "detectors.forecaster", "detectors.autoencoder", "detectors.classical"}
 
 
 def _accepted_params(klass: type) -> set[str]:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from core.config import ThresholdConfig
 from core.errors import ConfigError, DetectorError
-from detectors.alarms import fires
+from detectors.alarms import fires, suppress_repeats
 
 __all__ = [
     "DynamicThreshold",
@@ -45,6 +45,8 @@ class ThresholdPolicy:
 
     def __init__(self) -> None:
         self.fitted_ = False
+        #: rows after an alarm run's start during which a new run is dropped (0: off); see likelihood.py
+        self.suppress = 0
 
     def fit(self, scores: pd.Series | np.ndarray) -> ThresholdPolicy:
         values = np.asarray(scores, dtype="float64")
@@ -70,11 +72,13 @@ class ThresholdPolicy:
         raise NotImplementedError
 
     def is_anomaly(self, scores: pd.Series) -> pd.Series:
-        """True where the (transformed) score exceeds its threshold (:func:`detectors.alarms.fires`)."""
-        return fires(self.transform(scores), self.thresholds(scores)).rename("is_anomaly")
+        """True where the (transformed) score exceeds its threshold (:func:`detectors.alarms.fires`),
+        less the repeats inside one incident when ``suppress`` is set (:func:`detectors.alarms.suppress_repeats`)."""
+        hit = fires(self.transform(scores), self.thresholds(scores)).rename("is_anomaly")
+        return suppress_repeats(hit, self.suppress)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"policy": self.policy, "fitted": self.fitted_, **self._state()}
+        return {"policy": self.policy, "fitted": self.fitted_, "suppress": self.suppress, **self._state()}
 
     def _state(self) -> dict[str, Any]:
         return {}
@@ -256,9 +260,23 @@ class DynamicThreshold(ThresholdPolicy):
 
 
 def make_threshold(cfg: ThresholdConfig | dict[str, Any]) -> ThresholdPolicy:
-    """A fresh (unfitted unless static) policy from a ``ThresholdConfig`` or its dict."""
+    """A fresh (unfitted unless static) policy from a ``ThresholdConfig`` or its dict.
+
+    ``suppress`` (rows, any policy) and the ``likelihood`` policy's keys (``short``, ``window``,
+    ``probability``, ``robust``, ``min_scale``, ``min_history``) are read from the dict.
+    """
     if isinstance(cfg, dict):
-        cfg = ThresholdConfig.model_validate(cfg)
+        cfg = dict(cfg)
+        suppress = int(cfg.pop("suppress", 0) or 0)
+        if suppress < 0:
+            raise ConfigError(f"threshold.suppress: must be >= 0 rows, got {suppress}")
+        policy = (
+            _likelihood(cfg)
+            if cfg.get("policy") == "likelihood"
+            else make_threshold(ThresholdConfig.model_validate(cfg))
+        )
+        policy.suppress = suppress
+        return policy
     if cfg.policy == "static":
         assert cfg.value is not None
         return StaticThreshold(cfg.value)
@@ -271,11 +289,30 @@ def make_threshold(cfg: ThresholdConfig | dict[str, Any]) -> ThresholdPolicy:
     raise ConfigError(f"threshold.policy: unknown policy {cfg.policy!r}")
 
 
+_LIKELIHOOD_KEYS = ("short", "window", "probability", "robust", "min_scale", "min_history")
+
+
+def _likelihood(cfg: dict[str, Any]) -> ThresholdPolicy:
+    from detectors.likelihood import LikelihoodThreshold
+
+    unknown = sorted(set(cfg) - {"policy", *_LIKELIHOOD_KEYS})
+    if unknown:
+        raise ConfigError(f"threshold: unknown key(s) for policy 'likelihood': {', '.join(unknown)}")
+    try:
+        return LikelihoodThreshold(**{k: cfg[k] for k in _LIKELIHOOD_KEYS if k in cfg})
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"threshold: {err}") from None
+
+
 def threshold_from_dict(data: dict[str, Any]) -> ThresholdPolicy:
     """Rebuild a fitted policy saved by ``to_dict``."""
     kind = data.get("policy")
     policy: ThresholdPolicy
-    if kind == "static":
+    if kind == "likelihood":
+        from detectors.likelihood import LikelihoodThreshold
+
+        policy = LikelihoodThreshold.from_state(data)
+    elif kind == "static":
         policy = StaticThreshold(data["value"])
     elif kind == "k_sigma":
         policy = KSigmaThreshold(data["k"])
@@ -289,4 +326,5 @@ def threshold_from_dict(data: dict[str, Any]) -> ThresholdPolicy:
     else:
         raise DetectorError(f"saved threshold has unknown policy {kind!r}")
     policy.fitted_ = bool(data.get("fitted", True))
+    policy.suppress = int(data.get("suppress", 0))
     return policy

@@ -22,7 +22,8 @@ class ZScoreDetector(SeriesDetector):
 
     name: ClassVar[str] = "zscore"
     requires_training: ClassVar[bool] = False
-    default_threshold: ClassVar[dict[str, Any]] = {"policy": "static", "value": 12.0}
+    default_threshold: ClassVar[dict[str, Any]] = {"policy": "static", "value": 12.0, "suppress": 48}
+    default_threshold_columns: ClassVar[dict[str, Any] | None] = {"policy": "likelihood", "suppress": 48}
 
     def __init__(self, *, window: int = 48, min_scale: float = 0.05, **kwargs: Any) -> None:
         super().__init__(window=int(window), min_scale=float(min_scale), **kwargs)

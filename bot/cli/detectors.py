@@ -40,23 +40,41 @@ def score_command(
     train_fraction: Annotated[float, typer.Option(help="Fit on this leading fraction of rows.")] = 0.15,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Detector parameter KEY=VALUE.")] = None,
     with_threshold: Annotated[bool, typer.Option(help="Add a threshold column (for evaluate --plot).")] = False,
+    refit_every: Annotated[
+        int | None, typer.Option(help="Refit every N rows on past rows only, as a live detector would.")
+    ] = None,
+    refit_window: Annotated[int | None, typer.Option(help="Rows of history each refit learns from.")] = None,
 ) -> None:
-    """Fit a detector on the first rows of a file, then score every row causally."""
+    """Fit a detector on the first rows of a file, then score every row causally (optionally refitting)."""
     import pandas as pd
 
-    from detectors.io import read_series_csv
+    from detectors.io import read_series_csv, repeated_timestamps_note
+    from detectors.online import score_online
     from detectors.registry import create_detector
 
     if not 0 < train_fraction <= 1:
         raise InputError(f"--train-fraction: must be in (0, 1], got {train_fraction}")
+    for name, value in (("--refit-every", refit_every), ("--refit-window", refit_window)):
+        if value is not None and value < 1:
+            raise InputError(f"{name}: must be a positive number of rows, got {value}")
     cols = [c.strip().lower() for c in columns.split(",")] if columns else None
     frame = read_series_csv(input, cols)
-    det = create_detector(detector, **_parse_params(param), **({"columns": cols} if cols else {}))
+    note = repeated_timestamps_note(frame, input)
+    if note:
+        console.print(note)
+    params = {**_parse_params(param), **({"columns": cols} if cols else {})}
+    create_detector(detector, **params)  # bad names and parameters fail here, before any training
     n_train = int(len(frame) * train_fraction)
-    if det.requires_training or det.threshold_.policy != "static":
-        det.fit(frame.iloc[:n_train])
-    scores = det.score(frame)
-    alarms = det.is_anomaly(scores)
+    if n_train < 1:
+        raise InputError(f"--train-fraction: {train_fraction} of {len(frame)} rows leaves no training row")
+    result = score_online(
+        lambda: create_detector(detector, **params),
+        frame,
+        train_rows=n_train,
+        refit_every=refit_every,
+        refit_window=refit_window,
+    )
+    scores, alarms = result.scores, result.alarms
     out = pd.DataFrame(
         {
             "timestamp": frame.index.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -65,12 +83,15 @@ def score_command(
         }
     )
     if with_threshold:
-        out["threshold"] = det.thresholds(scores).to_numpy()
+        out["threshold"] = result.thresholds.to_numpy()
     output.parent.mkdir(parents=True, exist_ok=True)
     out.to_csv(output, index=False, float_format="%.6g")
+    refits = f", refitted {len(result.refits) - 1} times" if len(result.refits) > 1 else ""
+    alerts = int((alarms & ~alarms.shift(1, fill_value=False)).sum())
     console.print(
-        f"{detector}: fitted on {n_train} of {len(frame)} rows, warm-up {det.warmup}; "
-        f"{int(alarms.sum())} anomalies; wrote {output}"
+        f"{detector}: fitted on {n_train} of {len(frame)} rows{refits}, warm-up {result.detector.warmup}, "
+        f"threshold {result.detector.threshold_.policy}; {int(alarms.sum())} anomalous rows in {alerts} alerts; "
+        f"wrote {output}"
     )
 
 
@@ -94,13 +115,26 @@ def evaluate_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     plot: Annotated[Path | None, typer.Option(help="PNG: score, threshold and labelled anomalies.")] = None,
     symbol: Annotated[str | None, typer.Option(help="Use only labels for this symbol.")] = None,
+    nab: Annotated[
+        bool, typer.Option("--nab", help="NAB scores (standard, low-FP, low-FN) and overlap F1 of one file.")
+    ] = False,
+    nab_key: Annotated[
+        str | None, typer.Option(help="With --labels NAB's combined_windows.json: the file's key (folder/file.csv).")
+    ] = None,
 ) -> None:
-    """Point-wise and event-wise precision/recall/F1, AUC-ROC/PR and detection delay (faults excluded)."""
+    """Point-wise and event-wise precision/recall/F1, AUC-ROC/PR and detection delay (faults excluded).
+
+    With ``--nab``: NAB's scores of the alarms as alerted (one per incident) and of the raw score at
+    its best threshold for this file, and the overlap precision/recall/F1 (alarms within 48 rows merged).
+    """
     import pandas as pd
 
     from detectors.io import read_labels, read_scores
     from detectors.metrics import evaluate_series, summarize
 
+    if nab:
+        _evaluate_nab(scores, labels, nab_key, json_out)
+        return
     lab = read_labels(labels)
     results: dict[str, dict[str, float]] = {}
     for path in scores:
@@ -119,6 +153,75 @@ def evaluate_command(
         typer.echo(json.dumps(results, indent=1, default=float))
     else:
         console.print(_metric_table(results))
+
+
+def _nab_windows(labels: Path, key: str | None) -> list[tuple[Any, Any]]:
+    """Windows as (start, end) UTC timestamps from a labels CSV or NAB's combined_windows.json."""
+    from detectors.io import read_labels
+
+    if labels.suffix.lower() == ".json":
+        from detectors.nab_corpus import read_windows_file
+
+        windows = read_windows_file(labels)
+        if key is None:
+            raise InputError(f"--nab-key: needed with {labels} (one of its {len(windows)} keys, e.g. folder/file.csv)")
+        if key not in windows:
+            raise InputError(f"--nab-key: {key!r} is not in {labels} ({len(windows)} keys)")
+        return windows[key]
+    lab = read_labels(labels)
+    lab = lab[~lab["kind"].isin(["gap", "stale"])]
+    return list(zip(lab["start"], lab["end"], strict=True))
+
+
+def _evaluate_nab(scores: list[Path], labels: Path, key: str | None, json_out: bool) -> None:
+    from rich.table import Table
+
+    from detectors.io import read_scores
+    from detectors.nab_eval import nab_report
+
+    windows = _nab_windows(labels, key)
+    results: dict[str, dict[str, Any]] = {}
+    for path in scores:
+        sc = read_scores(path)
+        times = _ns(sc["time"])
+        bounds = [(_ns([s])[0], _ns([e])[0]) for s, e in windows]
+        results[str(path)] = nab_report(times, sc["score"].to_numpy(), sc["is_anomaly"].to_numpy(), bounds)
+    if json_out:
+        typer.echo(json.dumps(results, indent=1, default=float))
+        return
+    table = Table(title="NAB scores (0 = no alarm at all, 100 = perfect; probation rows not scored)")
+    table.add_column("metric")
+    for name in results:
+        table.add_column(name, justify="right")
+    rows = [
+        ("alerted_standard", "NAB standard, as alerted"),
+        ("alerted_reward_low_FP_rate", "NAB low-FP, as alerted"),
+        ("alerted_reward_low_FN_rate", "NAB low-FN, as alerted"),
+        ("optimised_standard", "NAB standard, best threshold (this file)"),
+        ("optimised_reward_low_FP_rate", "NAB low-FP, best threshold"),
+        ("optimised_reward_low_FN_rate", "NAB low-FN, best threshold"),
+        ("overlap_precision", "overlap precision"),
+        ("overlap_recall", "overlap recall"),
+        ("overlap_f1", "overlap F1"),
+        ("windows", "windows (after probation)"),
+        ("found", "windows found"),
+        ("alerts", "alerts"),
+        ("probation_rows", "probation rows"),
+    ]
+    for k, label in rows:
+        table.add_row(label, *[("-" if _nan(m[k]) else f"{m[k]:.3g}") for m in results.values()])
+    console.print(table)
+
+
+def _nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _ns(times: Any) -> Any:
+    """UTC epoch nanoseconds (int64) of timestamps."""
+    import pandas as pd
+
+    return pd.DatetimeIndex(times).as_unit("ns").asi8
 
 
 def _plot(sc: Any, labels: Any, out: Path) -> None:

@@ -110,7 +110,8 @@ def test_detector_univariate_value_column() -> None:
     det = create_detector("lstm_forecaster", **TINY_BY_NAME["lstm_forecaster"]).fit(frame.iloc[:150])
     assert det.input_columns == ("value",)
     scores = det.score(frame)
-    assert scores.idxmax() == idx[250]
+    # centred on the last input row (raw series), a spike errs going up and again coming down
+    assert scores.idxmax() in (idx[250], idx[251])
 
 
 def test_create_detector_rejects_bad_cell() -> None:

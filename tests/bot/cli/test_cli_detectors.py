@@ -87,3 +87,42 @@ def test_cli_train_registers_a_model_version(tmp_path, make_candles) -> None:
     assert (tmp_path / "models" / "lstm_forecaster" / "shared" / "v1" / "model.keras").is_file()
     res = runner.invoke(app, args)
     assert "version 2" in res.output
+
+
+def test_cli_score_keeps_repeated_timestamps_and_says_so(tmp_path) -> None:
+    n = 500
+    stamps = pd.date_range("2014-03-08", periods=n, freq="5min").strftime("%Y-%m-%d %H:%M:%S").to_numpy().copy()
+    stamps[200:212] = stamps[200]  # as NAB's files show a daylight-saving change: one stamp repeated
+    value = np.random.default_rng(1).normal(size=n)
+    pd.DataFrame({"timestamp": stamps, "value": value}).to_csv(tmp_path / "dst.csv", index=False)
+    out = tmp_path / "s.csv"
+    res = runner.invoke(app, ["score", "-d", "zscore", "-i", str(tmp_path / "dst.csv"), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "11 row(s) repeat an earlier timestamp" in " ".join(res.output.split())
+    scores = pd.read_csv(out)
+    assert list(scores.columns) == ["timestamp", "score", "is_anomaly"] and len(scores) == n
+    assert (scores["timestamp"].iloc[200:212] == scores["timestamp"].iloc[200]).all()
+
+
+def test_cli_score_refits_and_evaluate_nab(tmp_path) -> None:
+    times = _value_csv(tmp_path / "v.csv", n=600)
+    out = tmp_path / "scores.csv"
+    res = runner.invoke(
+        app,
+        ["score", "-d", "zscore", "-i", str(tmp_path / "v.csv"), "-o", str(out), "--refit-every", "200"],
+    )
+    assert res.exit_code == 0, res.output
+    assert "refitted 2 times" in res.output
+    windows = tmp_path / "windows.json"
+    windows.write_text(
+        json.dumps({"x/v.csv": [[str(times[290].tz_localize(None)), str(times[310].tz_localize(None))]]})
+    )
+    res = runner.invoke(
+        app, ["evaluate", "--nab", "-s", str(out), "-l", str(windows), "--nab-key", "x/v.csv", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output[res.output.index("{") :])[str(out)]
+    assert report["windows"] == 1 and report["found"] == 1 and report["probation_rows"] == 90
+    assert report["alerted_standard"] > 50
+    res = runner.invoke(app, ["evaluate", "--nab", "-s", str(out), "-l", str(windows)])
+    assert res.exit_code != 0 and "--nab-key" in res.output
