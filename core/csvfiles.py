@@ -97,6 +97,10 @@ class CsvTable:
         """The physical line (1-based, header included) of data row ``row``."""
         return int(self._scan().lines[row + 1])
 
+    def lines(self) -> np.ndarray:
+        """The physical line (1-based, header included) of every data row, in row order."""
+        return self._scan().lines[1:].astype(np.int64)
+
     def raw_value(self, row: int, column: str, scan: _Scan | None = None) -> str:
         """The value of ``column`` in data row ``row`` as written in the file (stripped)."""
         scan = scan or self._scan()
@@ -179,6 +183,11 @@ class CsvTable:
             num = pd.to_numeric(self.text(column).to_numpy(dtype=object), errors="coerce").astype("float64")
             self.fail_first(np.isnan(num), column, why)
             return self._epoch(num, column, "ms", why)
+        if not numeric and accept != "iso":  # digits pandas could not hold in an int64 (1e20): still numbers
+            text = self.text(column).to_numpy(dtype=object)
+            as_numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+            if len(as_numbers) and not np.isnan(as_numbers).any():
+                values, numeric = pd.Series(as_numbers), True
         if numeric:
             self.fail_first(np.full(len(values), accept == "iso"), column, why)
             num = values.to_numpy(dtype="float64")
