@@ -11,6 +11,7 @@ import math
 import re
 from datetime import timedelta
 
+from bot.masking import mask
 from core.errors import InputError
 from core.timeframes import timeframe_to_ms
 
@@ -38,6 +39,8 @@ _DURATION_UNIT = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def _shown(raw: str) -> str:
+    """The offending value as errors quote it: secrets masked first (a cut token no longer looks like one)."""
+    raw = mask(raw)
     return repr(raw if len(raw) <= MAX_ARG_LEN else raw[:MAX_ARG_LEN] + "…")
 
 

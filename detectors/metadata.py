@@ -24,8 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import DetectorError
+from detectors.features import DAILY_HARMONICS
 
-__all__ = ["check_pump_metadata", "check_pump_scaler_width", "check_series_metadata"]
+__all__ = [
+    "check_param_types",
+    "check_pump_metadata",
+    "check_pump_scaler_width",
+    "check_series_metadata",
+    "one_line_reason",
+]
 
 _MISSING = object()
 _SHOWN = 60
@@ -97,6 +104,55 @@ class _Meta:
         return value
 
 
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "a JSON object"
+    return type(value).__name__
+
+
+def check_param_types(path: Path, params: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Each saved hyper-parameter has the type of the detector's own default (a whole number where the
+    default is one); ranges stay the detector's own judgement (its constructor and ``fit``)."""
+    m = _Meta(path, {})
+    for key, value in params.items():
+        default = defaults.get(key)
+        if default is None or value is None:
+            continue
+        where = f"params.{key}"
+        if isinstance(default, bool) or isinstance(value, bool):
+            if not (isinstance(default, bool) and isinstance(value, bool)):
+                raise m.fail(where, f"must be {_kind(default)}", value)
+        elif isinstance(default, int):
+            m.integer(value, where)
+        elif isinstance(default, float):
+            m.number(value, where)
+        elif _kind(default) != _kind(value):
+            raise m.fail(where, f"must be {_kind(default)}", value)
+
+
+def one_line_reason(err: BaseException) -> str:
+    """An exception from rebuilding a detector, on one line (pydantic's errors listed as ``key: message``)."""
+    errors = getattr(err, "errors", None)
+    if callable(errors):
+        try:
+            items = errors(include_url=False)
+        except TypeError:
+            items = None
+        if items:
+            return "; ".join(
+                f"{'.'.join(str(p) for p in item.get('loc', ())) or '(value)'}: {item.get('msg', '')}" for item in items
+            )
+    return " ".join(str(err).split()) or type(err).__name__
+
+
 def _check_features(m: _Meta, features: dict[str, Any]) -> int:
     """The feature spec; returns how many features it yields (what the scaler must cover)."""
     mode = m.text(m.get(features, "mode", "features"), "features.mode", ("candles", "columns"))
@@ -109,8 +165,12 @@ def _check_features(m: _Meta, features: dict[str, Any]) -> int:
     daily = features.get("daily", [])
     if not isinstance(daily, list):
         raise m.fail("features.daily", "must be a list of coefficient rows", daily)
+    quantities = 2 + int(social)  # log volatility, relative volume[, relative social volume]
+    if daily and (mode != "candles" or len(daily) != quantities):
+        raise m.fail("features.daily", f"must be empty or hold {quantities} rows in candle mode", daily)
     for i, row in enumerate(daily):
-        m.numbers(row, f"features.daily[{i}]")
+        if len(m.numbers(row, f"features.daily[{i}]")) != 2 * DAILY_HARMONICS:
+            raise m.fail(f"features.daily[{i}]", f"must hold {2 * DAILY_HARMONICS} coefficients", row)
     return len(columns) if mode == "columns" else 3 + int(social)
 
 

@@ -37,6 +37,7 @@ from telegram.ext import (
 )
 
 from bot.alerts.dispatcher import make_dispatcher
+from bot.masking import mask
 from bot.telegram.buttons import on_button
 from bot.telegram.context import BotServices, CustomContext, NotAdmin
 from bot.telegram.handlers import COMMANDS, Command, Usage, on_unknown_command
@@ -101,14 +102,14 @@ def _wrap(cmd: Command) -> Any:
                 context.access.require_admin(user.id if user else None)
             await cmd.callback(update, context)
         except Usage as err:
-            reason = f"{err}\n" if str(err) else ""
+            reason = f"{mask(str(err))}\n" if str(err) else ""
             await msg.reply_text(f"{reason}Usage: {cmd.usage}")
         except NotAdmin as err:
             await msg.reply_text(str(err))
-        except InputError as err:
-            await msg.reply_text(f"{err}\nUsage: {cmd.usage}"[:4000])
+        except InputError as err:  # errors echo what was typed: a secret pasted into chat is not repeated
+            await msg.reply_text(f"{mask(str(err))}\nUsage: {cmd.usage}"[:4000])
         except BotError as err:
-            await msg.reply_text(str(err)[:4000])
+            await msg.reply_text(mask(str(err))[:4000])
 
     handler.__name__ = f"cmd_{cmd.name}"
     handler.__doc__ = cmd.callback.__doc__

@@ -29,6 +29,7 @@ from bot.inputs import (
     parse_timeframe,
     split_args,
 )
+from bot.masking import mask
 from bot.telegram.background import send_chart, start_backtest
 from bot.telegram.context import CustomContext
 from bot.telegram.limits import CHAT_LIMITS
@@ -56,7 +57,7 @@ class Command:
 async def _reply(update: Update, text: str, *, html_mode: bool = False) -> Any:
     msg = update.effective_message
     assert msg is not None
-    return await msg.reply_text(text[:4000], parse_mode=ParseMode.HTML if html_mode else None)
+    return await msg.reply_text(mask(text)[:4000], parse_mode=ParseMode.HTML if html_mode else None)
 
 
 def _args(update: Update) -> list[str]:
