@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -145,6 +146,7 @@ def _config(folder: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rows=st.lists(st.lists(CELL, min_size=5, max_size=7), max_size=4),
@@ -202,6 +204,7 @@ def chat_messages(draw: Any) -> tuple[str, bool]:
     return " ".join([command, *args])[:400], draw(st.booleans())
 
 
+@pytest.mark.slow
 @settings(max_examples=6, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(chat_messages(), min_size=5, max_size=12))
 @example([(f"/watch {TOKEN}", True), (f"/threshold * zscore {TOKEN}", True), (f"/chart {TOKEN}", False)] * 2)
