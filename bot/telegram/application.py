@@ -53,8 +53,10 @@ REFUSAL = "Sorry, this bot is private."
 async def _guard(update: Update, context: CustomContext) -> None:
     """Stop updates from outside the allowlist, with one short refusal for commands and buttons."""
     if update.my_chat_member is not None:
-        await _membership_changed(update, context)
-        raise ApplicationHandlerStop
+        try:
+            await _membership_changed(update, context)
+        finally:
+            raise ApplicationHandlerStop  # noqa: B012 - the update stops here even if the bookkeeping failed
     chat, user = update.effective_chat, update.effective_user
     query = update.callback_query
     msg = update.message
@@ -64,12 +66,17 @@ async def _guard(update: Update, context: CustomContext) -> None:
     if context.access.chat_allowed(chat.id, chat.type, user.id if user else None):
         return
     log.warning("refused %s from chat %s user %s", "button" if query else "command", chat.id, user.id if user else None)
-    if query is not None:
-        await query.answer(REFUSAL)
-    elif msg is not None and msg.text is not None:
-        target = msg.text.split()[0].partition("@")[2]
-        if not target or target.lower() == (context.bot.username or "").lower():
-            await msg.reply_text(REFUSAL)
+    try:
+        if query is not None:
+            await query.answer(REFUSAL)
+        elif msg is not None and msg.text is not None:
+            target = msg.text.split()[0].partition("@")[2]
+            if not target or target.lower() == (context.bot.username or "").lower():
+                await msg.reply_text(REFUSAL)
+    except Exception as err:  # noqa: BLE001 - a lost refusal must not let the update through
+        # python-telegram-bot hands an update to the next handler group when a handler raises anything
+        # but ApplicationHandlerStop: a 5xx on the refusal used to run the outsider's command.
+        log.warning("refusal to chat %s not delivered: %s", chat.id, err)
     raise ApplicationHandlerStop
 
 
