@@ -105,10 +105,12 @@ def describe(exc: BaseException) -> str:
 def expected(exc: BaseException) -> bool:
     """A failure a user or operator can fix (bad input, a rejected token, an unreachable server, a locked
     database): its one line says everything, a traceback would only bury it. Anything else is a bug."""
-    if isinstance(exc, BotError | KeyboardInterrupt | MemoryError):
+    if isinstance(exc, BotError | KeyboardInterrupt | MemoryError | ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, json.JSONDecodeError):  # a proxy's HTML page where a JSON answer was due
         return True
     module = type(exc).__module__
-    if module.startswith("telegram"):
+    if module.startswith(("telegram", "ccxt", "httpx", "httpcore", "aiohttp")):  # the network said no
         return True
     if module.startswith("sqlalchemy"):
         return type(exc).__name__ in {"OperationalError", "ProgrammingError", "IntegrityError", "InterfaceError"}
