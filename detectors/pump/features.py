@@ -98,7 +98,7 @@ def read_feature_file(path: str | Path, *, require_label: bool = True) -> pd.Dat
         raise InputError(f"{path}: features file not found")
     table = read_csv_table(path, text=["date", "symbol"])  # encoding, header, ragged rows: core/csvfiles.py
     frame = table.frame
-    frame.rename(columns={k: v for k, v in _ALIASES.items() if k in frame.columns}, inplace=True)
+    frame.columns = [_ALIASES.get(c, c) for c in frame.columns]  # the same frame the table's parsers read
     required = _REQUIRED_META + LA_MORGIA_COLUMNS
     if not require_label:
         required = [c for c in required if c != "gt"]

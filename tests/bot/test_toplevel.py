@@ -83,7 +83,7 @@ def _assert_one_masked_line(rc: int, out: str, err: str, fmt: str, expect: str) 
         assert last.startswith("error: ") and expect in last
 
 
-@pytest.mark.parametrize("fmt", ["text", "json"])
+@pytest.mark.parametrize("fmt", ["text", pytest.param("json", marks=pytest.mark.slow)])
 async def test_alerts_flush_with_rejected_token_is_one_masked_line(tmp_path: Path, fmt: str) -> None:
     async with FakeTelegram() as tg:
         rc, out, err = await _vigil(["alerts", "flush"], _bot_env(tg, tmp_path, fmt), tmp_path)
@@ -101,6 +101,7 @@ async def test_bot_and_run_with_rejected_token_end_in_one_masked_line(
     _assert_one_masked_line(rc, out, err, fmt, "Telegram rejected the bot token")
 
 
+@pytest.mark.slow
 async def test_unreachable_telegram_is_one_line(tmp_path: Path) -> None:
     import socket
 
