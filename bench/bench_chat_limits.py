@@ -9,7 +9,8 @@ bars), then runs, each in a fresh process so peaks do not mix:
 - ``chat``: the chat's runner (``bot.runtime.compose.make_backtest_runner``) as the button calls
   it (no period: the 90-day default) and as the command does with ``3650d`` (capped at
   ``CHAT_LIMITS.backtest_max_bars``);
-- ``chart``: ``/chart BIG/USDT 90d`` (the newest ``CHAT_LIMITS.chart_max_bars`` bars, drawn).
+- ``chart``: ``/chart BIG/USDT 90d`` (the newest ``CHAT_LIMITS.chart_max_bars`` bars, drawn);
+- ``chat2``: two chat backtests at once (``3650d``), what the gate lets run together.
 
 Reported: wall time, resident memory before the run and the peak during it (``ru_maxrss``).
 
@@ -103,6 +104,12 @@ def run_one(db: Path, mode: str, period: str | None, max_bars: int | None = None
         service = build_service(cfg, factory, backtests=False)
         png = asyncio.run(service.chart(SYMBOL, timedelta(days=90), max_bars=limits.CHAT_LIMITS.chart_max_bars))
         bars = limits.CHAT_LIMITS.chart_max_bars if png else 0
+    elif mode == "chat2":  # two chats at once: what the gate lets run (CHAT_LIMITS.backtests_running = 2)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(2) as pool:
+            texts = list(pool.map(lambda _i: runner(SYMBOL, None, period)[0], range(2)))
+        bars = sum(int(t.split("UTC, ")[1].split(" bars")[0]) for t in texts)
     elif mode == "unbounded":
         result = backtest_symbol(factory, exchange="binance", symbol=SYMBOL, timeframe="1m", period=period)
         bars = len(result.index)
@@ -114,7 +121,14 @@ def run_one(db: Path, mode: str, period: str | None, max_bars: int | None = None
     return {"mode": mode, "period": period, "bars": bars, "seconds": seconds, "rss_before_mb": before, "peak_mb": peak}
 
 
-CASES = (("chat", "-"), ("chat", "3650d"), ("chart", "90d"), ("unbounded", "-"), ("unbounded", "3650d"))
+CASES = (
+    ("chat", "-"),
+    ("chat", "3650d"),
+    ("chart", "90d"),
+    ("chat2", "3650d"),
+    ("unbounded", "-"),
+    ("unbounded", "3650d"),
+)
 
 
 def main() -> None:
@@ -132,7 +146,7 @@ def main() -> None:
     build(args.db, args.bars)
     rows = []
     cap = ["--max-bars", str(args.max_bars)] if args.max_bars else []
-    for mode, period in CASES if args.cases == "all" else CASES[:3]:
+    for mode, period in CASES if args.cases == "all" else CASES[:4]:
         out = subprocess.run(
             [sys.executable, __file__, "--db", str(args.db), *cap, "--one", mode, period],
             capture_output=True,
