@@ -69,3 +69,52 @@ def test_import_candles_refuses_empty_or_markup_exchange_and_symbol(
     _engine, factory = open_database(url)
     with factory() as s:
         assert load_candles(s, "binance", "BTC/USDT", "1h").empty
+
+
+BAD_FILES = {
+    "binary": b"timestamp_ms,open\x00,high\n\x01\x02\xff\xfe\n",
+    "latin-1": "timestamp,score,is_anomaly\n2024-01-01T00:00:00,1,0\n2024-01-01T01:00:00,2\xe9,1\n".encode("latin-1"),
+    "duplicated column": b"timestamp,score,score,is_anomaly\n2024-01-01T00:00:00,1,2,0\n",
+    "extra field": b"timestamp,score,is_anomaly\n2024-01-01T00:00:00,1,0,7\n",
+    "is_anomaly 7": b"timestamp,score,is_anomaly\n2024-01-01T00:00:00,1,7\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("command", "bad"),
+    [
+        (command, bad)
+        for command in ("import-candles", "score", "evaluate", "backtest")
+        for bad in BAD_FILES
+        if not (bad == "is_anomaly 7" and command in ("score", "backtest"))  # a plain number column there
+    ],
+)
+def test_every_file_command_refuses_a_bad_file_in_one_line(tmp_path: Path, command: str, bad: str) -> None:
+    """Failures 5 and 7 for files: fixed for these commands by the shared reader (core/csvfiles.py, issue 15)."""
+    path = tmp_path / "bad.csv"
+    path.write_bytes(BAD_FILES[bad])
+    good = tmp_path / "good.csv"
+    good.write_text(CSV)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("start,end\n2024-01-01T00:00:00,2024-01-01T01:00:00\n")
+    args = {
+        "import-candles": [
+            "import-candles",
+            str(path),
+            "--exchange",
+            "binance",
+            "--symbol",
+            "BTC/USDT",
+            "--timeframe",
+            "1h",
+            "--db",
+            f"sqlite:///{tmp_path / 'v.db'}",
+        ],
+        "score": ["score", "--detector", "zscore", "--input", str(path), "--output", str(tmp_path / "o.csv")],
+        "evaluate": ["evaluate", "--scores", str(path), "--labels", str(labels)],
+        "backtest": ["backtest", "--candles", str(good), "--events", str(path), "--strategy", "fixed_hold"],
+    }[command]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 1, r.output
+    [line] = _lines(r.output)
+    assert line.startswith(f"error: {path}") and "Traceback" not in r.output
