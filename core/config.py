@@ -44,13 +44,17 @@ __all__ = [
     "CCXT_CREDENTIAL_KEYS",
     "SECRET_MASK",
     "AlertsConfig",
+    "AssetGroupConfig",
     "BacktestConfig",
     "Config",
+    "DEFAULT_DETECTORS",
     "DatabaseConfig",
     "DetectorConfig",
     "ENV_OVERRIDES",
     "ExchangeConfig",
     "LoggingConfig",
+    "OnchainSourceConfig",
+    "PathsConfig",
     "SchedulerConfig",
     "SocialSourceConfig",
     "TelegramConfig",
@@ -58,6 +62,7 @@ __all__ = [
     "WatchEntry",
     "SecretUrl",
     "default_config",
+    "default_data_dir",
     "load_config",
     "mask_url_password",
 ]
@@ -125,6 +130,11 @@ class LoggingConfig(_Section):
 
 
 class ExchangeConfig(_Section):
+    ccxt_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="the ccxt exchange class to use; default the table's name (two accounts or a mirror of one venue)",
+    )
     ccxt_config: dict[str, Any] = Field(
         default_factory=dict,
         description="passed unchanged to the ccxt exchange constructor (urls, options, apiKey, ...)",
@@ -161,6 +171,19 @@ class WatchEntry(_Section):
     exchange: str = Field(min_length=1)
     symbol: str = Field(min_length=3)
     timeframe: Timeframe = "1h"
+    book_depth: int | None = Field(
+        default=None,
+        ge=5,
+        le=1000,
+        description="order-book levels per side to snapshot at every bar close (a depth the exchange accepts, "
+        "Binance: 5, 10, 20, 50, 100, 500, 1000); unset: no snapshots",
+    )
+    group: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="asset group: entries of one group and timeframe are the same asset on several venues",
+    )
 
     @field_validator("symbol")
     @classmethod
@@ -169,6 +192,65 @@ class WatchEntry(_Section):
         if not sep or not base or not quote:
             raise ValueError(f"expected BASE/QUOTE such as 'BTC/USDT', got {value!r}")
         return value.upper()
+
+
+def _base_quote(value: str) -> str:
+    base, sep, quote = value.partition("/")
+    if not sep or not base or not quote:
+        raise ValueError(f"expected BASE/QUOTE such as 'BTC/USDT', got {value!r}")
+    return value.upper()
+
+
+class AssetGroupConfig(_Section):
+    """One asset on several exchanges (``[[groups]]``): expands into watchlist entries of one group.
+
+    ``symbols`` maps an exchange to its own spelling where the quote differs
+    (``{ kraken = "BTC/USD" }``); the others watch ``symbol``.
+    """
+
+    name: str | None = Field(default=None, min_length=1, max_length=64, description="default: the base asset")
+    symbol: str = Field(min_length=3)
+    exchanges: list[str] = Field(min_length=2, description="at least two venues; three or more name the odd one out")
+    timeframe: Timeframe = "1h"
+    symbols: dict[str, str] = Field(default_factory=dict)
+    book_depth: int | None = Field(default=None, ge=5, le=1000)
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol_has_quote(cls, value: str) -> str:
+        return _base_quote(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AssetGroupConfig:
+        dup = sorted({e for e in self.exchanges if self.exchanges.count(e) > 1})
+        if dup:
+            raise ValueError(f"exchanges: {', '.join(dup)} listed twice")
+        stray = sorted(set(self.symbols) - set(self.exchanges))
+        if stray:
+            raise ValueError(f"symbols: {', '.join(stray)} not in this group's exchanges")
+        for exchange, symbol in self.symbols.items():
+            try:
+                _base_quote(symbol)
+            except ValueError as err:
+                raise ValueError(f"symbols.{exchange}: {err}") from None
+        return self
+
+    @property
+    def group_name(self) -> str:
+        return self.name or self.symbol.partition("/")[0]
+
+    def entries(self) -> list[dict[str, Any]]:
+        """The watchlist entries (as config tables) this group stands for."""
+        return [
+            {
+                "exchange": exchange,
+                "symbol": self.symbols.get(exchange, self.symbol).upper(),
+                "timeframe": self.timeframe,
+                "group": self.group_name,
+                **({"book_depth": self.book_depth} if self.book_depth else {}),
+            }
+            for exchange in self.exchanges
+        ]
 
 
 class SocialSourceConfig(_Section):
@@ -180,6 +262,22 @@ class SocialSourceConfig(_Section):
         default_factory=dict,
         description="source-specific settings (path, url_template, api_key_env, ...)",
     )
+
+
+class OnchainSourceConfig(_Section):
+    """An on-chain metric source (``[[onchain]]``): one provider metric under one vigil name."""
+
+    name: str = Field(min_length=1)
+    kind: Literal["coinmetrics", "blockchair", "glassnode", "http_json", "csv"]
+    enabled: bool = True
+    metric: str = Field(
+        min_length=1,
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="vigil's name for the metric; frames get an 'onchain_<metric>' column",
+    )
+    period: Timeframe = Field(default="1d", description="what one value covers; known only once it has closed")
+    delay_minutes: int = Field(default=0, ge=0, le=7 * 24 * 60, description="publication delay after the period")
+    options: dict[str, Any] = Field(default_factory=dict, description="provider settings (metric id, asset map, ...)")
 
 
 class ThresholdConfig(_Section):
@@ -217,6 +315,9 @@ class TelegramConfig(_Section):
         description="chats that receive alerts; defaults to allowed_chat_ids",
     )
     mode: Literal["polling", "webhook"] = "polling"
+    retry_max_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="longest wait between attempts to reach an unreachable Bot API"
+    )
     webhook_url: str | None = None
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = Field(default=8443, ge=1, le=65535)
@@ -244,7 +345,13 @@ class SchedulerConfig(_Section):
     close_delay_seconds: float = Field(default=5.0, ge=0)
     retrain_interval_hours: float = Field(default=24.0, gt=0)
     history_bars: int = Field(default=500, ge=50)
+    book_retention_days: float = Field(
+        default=30.0, gt=0, description="order-book features older than this are deleted"
+    )
     misfire_grace_seconds: int = Field(default=300, ge=1)
+    watchlist_poll_seconds: float = Field(
+        default=30.0, ge=1, le=3600, description="how soon `vigil run` sees a watchlist change made by another process"
+    )
 
 
 class BacktestConfig(_Section):
@@ -255,8 +362,44 @@ class BacktestConfig(_Section):
     init_cash: float = Field(default=10_000.0, gt=0)
 
 
+def default_data_dir() -> Path:
+    """Where vigil keeps its files unless told otherwise: ``$XDG_DATA_HOME/vigil`` (``~/.local/share/vigil``)."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "vigil"
+
+
+class PathsConfig(_Section):
+    """Folders, always used as absolute paths: a relative one in the config file is relative to that file.
+
+    Model files are stored in the database relative to ``models_dir``, so the same
+    database and models work from any working directory (a systemd unit, a cron
+    job) and move together when the folder moves.
+    """
+
+    data_dir: str | None = Field(default=None, description="default: $XDG_DATA_HOME/vigil (~/.local/share/vigil)")
+    models_dir: str | None = Field(default=None, description="trained model files; default: <data_dir>/models")
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser().absolute() if self.data_dir else default_data_dir().absolute()
+
+    @property
+    def models_path(self) -> Path:
+        return Path(self.models_dir).expanduser().absolute() if self.models_dir else self.data_path / "models"
+
+
 class MetricsConfig(_Section):
     prometheus_port: int | None = Field(default=None, ge=1, le=65535)
+
+
+# What runs when the config names no detectors: the cheap baseline, the two
+# neural detectors of the seed design and the pump-and-dump classifier.
+DEFAULT_DETECTORS: dict[str, dict[str, Any]] = {
+    "zscore": {},
+    "lstm_forecaster": {},
+    "lstm_autoencoder": {},
+    "pump_dump": {},
+}
 
 
 class Config(_Section):
@@ -264,33 +407,64 @@ class Config(_Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     exchanges: dict[str, ExchangeConfig] = Field(default_factory=dict)
     watchlist: list[WatchEntry] = Field(default_factory=list)
+    groups: list[AssetGroupConfig] = Field(default_factory=list)
     social: list[SocialSourceConfig] = Field(default_factory=list)
+    onchain: list[OnchainSourceConfig] = Field(default_factory=list)
     detectors: dict[str, DetectorConfig] = Field(default_factory=dict)
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+
+    def detectors_in_use(self) -> dict[str, DetectorConfig]:
+        """The ``[detectors.*]`` tables, or the default set when the config names none (enabled or not)."""
+        if self.detectors:
+            return dict(self.detectors)
+        return {name: DetectorConfig(**kw) for name, kw in DEFAULT_DETECTORS.items()}
+
+    @model_validator(mode="after")
+    def _groups_join_the_watchlist(self) -> Config:
+        """Every group member is a watchlist entry (tagged with its group), so every watchlist reader sees it."""
+        if not self.groups:
+            return self
+        extra = [WatchEntry.model_validate(e) for g in self.groups for e in g.entries()]
+        names = [(g.group_name, g.timeframe) for g in self.groups]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"groups: two groups named {name[0]!r} on {name[1]}; give one a name")
+        object.__setattr__(self, "watchlist", [*self.watchlist, *extra])  # frozen model: set once, here
+        return self
 
     @model_validator(mode="after")
     def _watchlist_exchanges_are_configured(self) -> Config:
+        n_plain = len(self.watchlist) - sum(len(g.exchanges) for g in self.groups)
+
+        def where(i: int, entry: WatchEntry) -> str:
+            return f"watchlist[{i}]" if i < n_plain else f"groups ({entry.group!r}, {entry.exchange})"
+
         for i, entry in enumerate(self.watchlist):
             if self.exchanges and entry.exchange not in self.exchanges:
                 known = ", ".join(sorted(self.exchanges))
                 raise ValueError(
-                    f"watchlist[{i}].exchange: {entry.exchange!r} is not configured "
+                    f"{where(i, entry)}.exchange: {entry.exchange!r} is not configured "
                     f"under [exchanges] (configured: {known})"
                 )
         seen: set[tuple[str, str, str]] = set()
         for i, entry in enumerate(self.watchlist):
             key = (entry.exchange, entry.symbol, entry.timeframe)
             if key in seen:
-                raise ValueError(f"watchlist[{i}]: duplicate entry {'/'.join(key)!r}")
+                raise ValueError(f"{where(i, entry)}: duplicate entry {'/'.join(key)!r}")
             seen.add(key)
         names = [s.name for s in self.social]
         for name in names:
             if names.count(name) > 1:
                 raise ValueError(f"social: duplicate source name {name!r}")
+        chain_names = [s.name for s in self.onchain]
+        for name in chain_names:
+            if chain_names.count(name) > 1 or name in names:
+                raise ValueError(f"onchain: duplicate source name {name!r} (names are shared with [[social]])")
         return self
 
 
@@ -305,7 +479,10 @@ ENV_OVERRIDES: dict[str, str] = {
     "VIGIL_TELEGRAM_ALERT_CHAT_IDS": "telegram.alert_chat_ids",
     "VIGIL_LOG_LEVEL": "logging.level",
     "VIGIL_LOG_FORMAT": "logging.format",
+    "VIGIL_DATA_DIR": "paths.data_dir",
+    "VIGIL_MODELS_DIR": "paths.models_dir",
 }
+_PATH_KEYS = ("data_dir", "models_dir")
 _LIST_OF_INT_KEYS = {
     "telegram.allowed_chat_ids",
     "telegram.admin_user_ids",
@@ -419,6 +596,17 @@ def _config_text(p: Path, raw: bytes) -> str:
         ) from None
 
 
+def _anchor_paths(data: dict[str, Any], base: Path) -> None:
+    """Make relative ``[paths]`` folders absolute against ``base`` (the config file's folder, or the cwd)."""
+    table = data.get("paths")
+    if not isinstance(table, dict):
+        return
+    for key in _PATH_KEYS:
+        value = table.get(key)
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            table[key] = str((base / Path(value).expanduser()).absolute())
+
+
 def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Read, override from the environment, and validate a config file.
 
@@ -444,7 +632,9 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"{p}: invalid TOML: {err}") from None
+        _anchor_paths(data, p.parent)
     data = _apply_env(data, env)
+    _anchor_paths(data, Path.cwd())  # what the environment gave, relative to where we run
     return _validate(data, source)
 
 

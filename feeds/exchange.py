@@ -124,12 +124,14 @@ class ExchangeFeed:
             return self
         import ccxt.async_support as ccxt
 
-        if self.name not in ccxt.exchanges:
-            near = difflib.get_close_matches(self.name, ccxt.exchanges, n=3)
+        ccxt_id = self.cfg.ccxt_id or self.name
+        if ccxt_id not in ccxt.exchanges:
+            near = difflib.get_close_matches(ccxt_id, ccxt.exchanges, n=3)
             hint = f" (did you mean {', '.join(near)}?)" if near else ""
-            raise ConfigError(f"exchange {self.name!r} is not a ccxt exchange id{hint}")
+            key = f"exchanges.{self.name}.ccxt_id" if self.cfg.ccxt_id else f"exchange {self.name!r}"
+            raise ConfigError(f"{key}: {ccxt_id!r} is not a ccxt exchange id{hint}")
         config = {"enableRateLimit": True, **self.cfg.client_config()}
-        self._client = getattr(ccxt, self.name)(config)
+        self._client = getattr(ccxt, ccxt_id)(config)
         try:
             await self._call(self._client.load_markets, what="load_markets")
         except BaseException:
@@ -170,7 +172,7 @@ class ExchangeFeed:
                 found = by_id[key]
                 found = found[0] if isinstance(found, list) else found
                 return str(found["symbol"])
-        suggestions = difflib.get_close_matches(wanted, list(markets), n=5, cutoff=0.6)
+        suggestions = [s for s in difflib.get_close_matches(wanted, list(markets), n=6, cutoff=0.6) if s != wanted][:5]
         if not suggestions and "/" in wanted:  # same base on another quote: BTC/USDX -> BTC/USDT
             base = wanted.split("/")[0]
             suggestions = [s for s in markets if s.split("/")[0] == base][:5]
@@ -180,6 +182,13 @@ class ExchangeFeed:
         )
         err.suggestions = suggestions  # type: ignore[attr-defined]
         raise err
+
+    def validate_timeframe(self, timeframe: str) -> str:
+        """``timeframe`` if the exchange serves candles at it; ``InputError`` listing those it serves otherwise."""
+        supported = getattr(self.client, "timeframes", None) or {}
+        if supported and timeframe not in supported:
+            raise InputError(f"{self.name} does not offer {timeframe} candles (it offers {', '.join(supported)})")
+        return timeframe
 
     # --------------------------------------------------------------- calls
     def _retryable(self) -> tuple[type[BaseException], ...]:
@@ -208,8 +217,8 @@ class ExchangeFeed:
 
         try:
             return await self.retry.run(attempt, self._retryable(), what=label)
-        except ccxt.BadSymbol:
-            raise self._bad_symbol(symbol or "?") from None
+        except ccxt.BadSymbol as err:
+            raise self._bad_symbol(symbol or "?", refused=f"{label}: {type(err).__name__}: {str(err)[:200]}") from None
         except _MalformedResponse as err:
             raise DataSourceError(f"{label}: {err} (after {self.retry.max_retries} retries)") from None
         except ccxt.NetworkError as err:
@@ -227,11 +236,25 @@ class ExchangeFeed:
             except ValueError:
                 raise _MalformedResponse(f"malformed JSON in response: {body[:80]!r}") from None
 
-    def _bad_symbol(self, symbol: str) -> BadSymbolError:
+    def _bad_symbol(self, symbol: str, *, refused: str | None = None) -> BadSymbolError:
+        """The error for a symbol the exchange would not serve; never suggests the symbol itself.
+
+        ``refused``: the exchange's own answer, when it turned down a request for a symbol it lists
+        (a halted market, or a timeframe not served for it): then the symbol is not the problem.
+        """
         try:
-            near = difflib.get_close_matches(symbol.upper(), self.symbols, n=5, cutoff=0.6)
+            symbols = self.symbols
         except RuntimeError:
-            near = []
+            symbols = []
+        if refused is not None and symbol.upper() in symbols:
+            listed = BadSymbolError(
+                f"{self.name} refused {symbol}, which it lists (delisted or halted since the markets were loaded, "
+                f"or the timeframe is not served for it): {refused}"
+            )
+            listed.suggestions = []  # type: ignore[attr-defined]
+            return listed
+        near = [s for s in difflib.get_close_matches(symbol.upper(), symbols, n=6, cutoff=0.6) if s != symbol.upper()]
+        near = near[:5]
         err = BadSymbolError(
             f"{self.name}: symbol {symbol!r} is not listed" + (f"; did you mean {', '.join(near)}?" if near else "")
         )
@@ -264,9 +287,7 @@ class ExchangeFeed:
         per_request = self.cfg.candles_per_request
         if symbol not in (self.client.markets or {}):
             raise self._bad_symbol(symbol)
-        supported = getattr(self.client, "timeframes", None) or {}
-        if supported and timeframe not in supported:
-            raise InputError(f"{self.name}: timeframe {timeframe!r} is not offered (offered: {', '.join(supported)})")
+        self.validate_timeframe(timeframe)
         while cursor < end:
             rows = await self._call(
                 self.client.fetch_ohlcv,
@@ -305,6 +326,16 @@ class ExchangeFeed:
             return empty_candles()
         frame = pd.concat(pages)
         return frame[~frame.index.duplicated(keep="last")].sort_index()
+
+    # ----------------------------------------------------------- order book
+    async def fetch_order_book(self, symbol: str, limit: int | None = None) -> dict[str, Any]:
+        """ccxt's unified order book (``bids``/``asks`` as ``[price, amount]``), at most ``limit`` levels a side."""
+        if symbol not in (self.client.markets or {}):
+            raise self._bad_symbol(symbol)
+        book = await self._call(
+            self.client.fetch_order_book, symbol, limit=limit, what="fetch_order_book", symbol=symbol
+        )
+        return dict(book)
 
     # --------------------------------------------------------------- trades
     async def fetch_trades(self, symbol: str, since_ms: int | None = None, limit: int | None = None) -> pd.DataFrame:

@@ -56,6 +56,12 @@ class FeedPool:
         feed = await self.get(exchange)
         return str(await feed.validate_symbol(symbol))
 
+    async def validate_timeframe(self, exchange: str, timeframe: str) -> str:
+        """``timeframe`` when ``exchange`` serves candles at it; ``InputError`` naming those it serves otherwise."""
+        feed = await self.get(exchange)
+        check = getattr(feed, "validate_timeframe", None)
+        return str(check(timeframe)) if check is not None else timeframe
+
     @property
     def open_exchanges(self) -> list[str]:
         return sorted(self._feeds)

@@ -36,6 +36,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 __all__ = [
     "Alert",
     "Base",
+    "BookFeatures",
     "Candle",
     "Chat",
     "Cycle",
@@ -107,7 +108,13 @@ class Base(DeclarativeBase):
 
 
 class WatchlistEntry(Base):
-    """A (exchange, symbol, timeframe) the loop fetches and scores."""
+    """A (exchange, symbol, timeframe) the loop fetches and scores.
+
+    This table is the one source of truth for what is watched: the config's
+    ``[[watchlist]]`` only seeds it (``storage.watchlist.seed_watchlist``).
+    Removing a market keeps its row with ``enabled = False`` so that a later
+    seeding does not bring it back; adding it again re-enables it.
+    """
 
     __tablename__ = "watchlist"
     __table_args__ = (UniqueConstraint("exchange", "symbol", "timeframe", name="uq_watchlist_key"),)
@@ -118,9 +125,14 @@ class WatchlistEntry(Base):
     timeframe: Mapped[str] = mapped_column(String(8))
     enabled: Mapped[bool] = mapped_column(default=True)
     added_by: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    source: Mapped[str | None] = mapped_column(String(16), default=None)  # config, chat, cli; None: not recorded
     created_at: Mapped[utc_ts] = mapped_column(default=utcnow)
     last_checked_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    #: asset group: entries sharing it (and the timeframe) are one asset on several venues
+    group_name: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: order-book levels per side to snapshot at each bar close (None: no snapshots)
+    book_depth: Mapped[int | None] = mapped_column(Integer, default=None)
 
     def __repr__(self) -> str:
         return f"WatchlistEntry({self.exchange}:{self.symbol}:{self.timeframe})"
@@ -305,6 +317,23 @@ class Cycle(Base):
     events: Mapped[int] = mapped_column(default=0)
     errors: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class BookFeatures(Base):
+    """The order-book numbers of one market at one bar close (``ts``: the bar's open time).
+
+    Only the reduced features are kept, never the book (``feeds.orderbook``).
+    """
+
+    __tablename__ = "book_features"
+
+    exchange: Mapped[name32] = mapped_column(primary_key=True)
+    symbol: Mapped[name64] = mapped_column(primary_key=True)
+    ts: Mapped[ts_ms] = mapped_column(primary_key=True)
+    spread_bps: Mapped[float | None] = mapped_column(Float, default=None)
+    imbalance_1pct: Mapped[float | None] = mapped_column(Float, default=None)
+    imbalance_5pct: Mapped[float | None] = mapped_column(Float, default=None)
+    depth_1pct: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class SymbolMute(Base):

@@ -251,10 +251,13 @@ def claim_due(
 
 
 def mark_sent(session: Session, delivery_id: int, *, now: datetime, message_id: int | None = None) -> None:
+    """Record a delivery as sent; an error from an earlier attempt no longer describes it, so it goes."""
     session.execute(
         update(Delivery)
         .where(Delivery.id == delivery_id)
-        .values(status=DeliveryStatus.SENT.value, sent_at=now, message_id=message_id, next_attempt_at=None)
+        .values(
+            status=DeliveryStatus.SENT.value, sent_at=now, message_id=message_id, next_attempt_at=None, last_error=None
+        )
     )
 
 

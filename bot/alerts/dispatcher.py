@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -61,21 +62,35 @@ class Sink(Protocol):
 
 
 class TelegramSink:
-    """Alerts as a photo with an HTML caption and the inline buttons."""
+    """Alerts as a photo with an HTML caption and the inline buttons.
+
+    With a ``link`` (``bot.telegram.link.TelegramLink``) the sink is ready only
+    while Telegram is reachable, so an outage leaves deliveries pending without
+    spending their attempts, and a send that fails for network reasons tells the link.
+    """
 
     channel = "telegram"
 
-    def __init__(self, bot: Any) -> None:
+    def __init__(self, bot: Any, link: Any = None) -> None:
         self.bot = bot
+        self.link = link
+
+    def ready(self) -> bool:
+        return self.link is None or bool(self.link.up)
 
     async def send(self, chat_id: int, text: str, png: bytes | None, alert: Alert) -> int | None:
         keyboard = alert_keyboard(alert.id)
-        if png is not None and len(text) <= CAPTION_LIMIT:
-            msg = await self.bot.send_photo(
-                chat_id, photo=png, caption=text, parse_mode=ParseMode.HTML, reply_markup=keyboard
-            )
-        else:
-            msg = await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+        try:
+            if png is not None and len(text) <= CAPTION_LIMIT:
+                msg = await self.bot.send_photo(
+                    chat_id, photo=png, caption=text, parse_mode=ParseMode.HTML, reply_markup=keyboard
+                )
+            else:
+                msg = await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+        except Exception as err:
+            if self.link is not None:
+                self.link.report(err)
+            raise
         return int(msg.message_id)
 
 
@@ -151,12 +166,16 @@ class Dispatcher:
     async def render(self, alert: Alert) -> tuple[str, bytes | None]:
         """Message text and chart for an alert (chart failures degrade to text only)."""
         frame, context = await self._db(lambda s: _chart_inputs(s, alert, self.chart_bars))
+        venues = await self._db(lambda s: group_closes(s, alert, frame))
         text = compose_alert(alert, alert.events, frame)
         png = None
         if not frame.empty:
             try:
                 title = f"{alert.exchange}:{alert.symbol} {alert.timeframe}"
-                png = await asyncio.to_thread(render_alert_chart, frame, events=events_for_chart(context), title=title)
+                own = f"{alert.exchange}:{alert.symbol}"
+                png = await asyncio.to_thread(
+                    render_alert_chart, frame, events=events_for_chart(context), title=title, venues=venues, venue=own
+                )
             except Exception:  # noqa: BLE001 - an alert without a picture beats no alert
                 log.exception("chart for alert %s failed; sending text only", alert.id)
         return text, png
@@ -170,16 +189,21 @@ class Dispatcher:
             )
             rendered: dict[int, tuple[str, bytes | None]] = {}
             for _ in range(self.max_per_flush):
+                # A sink that is not ready (Telegram unreachable) keeps its deliveries pending, attempts untouched.
+                channels = [c for c, sink in self.sinks.items() if getattr(sink, "ready", lambda: True)()]
+                if not channels:
+                    break
                 # One row at a time: only the row actually on the wire is ever in 'sending',
                 # so a crash leaves at most one delivery with an unknown outcome.
-                claimed = await self._db(
-                    lambda s: claim_due(s, channels=self.sinks, now=self.now(), lease=self.lease, limit=1)
-                )
+                claimed = await self._db(partial(self._claim_one, channels=channels))
                 if not claimed:
                     break
                 for delivery in claimed:
                     await self._send_one(delivery, rendered, result)
             return result
+
+    def _claim_one(self, session: Session, *, channels: list[str]) -> list[Any]:
+        return claim_due(session, channels=channels, now=self.now(), lease=self.lease, limit=1)
 
     async def _send_one(
         self, delivery: Any, rendered: dict[int, tuple[str, bytes | None]], result: FlushResult
@@ -234,6 +258,29 @@ class Dispatcher:
             crash_point("after_first_send")
 
 
+def group_closes(session: Session, alert: Alert, frame: pd.DataFrame) -> dict[str, pd.Series] | None:
+    """Closes of every venue of the alert's asset group over the chart's window (None outside a group).
+
+    The venues come from the events' stored details (``venues``), so a chart drawn after a
+    restart, or after the group changed, shows the venues the detector compared.
+    """
+    names: list[str] = []
+    for event in alert.events:
+        venues = (event.details or {}).get("venues")
+        if isinstance(venues, dict):
+            names += [str(k) for k in venues if str(k) not in names]
+    if len(names) < 2 or frame.empty:
+        return None
+    start, end = int(frame.index[0].value // 1_000_000), int(frame.index[-1].value // 1_000_000) + 1
+    out = {}
+    for key in names:
+        exchange, _, symbol = key.partition(":")
+        candles = load_candles(session, exchange, symbol, alert.timeframe, start_ms=start, end_ms=end)
+        if not candles.empty:
+            out[key] = candles["close"]
+    return out if len(out) > 1 else None
+
+
 def _chart_inputs(session: Session, alert: Alert, bars: int) -> tuple[pd.DataFrame, list[Any]]:
     """The chart's candles (with social volume when stored) and every event inside its window.
 
@@ -273,13 +320,19 @@ def alert_targets(cfg: Config) -> tuple[str, list[int]]:
 
 
 def make_dispatcher(
-    cfg: Config, session_factory: sessionmaker[Session], *, bot: Any = None, console: Console | None = None, **kw: Any
+    cfg: Config,
+    session_factory: sessionmaker[Session],
+    *,
+    bot: Any = None,
+    console: Console | None = None,
+    link: Any = None,
+    **kw: Any,
 ) -> Dispatcher:
     """The dispatcher for this config: Telegram through ``bot`` when given, and always the console sink
-    (so alerts queued while there was no token still go somewhere)."""
+    (so alerts queued while there was no token still go somewhere). ``link`` gates Telegram sends on reachability."""
     sinks: dict[str, Sink] = {"console": ConsoleSink(cfg.alerts.chart_dir, console)}
     if bot is not None:
-        sinks["telegram"] = TelegramSink(bot)
+        sinks["telegram"] = TelegramSink(bot, link)
     return Dispatcher(
         session_factory, sinks, max_attempts=cfg.alerts.max_attempts, chart_bars=cfg.alerts.chart_bars, **kw
     )

@@ -40,9 +40,10 @@ app.add_typer(config_app, name="config")
 
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None, db: DbOption = None) -> None:
-    """Create or migrate the database schema to the latest version, repairing missing tables (safe to repeat)."""
+    """Create or migrate the schema (safe to repeat), repair missing tables and indexes, seed the watchlist."""
+    from bot.runtime.seed import seed_watchlist_from_config
     from core.errors import StorageError
-    from storage.db import make_engine, upgrade
+    from storage.db import make_engine, make_sessionmaker, upgrade
     from storage.schema import repair_schema, unrepaired_message
 
     cfg = load_cli_config(config, db)
@@ -56,6 +57,9 @@ def db_upgrade(config: ConfigOption = None, db: DbOption = None) -> None:
     if not report.ok:
         raise StorageError(unrepaired_message(report))
     console.print(f"database at revision {revision}: {engine.url.render_as_string(hide_password=True)}")
+    seeded = seed_watchlist_from_config(cfg, make_sessionmaker(engine))
+    if seeded:
+        console.print(f"watchlist: {len(seeded)} market(s) from the config added; from now on chat and CLI rule")
 
 
 @config_app.command("check")

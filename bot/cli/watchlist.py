@@ -20,18 +20,29 @@ from bot.cli.common import ConfigOption, DbOption, console, load_cli_config, ope
 __all__ = ["register", "webhook_secret"]
 
 TimeframeOpt = Annotated[str | None, typer.Option("--timeframe", "-t", help="Bar length, e.g. 1h (default: config).")]
-ExchangeOpt = Annotated[str | None, typer.Option("--exchange", "-e", help="Exchange id (default: first configured).")]
+ExchangeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--exchange",
+        "-e",
+        help="Exchange id (default: first configured), or several comma-separated to watch an asset group.",
+    ),
+]
 
 
 def _service(config: Path | None, db: str | None, *, validate: bool = False) -> Any:
-    """The service the chat uses too (``bot.runtime.compose.build_service``); symbols checked on the exchange."""
+    """The service the chat uses too (``bot.runtime.compose.build_service``); symbols checked on the exchange.
+
+    The config's watchlist seeds a database that has never seen it, as ``vigil run`` would.
+    """
     from bot.runtime.compose import build_service
+    from bot.runtime.seed import seed_watchlist_from_config
     from feeds.pool import FeedPool
 
     cfg = load_cli_config(config, db)
-    return build_service(
-        cfg, open_cli_database(cfg), feeds=FeedPool(cfg.exchanges) if validate else None, backtests=False
-    )
+    factory = open_cli_database(cfg)
+    seed_watchlist_from_config(cfg, factory)
+    return build_service(cfg, factory, feeds=FeedPool(cfg.exchanges) if validate else None, backtests=False)
 
 
 async def _closing(service: Any, coro: Any) -> Any:
@@ -45,22 +56,43 @@ async def _closing(service: Any, coro: Any) -> Any:
 
 
 def watch(
-    symbol: Annotated[str, typer.Argument(help="Market, e.g. BTC/USDT.")],
+    symbol: Annotated[str, typer.Argument(help="Market, e.g. BTC/USDT; or the name of a [[groups]] entry.")],
     timeframe: TimeframeOpt = None,
     exchange: ExchangeOpt = None,
+    group: Annotated[str | None, typer.Option("--group", "-g", help="Name of the asset group (default: base).")] = None,
     validate: Annotated[bool, typer.Option(help="Check the symbol against the exchange's markets.")] = True,
     config: ConfigOption = None,
     db: DbOption = None,
 ) -> None:
-    """Add a market to the watchlist (checked against the exchange unless --no-validate)."""
-    from bot.inputs import parse_symbol, parse_timeframe
+    """Add a market to the watchlist (checked against the exchange unless --no-validate).
+
+    ``-e binance,okx,kraken`` watches the asset on each exchange as one asset group (each
+    exchange's quote found among USDT, USD, USDC); a name without a slash watches the
+    config's ``[[groups]]`` entry of that name.
+    """
+    from bot.inputs import parse_exchanges, parse_symbol, parse_timeframe
     from core.errors import BadSymbolError
 
-    sym = parse_symbol(symbol)
     tf = parse_timeframe(timeframe) if timeframe else None
+    if _service(config, db).is_group_name(symbol):
+        service = _service(config, db)
+        entries = asyncio.run(service.watch_named_group(symbol, source="cli"))
+        for entry, created in entries:
+            verb = "now watching" if created else "already watching"
+            console.print(f"{verb} {entry.exchange}:{entry.symbol}:{entry.timeframe} (group {entry.group_name})")
+        return
+    sym = parse_symbol(symbol)
     service = _service(config, db, validate=validate)
+    if exchange and "," in exchange:
+        entries = asyncio.run(
+            _closing(service, service.watch_group(sym, parse_exchanges(exchange), tf, group=group, source="cli"))
+        )
+        for entry, created in entries:
+            verb = "now watching" if created else "already watching"
+            console.print(f"{verb} {entry.exchange}:{entry.symbol}:{entry.timeframe} (group {entry.group_name})")
+        return
     try:
-        entry, created = asyncio.run(_closing(service, service.watch(sym, tf, exchange)))
+        entry, created = asyncio.run(_closing(service, service.watch(sym, tf, exchange, source="cli")))
     except BadSymbolError as err:
         hint = getattr(err, "suggestions", None)
         if hint and "did you mean" not in str(err).lower():
@@ -90,9 +122,11 @@ def watchlist(config: ConfigOption = None, db: DbOption = None) -> None:
     from rich.table import Table
 
     entries = asyncio.run(_service(config, db).watchlist())
-    table = Table("exchange", "symbol", "timeframe", "added", "last error")
+    table = Table("exchange", "symbol", "timeframe", "group", "from", "added", "last error")
     for e in entries:
-        table.add_row(e.exchange, e.symbol, e.timeframe, f"{e.created_at:%Y-%m-%d %H:%M}", e.last_error or "")
+        origin = e.source or "not recorded"
+        added = f"{e.created_at:%Y-%m-%d %H:%M}"
+        table.add_row(e.exchange, e.symbol, e.timeframe, e.group_name or "", origin, added, e.last_error or "")
     console.print(table if entries else "the watchlist is empty")
 
 
@@ -159,6 +193,7 @@ def run_bot(config: ConfigOption = None, db: DbOption = None) -> None:
 
     from bot.runtime.compose import build_service
     from bot.runtime.logs import config_secrets, configure_logging
+    from bot.runtime.seed import seed_watchlist_from_config
     from bot.telegram.application import build_application
     from bot.telegram.context import AccessPolicy, BotServices
     from feeds.pool import FeedPool
@@ -166,7 +201,9 @@ def run_bot(config: ConfigOption = None, db: DbOption = None) -> None:
     cfg = load_cli_config(config, db)
     configure_logging(cfg.logging.level, cfg.logging.format, config_secrets(cfg))
     feeds = FeedPool(cfg.exchanges)
-    service = build_service(cfg, open_cli_database(cfg), feeds=feeds)
+    factory = open_cli_database(cfg)
+    seed_watchlist_from_config(cfg, factory)
+    service = build_service(cfg, factory, feeds=feeds)
     application = build_application(cfg, BotServices(service, AccessPolicy.from_config(cfg.telegram)))
 
     async def post_shutdown(_app: Any) -> None:

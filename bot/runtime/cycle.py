@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.runtime.enrich import Enricher
 from bot.runtime.events import events_from_alarms
 from bot.runtime.faults import crash_point
 from core.config import Config, WatchEntry
@@ -64,15 +65,23 @@ class CycleReport:
 
 
 def watched_entries(session: Session, cfg: Config, timeframe: str | None = None) -> list[WatchEntry]:
-    """The config's watchlist plus the enabled entries added from chat, without duplicates."""
-    from storage.watchlist import enabled_markets
+    """The enabled watchlist rows (of ``timeframe`` when given): the database is the source of truth.
 
-    entries: dict[tuple[str, str, str], WatchEntry] = {}
-    for e in cfg.watchlist:
-        entries[(e.exchange, e.symbol, e.timeframe)] = e
-    for exchange, symbol, tf in enabled_markets(session):
-        entries.setdefault((exchange, symbol, tf), WatchEntry(exchange=exchange, symbol=symbol, timeframe=tf))
-    out = [e for e in entries.values() if timeframe is None or e.timeframe == timeframe]
+    The config's ``[[watchlist]]`` and its groups only seed the table (``storage.watchlist.seed_watchlist``,
+    called by ``bot.runtime.compose``), so a market removed in chat stays removed. Each entry carries
+    its asset group and order-book depth as stored. Rows on an exchange the config no longer lists
+    are skipped (and logged).
+    """
+    from storage.watchlist import enabled_markets, market_settings
+
+    settings = market_settings(session)  # groups and book depths (seeded from the config, or set from chat/CLI)
+    out = []
+    for exchange, symbol, tf in enabled_markets(session, timeframe):
+        if cfg.exchanges and exchange not in cfg.exchanges:
+            log.warning("watchlist: %s %s on %r skipped: the config lists no such exchange", symbol, tf, exchange)
+            continue
+        group, depth = settings.get((exchange, symbol, tf), (None, None))
+        out.append(WatchEntry(exchange=exchange, symbol=symbol, timeframe=tf, group=group, book_depth=depth))
     return sorted(out, key=lambda e: (e.exchange, e.symbol, e.timeframe))
 
 
@@ -89,6 +98,7 @@ class Runtime:
         dispatcher: Any = None,
         social: Sequence[Any] = (),
         alert_targets: Sequence[tuple[str, int]] = (),
+        onchain: Sequence[Any] = (),
     ) -> None:
         self.cfg = cfg
         self.factory = factory
@@ -105,6 +115,8 @@ class Runtime:
         # Social data is fetched from where the last cycle stopped (the whole
         # history window on the first cycle of a process).
         self._social_until: dict[str, int] = {}
+        # On-chain metrics, order-book features and group peers (bot/runtime/enrich.py).
+        self.enricher = Enricher(cfg, factory, feeds, onchain)
 
     # -- stages ---------------------------------------------------------------------------
 
@@ -233,7 +245,9 @@ class Runtime:
             except Exception as err:  # one failing detector must not kill the tick
                 report.errors[f"detector:{name}"] = f"{type(err).__name__}: {err}"
                 log.exception("detector %s failed", name)
+                self.detectors.note_failure(name, err)  # /detectors and /status show it
                 continue
+            self.detectors.note_success(name)
             for key, scores in batch.items():
                 exchange, _, symbol = key.partition(":")
                 fired = self.detectors.alarms_for(name, symbol, detector, scores, min_severity=min_sev)
@@ -273,11 +287,12 @@ class Runtime:
         t0 = time.perf_counter()
         await self._sync_candles(entries, now_ms, report)
         await self._sync_social(entries, now_ms, report)
+        await self.enricher.sync(entries, timeframe, now_ms, report.errors)
         report.stage_s["fetch"] = time.perf_counter() - t0
         crash_point("after_candles")
 
         t0 = time.perf_counter()
-        frames = self._load_frames(entries, now_ms)
+        frames = self.enricher.enrich(self._load_frames(entries, now_ms), entries, timeframe, now_ms)
         report.stage_s["load"] = time.perf_counter() - t0
         scored_until = self._scored_until(timeframe)
         t0 = time.perf_counter()

@@ -175,7 +175,7 @@ async def test_fetch_closed_candles_rejects_a_timeframe_the_exchange_lacks() -> 
     from core.errors import InputError
 
     async with FakeBinance({"BTC/USDT": make_candles(periods=5)}) as fake, _feed(fake) as feed:
-        with pytest.raises(InputError, match="timeframe '7m' is not offered"):
+        with pytest.raises(InputError, match="binance does not offer 7m candles"):
             await feed.fetch_closed_candles("BTC/USDT", "7m", T0, now_ms=T0 + 5 * H)
     assert fake.requests["/api/v3/klines"] == 0
 

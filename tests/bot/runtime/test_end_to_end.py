@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from bot.runtime.compose import compose
 from bot.runtime.cycle import Runtime
 from bot.runtime.detector_pool import DetectorPool
+from bot.runtime.seed import seed_watchlist_from_config
 from core.config import default_config
 from feeds.pool import FeedPool
 from feeds.synthetic import generate_market
@@ -122,6 +123,7 @@ async def test_restarted_runtime_scores_missed_bars_once(
             scheduler={"history_bars": 400},
         )
         _engine, factory = open_database(cfg.database.url)
+        seed_watchlist_from_config(cfg, factory)  # what compose does on start
         index = next(iter(frames.values())).index
         step = 3_600_000
         t1 = int(index[150].value // 10**6)

@@ -225,3 +225,16 @@ def test_alert_chart_shows_stored_social_volume_and_earlier_events(factory: Any)
     assert chart["social_volume"].tolist() == [5.0] * 20
     assert [e.bar_ts for e in context] == [earlier[0].bar_ts, event.bar_ts]
     assert later[0].bar_ts not in {e.bar_ts for e in context}
+
+
+async def test_a_delivery_sent_after_a_failure_keeps_no_error(factory: Any, tg: FakeTelegram, bot: Bot) -> None:
+    queue(factory, "BTC/USDT", [40], [11])
+    tg.inject("sendPhoto", 502)
+    clock = Clock()
+    d = dispatcher(factory, bot, clock)
+    assert (await d.flush()).retried == 1
+    [(status, attempts, error)] = statuses(factory)
+    assert (status, attempts) == ("pending", 1) and error and "Bad Gateway" in error
+    clock.t += timedelta(hours=1)
+    assert (await d.flush()).sent == 1
+    assert statuses(factory) == [("sent", 2, None)]  # the old error no longer describes a sent message
