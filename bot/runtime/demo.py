@@ -156,7 +156,7 @@ async def run_demo(options: DemoOptions, base: Config | None = None, progress: A
         events=events,
         labels=labels,
         chart_dir=Path(cfg.alerts.chart_dir),
-        db_url=cfg.database.url,
+        db_url=str(cfg.database.url),  # the URL with any password masked
         stage_s=stage_s,
     )
     if labels is not None:
