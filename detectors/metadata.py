@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import DetectorError
-from detectors.features import DAILY_HARMONICS
+from detectors.features import DAILY_HARMONICS, FeatureSpec
 
 __all__ = [
     "check_param_types",
@@ -171,7 +171,12 @@ def _check_features(m: _Meta, features: dict[str, Any]) -> int:
     for i, row in enumerate(daily):
         if len(m.numbers(row, f"features.daily[{i}]")) != 2 * DAILY_HARMONICS:
             raise m.fail(f"features.daily[{i}]", f"must hold {2 * DAILY_HARMONICS} coefficients", row)
-    return len(columns) if mode == "columns" else 3 + int(social)
+    extras = features.get("extras", [])
+    if not isinstance(extras, list) or not all(isinstance(c, str) and c for c in extras):
+        raise m.fail("features.extras", "must be a list of column names", extras)
+    if "extra_window" in features:
+        m.integer(features["extra_window"], "features.extra_window", low=1)
+    return len(FeatureSpec.from_dict(features).names)  # the spec's own count of what the scaler must cover
 
 
 def _check_scaler(m: _Meta, scaler: dict[str, Any], width: int | None) -> None:
