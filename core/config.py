@@ -144,6 +144,11 @@ class ExchangeConfig(_Section):
     retry_base_delay: float = Field(default=1.0, ge=0, le=600, description="seconds before the first retry; doubles")
     retry_max_delay: float = Field(default=30.0, ge=0, le=3600, description="cap on one backoff wait, seconds")
     candles_per_request: int = Field(default=1000, ge=1, le=10_000)
+    candles: Literal["rest", "websocket"] = Field(
+        default="rest",
+        description="how the main job gets new candles: one REST request per symbol, or the exchange's "
+        "kline WebSocket streams (ccxt.pro) with REST filling whatever the stream missed",
+    )
 
     @field_validator("ccxt_config", mode="after")
     @classmethod
@@ -339,6 +344,9 @@ class AlertsConfig(_Section):
     chart_dir: str = "charts"
     chart_bars: int = Field(default=120, ge=20, le=2000)
     max_attempts: int = Field(default=8, ge=1, le=100)
+    chart_workers: int | None = Field(
+        default=None, ge=0, le=64, description="processes drawing alert charts; unset = one per core, 0 = in-process"
+    )
 
 
 class SchedulerConfig(_Section):

@@ -137,6 +137,15 @@ class Detector(ABC):
         """Rows after an alarm run's start in which a new run is dropped (one incident, one alert)."""
         return 0
 
+    def constant_threshold(self) -> float | None:
+        """The threshold when it is one number for every bar and the raw score is what is compared.
+
+        Optional (default None: unknown). Lets a caller holding hundreds of symbols' scores skip,
+        with one vectorised comparison, the symbols that cannot fire; the alarms themselves
+        still come from the one rule (``detectors.alarms``), symbol by symbol.
+        """
+        return None
+
     def is_anomaly(self, scores: pd.Series) -> pd.Series:
         """Boolean alarm per point under the one rule of :mod:`detectors.alarms` (False during warm-up)."""
         hit = fires(self.alarm_values(scores), self.thresholds(scores)).rename("is_anomaly")
@@ -331,9 +340,8 @@ class SeriesDetector(Detector):
         self._fit_kwargs = kwargs
         self._fit_model(fit_parts, cal_parts)
         self.fitted_ = True
-        train_scores = np.concatenate([self._score_rows(x) for x in cal_parts])
-        if self.threshold_.policy != "static":
-            self.threshold_.fit(train_scores)
+        if self.threshold_.policy != "static":  # a static threshold learns nothing from training scores
+            self.threshold_.fit(np.concatenate([self._score_rows(x) for x in cal_parts]))
         starts = [int(f.index[0].value // 1_000_000) for f in data.values()]
         ends = [int(f.index[-1].value // 1_000_000) for f in data.values()]
         self.train_range_ = (min(starts), max(ends))
@@ -379,8 +387,16 @@ class SeriesDetector(Detector):
         if self.scaler_ is not None:
             x = self.scaler_.transform(x)
         outs = self._score_last(list(x), last_n)
+        tails: dict[int, pd.Index] = {}  # frames that share an index (the live cycle's) share its tail
+
+        def tail(index: pd.Index) -> pd.Index:
+            found = tails.get(id(index))
+            if found is None:
+                found = tails[id(index)] = index[-last_n:]
+            return found
+
         return {
-            sym: pd.Series(np.asarray(out, dtype="float64"), index=f.index[-last_n:], name="score")
+            sym: pd.Series(np.asarray(out, dtype="float64"), index=tail(f.index), name="score", copy=False)
             for (sym, f), out in zip(frames.items(), outs, strict=True)
         }
 
@@ -395,6 +411,17 @@ class SeriesDetector(Detector):
     @property
     def suppress_rows(self) -> int:
         return self.threshold_.suppress
+
+    def constant_threshold(self) -> float | None:
+        """``static`` and ``k_sigma`` compare the raw score with one fitted value; the others look at history."""
+        from detectors.thresholds import KSigmaThreshold, StaticThreshold
+
+        policy = self.threshold_
+        if type(policy) in (StaticThreshold, KSigmaThreshold):
+            value = getattr(policy, "value", None)
+            if value is not None and np.isfinite(value):
+                return float(value)
+        return None
 
     # --------------------------------------------------------------- storage
     def save(self, directory: str | Path) -> Path:

@@ -176,15 +176,26 @@ def flush(config: ConfigOption = None, db: DbOption = None) -> None:
 
     async def run() -> Any:
         if cfg.telegram.token is None:
-            return await make_dispatcher(cfg, factory, console=console).flush()
+            dispatcher = make_dispatcher(cfg, factory, console=console)
+            try:
+                return await dispatcher.flush()
+            finally:
+                dispatcher.close()
         from telegram import Bot
 
         token = cfg.telegram.token.get_secret_value()
         async with Bot(token, base_url=cfg.telegram.base_url, base_file_url=cfg.telegram.base_file_url) as bot:
-            return await make_dispatcher(cfg, factory, bot=bot, console=console).flush()
+            dispatcher = make_dispatcher(cfg, factory, bot=bot, console=console)
+            try:
+                return await dispatcher.flush()
+            finally:
+                dispatcher.close()
 
     r = asyncio.run(run())
-    console.print(f"sent {r.sent}, retrying {r.retried}, failed {r.failed}, recovered after a crash {r.recovered}")
+    console.print(
+        f"sent {r.sent}, retrying {r.retried}, failed {r.failed}, recovered after a crash {r.recovered}; "
+        f"charts: sent {r.charts_sent}, retrying {r.charts_retried}, failed {r.charts_failed}"
+    )
 
 
 def run_bot(config: ConfigOption = None, db: DbOption = None) -> None:

@@ -127,7 +127,8 @@ class System:
         """Close everything :func:`compose` opened, each step even when an earlier one failed.
 
         The application is stopped and its HTTP clients closed through its link
-        (also when it never managed to connect), then the exchange clients, then the bare Bot.
+        (also when it never managed to connect), then the exchange clients, the chart
+        workers (charts due are sent first), then the bare Bot.
         """
         try:
             if self.link is not None:
@@ -137,8 +138,11 @@ class System:
                 await self.backfiller.wait()
                 await self.feeds.close()
             finally:
-                if self.bot is not None:
-                    await self.bot.shutdown()
+                try:
+                    await self.dispatcher.aclose()
+                finally:
+                    if self.bot is not None:
+                        await self.bot.shutdown()
 
 
 async def compose(
@@ -212,11 +216,18 @@ async def compose(
             dispatcher = make_dispatcher(cfg, factory, bot=application.bot, console=console, link=link)
             services.dispatcher = dispatcher
         else:
-            from telegram import Bot
             from telegram.error import TelegramError
+            from telegram.ext import AIORateLimiter, ExtBot
 
             token = cfg.telegram.token.get_secret_value()  # type: ignore[union-attr]
-            bot = Bot(token, base_url=cfg.telegram.base_url, base_file_url=cfg.telegram.base_file_url)
+            # Telegram's flood limits (30 messages/s, 20 a minute per group), as the application's bot has them:
+            # an alert is two messages now (text, then its chart).
+            bot = ExtBot(
+                token,
+                base_url=cfg.telegram.base_url,
+                base_file_url=cfg.telegram.base_file_url,
+                rate_limiter=AIORateLimiter(max_retries=0),
+            )
             try:
                 await bot.initialize()
             except TelegramError as err:  # sends retry from the outbox; the loop must not wait for Telegram

@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,6 +41,17 @@ log = logging.getLogger(__name__)
 
 # Seed of the synthetic labelled market supervised detectors pretrain on.
 LABELLED_SEED = 90_210
+# At most this many symbols (evenly spread) fit a detector that has nothing to train.
+FIT_SAMPLE = 64
+
+
+def _sample(frames: Mapping[str, pd.DataFrame], n: int) -> dict[str, pd.DataFrame]:
+    """At most ``n`` of ``frames``, evenly spread over the sorted keys (all of them when there are fewer)."""
+    keys = sorted(frames)
+    if len(keys) <= n:
+        return dict(frames)
+    step = len(keys) / n
+    return {keys[int(i * step)]: frames[keys[int(i * step)]] for i in range(n)}
 
 
 def _timeframe_of(step: pd.Timedelta) -> str:
@@ -139,7 +151,9 @@ class DetectorPool:
             log.debug("detector %s: waiting for enough history to start", slot.name)
             return
         if not detector.requires_training:
-            detector.fit(usable)
+            # Nothing to train, but scaling and daily profiles to fit, at every start: on a sample of the
+            # symbols (fitting zscore on all 500 took 5-14 s of each start; the profile is shared anyway).
+            detector.fit(_sample(usable, FIT_SAMPLE))
             slot.detector, slot.version, slot.failing = detector, "untrained", False
             return
         self._train_and_store(slot, detector, usable)
@@ -257,6 +271,43 @@ class DetectorPool:
     def override(self, detector: str, symbol: str) -> Resolved:
         """The threshold override and on/off switch for ``detector`` on ``symbol`` (as read this cycle)."""
         return resolve_override(self._overrides, symbol, detector)
+
+    def alarms_many(
+        self,
+        name: str,
+        detector: Any,
+        batch: Mapping[str, pd.Series],
+        *,
+        min_severity: Severity | str = Severity.LOW,
+    ) -> dict[str, pd.DataFrame]:
+        """:meth:`alarms_for` of every ``exchange:symbol`` in ``batch`` that fires (others are left out).
+
+        Why: the rule costs a few hundred microseconds of pandas per symbol, which at 500
+        symbols and four detectors was most of the scoring stage. When the detector's
+        threshold is one number (``constant_threshold``), one vectorised comparison of every
+        symbol's scores with that symbol's threshold (its override, or the detector's own;
+        none when switched off) finds the symbols that fire, and only those go through the
+        rule: the others could not have produced an alarm, so the result is the same.
+        """
+        limit = detector.constant_threshold() if hasattr(detector, "constant_threshold") else None
+        keys = list(batch)
+        if limit is not None and keys:
+            # each symbol's threshold: its override (the order of storage.thresholds) or the detector's own
+            resolved = [self.override(name, key.partition(":")[2]) for key in keys]
+            limits = np.array(
+                [np.inf if not r.enabled else limit if r.threshold is None else r.threshold for r in resolved]
+            )
+            values = [s.to_numpy(dtype="float64") for s in batch.values()]
+            lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
+            owners = np.repeat(np.arange(len(keys)), lengths)
+            above = np.concatenate(values) > limits[owners]  # NaN compares False, as in the rule
+            keys = [keys[i] for i in np.unique(owners[above])]
+        out = {}
+        for key in keys:
+            fired = self.alarms_for(name, key.partition(":")[2], detector, batch[key], min_severity=min_severity)
+            if len(fired):
+                out[key] = fired
+        return out
 
     def alarms_for(
         self,

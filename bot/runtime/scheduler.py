@@ -192,6 +192,26 @@ class MainJob:
             **self._job_options(),
         )
 
+    def _skipped(self, event: Any) -> None:
+        """A run was due while the previous cycle still ran (coalesced: the next one catches up)."""
+        if str(event.job_id).startswith("cycle:"):
+            timeframe = str(event.job_id).split(":", 1)[1]
+            log.warning("cycle %s overran its timeframe; the next run catches up", timeframe)
+            if self.metrics is not None:
+                self.metrics.skipped(timeframe)
+
+    def _log_serving(self) -> None:
+        """Which detectors ONNX Runtime serves, and whether TensorFlow had to be loaded (memory, start-up)."""
+        import sys
+
+        assert self.runtime is not None
+        served: dict[str, list[str]] = {}
+        for name, detector, _version in self.runtime.detectors.active():
+            served.setdefault(str(getattr(detector, "served_by", "numpy")), []).append(name)
+        parts = [f"served by {how}: {', '.join(sorted(names))}" for how, names in sorted(served.items())]
+        loaded = "tensorflow" in sys.modules
+        log.info("ready; %s; TensorFlow loaded: %s", "; ".join(parts) or "no detectors yet", loaded)
+
     def request_stop(self) -> None:
         self._stop.set()
 
@@ -202,6 +222,7 @@ class MainJob:
         (``bot.telegram.link``) while the cycles run. Whatever was opened is
         closed on the way out, also when start-up failed half-way.
         """
+        from apscheduler.events import EVENT_JOB_MAX_INSTANCES
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         loop = asyncio.get_running_loop()
@@ -219,6 +240,7 @@ class MainJob:
                 self.system.link.start()
             scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
             self._schedule(scheduler)
+            scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
             scheduler.start()
             if self.cfg.metrics.prometheus_port:
                 from bot.runtime.metrics import start_metrics
@@ -226,6 +248,9 @@ class MainJob:
                 self.metrics = start_metrics(self.cfg.metrics.prometheus_port)
             if catch_up:  # score what closed while we were down, right away; timeframes do not wait for each other
                 await asyncio.gather(*(self._cycle(tf) for tf in self._timeframes()))
+            self._log_serving()
+            if self.runtime is not None and self.runtime.dispatcher is not None:
+                self.runtime.dispatcher.charts.warm()  # chart workers start now, not with the first alert
             await self._stop.wait()
             log.info("stopping: finishing the cycle in flight")
         finally:

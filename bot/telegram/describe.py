@@ -108,6 +108,22 @@ def _market_lines(markets: list[dict[str, Any]], onchain: dict[str, list[tuple[s
     return out
 
 
+def describe_lag(c: Any) -> str | None:
+    """How late a cycle ran after the close of the bar it scored (an overrun shows here first)."""
+    if c.until_ms is None or c.started_at is None:
+        return None
+    from core.timeframes import timeframe_to_ms
+
+    close = c.until_ms / 1000
+    started = c.started_at.timestamp() - close
+    text = f"Lag: started {_ago(started)} after its bar closed"
+    if c.finished_at is not None:
+        text += f", results out {_ago(c.finished_at.timestamp() - close)} after"
+    if started * 1000 > timeframe_to_ms(c.timeframe):
+        text += " (behind: a cycle overran its timeframe; the next one catches up)"
+    return text
+
+
 def describe_status(r: StatusReport) -> list[str]:
     """The ``/status`` lines: the loop, each market's freshness, detectors, Telegram, the outbox."""
     lines = []
@@ -124,6 +140,9 @@ def describe_status(r: StatusReport) -> list[str]:
             f"Loop: last {c.timeframe} cycle {c.started_at:%Y-%m-%d %H:%M} UTC ({ago} ago), "
             f"{state}; {c.symbols} symbols, {c.candles_added} candles, {c.events} events, {c.errors} errors"
         )
+        lag = describe_lag(c)
+        if lag:
+            lines.append(lag)
         if c.last_error:
             lines.append(f"Last error: {c.last_error[:300]}")
     lines.append(f"Last 24 h: {r.cycles_24h} cycles, {r.errors_24h} errors")

@@ -184,7 +184,8 @@ async def cmd_list(update: Update, context: CustomContext) -> None:
         await _reply(update, "The watchlist is empty. Add a market with /watch BTC/USDT")
         return
     lines = [
-        f"• {e.symbol} {e.timeframe} ({e.exchange})" + (f" [group {e.group_name}]" if e.group_name else "")
+        f"• {e.symbol} {e.timeframe} ({e.exchange})"
+        + (f" [group {e.group_name}]" if e.group_name else "")
         + f", {_origin(e)}"
         for e in entries
     ]

@@ -202,6 +202,7 @@ async def test_status_reports_cycles_errors_and_models(running: Any, tg: FakeTel
                 timeframe="1h",
                 started_at=now - timedelta(minutes=5),
                 finished_at=now - timedelta(minutes=4),
+                until_ms=int((now - timedelta(minutes=5, seconds=12)).timestamp() * 1000),
                 symbols=3,
                 candles_added=3,
                 events=1,
@@ -213,6 +214,7 @@ async def test_status_reports_cycles_errors_and_models(running: Any, tg: FakeTel
             s.add(ModelRecord(detector="lstm_autoencoder", scope="shared", version=v, path=f"models/{v}"))
     [status] = await say(tg, "/status", chat_id=MEMBER)
     assert "Loop: last 1h cycle" in status and "finished in 60.0 s; 3 symbols, 3 candles, 1 events, 1 errors" in status
+    assert "Lag: started 12 s after its bar closed, results out 72 s after" in status
     assert "Last error: binance: timeout on SOL/USDT" in status
     assert "Last 24 h: 1 cycles, 1 errors" in status
     assert "Models: lstm_autoencoder (shared) v2" in status
