@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from core.errors import ConfigError
 from detectors.base import SeriesDetector
 from detectors.features import sliding_windows
 
@@ -26,6 +27,8 @@ class ZScoreDetector(SeriesDetector):
     default_threshold_columns: ClassVar[dict[str, Any] | None] = {"policy": "likelihood", "suppress": 48}
 
     def __init__(self, *, window: int = 48, min_scale: float = 0.05, **kwargs: Any) -> None:
+        if int(window) < 2 or not float(min_scale) > 0:  # a 0/1-row window or a zero floor scores nothing but NaN
+            raise ConfigError(f"zscore: window must be >= 2 rows and min_scale > 0, got {window!r} and {min_scale!r}")
         super().__init__(window=int(window), min_scale=float(min_scale), **kwargs)
 
     @property
