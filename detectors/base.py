@@ -136,6 +136,19 @@ class Detector(ABC):
         """Rows after an alarm run's start in which a new run is dropped (one incident, one alert)."""
         return 0
 
+    @property
+    def alarm_lookback(self) -> int:
+        """Past scores the alarm value and threshold of a row depend on (0: that row's score alone).
+
+        The live loop carries this many recent scores per symbol from cycle to cycle
+        (``detectors.alarm_stream``), so its alarms equal those of the whole series.
+        """
+        return 0
+
+    def last_thresholds(self, scores: pd.Series, n: int) -> pd.Series:
+        """``thresholds(scores)`` of the last ``n`` rows; override when computing only those is cheaper."""
+        return self.thresholds(scores).iloc[len(scores) - n :]
+
     def is_anomaly(self, scores: pd.Series) -> pd.Series:
         """Boolean alarm per point under the one rule of :mod:`detectors.alarms` (False during warm-up)."""
         hit = fires(self.alarm_values(scores), self.thresholds(scores)).rename("is_anomaly")
@@ -376,6 +389,13 @@ class SeriesDetector(Detector):
     @property
     def suppress_rows(self) -> int:
         return self.threshold_.suppress
+
+    @property
+    def alarm_lookback(self) -> int:
+        return self.threshold_.lookback
+
+    def last_thresholds(self, scores: pd.Series, n: int) -> pd.Series:
+        return self.threshold_.thresholds_last(scores, n)
 
     # --------------------------------------------------------------- storage
     def save(self, directory: str | Path) -> Path:

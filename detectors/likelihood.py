@@ -99,6 +99,11 @@ class LikelihoodThreshold(ThresholdPolicy):
         thr = center + self.z * np.maximum(scale, self.min_scale)
         return thr.to_numpy()[len(self.history_) :]
 
+    @property
+    def lookback(self) -> int:
+        # the robust scale is a rolling median of distances to a rolling median: two windows back
+        return (2 if self.robust else 1) * self.window + self.short
+
     def _state(self) -> dict[str, Any]:
         return {
             "short": self.short,

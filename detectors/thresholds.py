@@ -71,6 +71,20 @@ class ThresholdPolicy:
     def _thresholds(self, values: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    @property
+    def lookback(self) -> int:
+        """Past scores the value and threshold at a row read (0: none beyond the fitted state).
+
+        Carrying this many recent scores from one live cycle to the next gives new rows the
+        thresholds they get in the whole series (``detectors.alarm_stream``).
+        """
+        return 0
+
+    def thresholds_last(self, scores: pd.Series, n: int) -> pd.Series:
+        """The thresholds of the last ``n`` rows of ``scores`` (what a live cycle needs); same values as
+        ``thresholds(scores).iloc[-n:]``, cheaper where a policy's work is per row."""
+        return self.thresholds(scores).iloc[len(scores) - n :]
+
     def is_anomaly(self, scores: pd.Series) -> pd.Series:
         """True where the (transformed) score exceeds its threshold (:func:`detectors.alarms.fires`),
         less the repeats inside one incident when ``suppress`` is set (:func:`detectors.alarms.suppress_repeats`)."""
@@ -142,6 +156,10 @@ class RollingQuantileThreshold(ThresholdPolicy):
         rolled = pd.Series(values).shift(1).rolling(self.window, min_periods=min_periods).quantile(self.quantile)
         return rolled.fillna(self.train_value_).to_numpy()
 
+    @property
+    def lookback(self) -> int:
+        return self.window
+
     def _state(self) -> dict[str, Any]:
         return {"quantile": self.quantile, "window": self.window, "train_value": self.train_value_}
 
@@ -179,7 +197,19 @@ class DynamicThreshold(ThresholdPolicy):
     def transform(self, scores: pd.Series) -> pd.Series:
         return pd.Series(self._smooth(scores.to_numpy(dtype="float64")), index=scores.index)
 
-    def _thresholds(self, values: np.ndarray) -> np.ndarray:
+    @property
+    def lookback(self) -> int:
+        # the window, plus the rows after which the EWMA's weight (1 - 2 / (span + 1))^k is below
+        # double precision: a carried history of this length smooths like the whole series
+        return self.window + 64 * self.span
+
+    def thresholds_last(self, scores: pd.Series, n: int) -> pd.Series:
+        if not self.fitted_:
+            raise DetectorError(f"threshold {self.policy!r} is not fitted: fit it on training scores first")
+        out = self._thresholds(scores.to_numpy(dtype="float64"), first=len(scores) - n)
+        return pd.Series(out[len(scores) - n :], index=scores.index[len(scores) - n :], name="threshold")
+
+    def _thresholds(self, values: np.ndarray, first: int = 0) -> np.ndarray:
         hist = np.asarray(self.history_, dtype="float64")
         smoothed = self._smooth(values)
         full = np.concatenate([hist, smoothed])
@@ -193,13 +223,13 @@ class DynamicThreshold(ThresholdPolicy):
         padded = np.concatenate([np.full(w - 1, np.nan), full])
         zs = np.arange(2.0, self.z_max + 0.01, 0.5)
         chunk = 2048
-        for lo in range(start, len(full), chunk):
+        for lo in range(start + max(first, 0), len(full), chunk):
             hi = min(lo + chunk, len(full))
             win = np.lib.stride_tricks.sliding_window_view(padded, w)[lo:hi]  # (m, w) ending at each point
             eps = self._epsilon(win, zs)
             out[lo - start : hi - start] = eps
         cur = smoothed
-        cand = np.flatnonzero(np.isfinite(cur) & (cur > out))
+        cand = np.flatnonzero(np.isfinite(cur) & (cur > out))  # NaN (rows before `first`) compares False
         for i in cand:
             win = padded[start + i : start + i + w]
             if self._pruned(win, out[i]):

@@ -6,7 +6,9 @@ A cycle, for one timeframe at time ``now``:
    concurrency cap (a failing symbol is recorded and skipped);
 2. fetch social volume (a failing source is logged and ignored);
 3. load the recent history of every symbol and score it with every enabled
-   detector, all symbols in one batched model call per detector;
+   detector, all symbols in one batched model call per detector; alarms are
+   judged on each symbol's recent scores carried from cycle to cycle
+   (``bot.runtime.live_alarms``), as over the whole series;
 4. store the events (only new ones come back), group them into alerts and
    queue one delivery per chat in the same transaction;
 5. flush the outbox;
@@ -228,15 +230,23 @@ class Runtime:
         events: list[NewEvent] = []
         for name, detector, version in self.detectors.active():
             t0 = time.perf_counter()
-            try:
-                batch = detector.score_batch(frames, last_n=last_n)
+            try:  # one batched model call; alarms judged on each symbol's carried recent scores
+                fired_by_key = self.detectors.live_alarms(
+                    name,
+                    detector,
+                    version,
+                    frames,
+                    timeframe=timeframe,
+                    last_n=last_n,
+                    since=since,
+                    min_severity=min_sev,
+                )
             except Exception as err:  # one failing detector must not kill the tick
                 report.errors[f"detector:{name}"] = f"{type(err).__name__}: {err}"
                 log.exception("detector %s failed", name)
                 continue
-            for key, scores in batch.items():
+            for key, fired in fired_by_key.items():
                 exchange, _, symbol = key.partition(":")
-                fired = self.detectors.alarms_for(name, symbol, detector, scores, min_severity=min_sev)
                 events += events_from_alarms(
                     fired,
                     exchange=exchange,
