@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.config import ThresholdConfig
+from core.config import THRESHOLD_POLICY_KEYS, ThresholdConfig, validate_threshold
 from core.errors import ConfigError, DetectorError
 from detectors.alarms import fires, suppress_repeats
 
@@ -292,46 +292,34 @@ class DynamicThreshold(ThresholdPolicy):
 def make_threshold(cfg: ThresholdConfig | dict[str, Any]) -> ThresholdPolicy:
     """A fresh (unfitted unless static) policy from a ``ThresholdConfig`` or its dict.
 
-    ``suppress`` (rows, any policy) and the ``likelihood`` policy's keys (``short``, ``window``,
-    ``probability``, ``robust``, ``min_scale``, ``min_history``) are read from the dict.
+    A dict is validated by the config model (``core.config.validate_threshold``): only the
+    chosen policy's keys, within their ranges, plus ``suppress`` (rows, any policy).
     """
     if isinstance(cfg, dict):
-        cfg = dict(cfg)
-        suppress = int(cfg.pop("suppress", 0) or 0)
-        if suppress < 0:
-            raise ConfigError(f"threshold.suppress: must be >= 0 rows, got {suppress}")
-        policy = (
-            _likelihood(cfg)
-            if cfg.get("policy") == "likelihood"
-            else make_threshold(ThresholdConfig.model_validate(cfg))
-        )
-        policy.suppress = suppress
-        return policy
+        cfg = validate_threshold(cfg)
+    policy: ThresholdPolicy
     if cfg.policy == "static":
         assert cfg.value is not None
-        return StaticThreshold(cfg.value)
-    if cfg.policy == "k_sigma":
-        return KSigmaThreshold(cfg.k)
-    if cfg.policy == "rolling_quantile":
-        return RollingQuantileThreshold(cfg.quantile, cfg.window)
-    if cfg.policy == "dynamic":
-        return DynamicThreshold(cfg.window)
-    raise ConfigError(f"threshold.policy: unknown policy {cfg.policy!r}")
+        policy = StaticThreshold(cfg.value)
+    elif cfg.policy == "k_sigma":
+        assert cfg.k is not None
+        policy = KSigmaThreshold(cfg.k)
+    elif cfg.policy == "rolling_quantile":
+        assert cfg.quantile is not None and cfg.window is not None
+        policy = RollingQuantileThreshold(cfg.quantile, cfg.window)
+    elif cfg.policy == "dynamic":
+        assert cfg.window is not None
+        policy = DynamicThreshold(cfg.window)
+    elif cfg.policy == "likelihood":
+        from detectors.likelihood import LikelihoodThreshold
 
-
-_LIKELIHOOD_KEYS = ("short", "window", "probability", "robust", "min_scale", "min_history")
-
-
-def _likelihood(cfg: dict[str, Any]) -> ThresholdPolicy:
-    from detectors.likelihood import LikelihoodThreshold
-
-    unknown = sorted(set(cfg) - {"policy", *_LIKELIHOOD_KEYS})
-    if unknown:
-        raise ConfigError(f"threshold: unknown key(s) for policy 'likelihood': {', '.join(unknown)}")
-    try:
-        return LikelihoodThreshold(**{k: cfg[k] for k in _LIKELIHOOD_KEYS if k in cfg})
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"threshold: {err}") from None
+        policy = LikelihoodThreshold(
+            **{key: getattr(cfg, key) for key in THRESHOLD_POLICY_KEYS["likelihood"] if getattr(cfg, key) is not None}
+        )
+    else:  # pragma: no cover - the config model's Literal lists the policies
+        raise ConfigError(f"threshold.policy: unknown policy {cfg.policy!r}")
+    policy.suppress = int(cfg.suppress)
+    return policy
 
 
 def threshold_from_dict(data: dict[str, Any]) -> ThresholdPolicy:
