@@ -25,7 +25,15 @@ from backtest.metrics import compute_metrics, periods_per_year, trade_stats
 from backtest.strategy import Strategy
 from core.errors import BacktestError, InputError
 
-__all__ = ["BacktestResult", "align_candles", "column_params", "price_arrays", "run_backtest", "select_symbols"]
+__all__ = [
+    "BacktestResult",
+    "against_columns",
+    "align_candles",
+    "column_params",
+    "price_arrays",
+    "run_backtest",
+    "select_symbols",
+]
 
 log = logging.getLogger(__name__)
 PORTFOLIO = "portfolio"
@@ -226,6 +234,10 @@ def run_backtest(
     """
     _check_events_frame(events)
     frames = select_symbols(align_candles(candles, symbol), strategy)
+    chosen = filter_events(events, strategy)
+    col_short: np.ndarray | None = None
+    if strategy.direction == "against":
+        frames, chosen, col_short = against_columns(frames, chosen)
     symbols = list(frames)
     index = next(iter(frames.values())).index
     n, n_sym = len(index), len(symbols)
@@ -233,10 +245,11 @@ def run_backtest(
     bar_ms = _bar_ms(index)
     ppy = periods_per_year(bar_ms)
 
-    chosen = filter_events(events, strategy)
     ev_ptr, ev_bar, ev_score = events_to_csr(chosen, index, symbols)
     sym = np.arange(n_sym)
     cols = column_params(strategy, n_sym, sym)
+    if col_short is not None:
+        cols["short"] = col_short
     sched = schedule_trades(prices, ev_ptr, ev_bar, ev_score, cols)
     equity, records, _pf = execute_on_bars(index, prices, sched, sym, cols["short"], strategy)
     fills = trades_from_records(records)
@@ -246,7 +259,7 @@ def run_backtest(
     trades = pd.DataFrame(
         {
             "symbol": np.asarray(symbols, dtype=object)[fills["col"]],
-            "direction": strategy.direction,
+            "direction": np.where(cols["short"][fills["col"]], "short", "long"),
             "entry_ts": index[fills["entry_idx"]],
             "entry_price": fills["entry_price"],
             "exit_ts": index[exit_bar],
@@ -292,6 +305,7 @@ def run_backtest(
         r_ptr, r_bar, r_score = _random_events(counts, n, spacing, draws, rng)
         r_sym = np.tile(sym, draws)
         r_cols = column_params(strategy.replace(min_score=None), draws * n_sym, r_sym)
+        r_cols["short"] = np.tile(cols["short"], draws)
         r_cols["ev"] = np.arange(draws * n_sym)
         r_sched = schedule_trades(prices, r_ptr, r_bar, r_score, r_cols)
         r_equity, r_records, _ = execute_on_bars(index, prices, r_sched, r_sym, r_cols["short"], strategy)
@@ -331,6 +345,37 @@ def run_backtest(
         random_draws=draws,
         events_used=int(len(ev_bar) if strategy.min_score is None else (ev_score >= strategy.min_score).sum()),
     )
+
+
+AFTER_RISES, AFTER_FALLS = " (short after rises)", " (long after falls)"
+
+
+def against_columns(
+    frames: dict[str, pd.DataFrame], events: pd.DataFrame
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, np.ndarray]:
+    """Direction ``against``: each symbol becomes a short column fed by its up-move events and a long
+    column fed by its down-move events (the events' ``move``); events with no known move are dropped.
+
+    Returns the new frames, the events renamed to their column, and the per-column short flags.
+    """
+    if "move" not in events.columns:
+        raise InputError("direction 'against' needs the events' 'move' (which way the market moved at each event)")
+    move = events["move"].to_numpy(dtype="float64")
+    known = np.isfinite(move) & (move != 0)
+    if (~known).any():
+        log.warning("direction 'against': %d event(s) without a known move are skipped", int((~known).sum()))
+    out_frames: dict[str, pd.DataFrame] = {}
+    shorts: list[bool] = []
+    for name, frame in frames.items():
+        for suffix, short in ((AFTER_RISES, True), (AFTER_FALLS, False)):
+            out_frames[name + suffix] = frame
+            shorts.append(short)
+    kept = events.loc[known].copy()
+    suffix = np.where(kept["move"].to_numpy() > 0, AFTER_RISES, AFTER_FALLS)
+    if len(frames) == 1 and "" in set(kept["symbol"]):
+        kept["symbol"] = kept["symbol"].where(kept["symbol"] != "", next(iter(frames)))
+    kept["symbol"] = kept["symbol"].astype(str) + suffix
+    return out_frames, kept, np.asarray(shorts, dtype=bool)
 
 
 def _check_events_frame(events: pd.DataFrame) -> None:

@@ -67,6 +67,8 @@ def normalize_events(frame: pd.DataFrame, *, where: str = "events", default_symb
     else:
         out["symbol"] = default_symbol or ""
     out["severity"] = _each_distinct(frame[cols["severity"]], str.lower) if "severity" in cols else "low"
+    if "move" in cols:  # which way the market moved at the event (direction "against" trades against it)
+        out["move"] = pd.to_numeric(frame[cols["move"]], errors="coerce").astype("float64")
     return out.sort_values("timestamp", kind="stable").reset_index(drop=True)
 
 
@@ -84,6 +86,7 @@ def read_events_csv(path: str | Path, *, default_symbol: str | None = None) -> p
             "timestamp": table.times("timestamp", "iso_or_ms"),
             "score": table.numbers("score", finite=False),
             **{c: table.text(c).to_numpy() for c in ("detector", "symbol", "severity") if table.has(c)},
+            **({"move": table.numbers("move")} if table.has("move") else {}),
         }
     )
     if table.has("severity"):

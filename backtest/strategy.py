@@ -51,7 +51,9 @@ class Strategy:
     symbols : tuple[str, ...] | None
         Only these symbols trade (None: every symbol with candles).
     direction : str
-        ``long`` or ``short``.
+        ``long``, ``short``, or ``against``: per event, against the market's move at the
+        event (short after a rise, long after a fall; the event's ``move``), which is how
+        a venue that broke away from its group is faded.
     hold_bars : int
         Time stop: exit at the open of ``entry_bar + hold_bars`` (0: no time stop).
     take_profit, stop_loss, trailing_stop : float | None
@@ -86,8 +88,8 @@ class Strategy:
         def bad(key: str, why: str) -> InputError:
             return InputError(f"strategy {self.name!r}: {key}={getattr(self, key)!r}: {why}")
 
-        if self.direction not in ("long", "short"):
-            raise bad("direction", "expected 'long' or 'short'")
+        if self.direction not in ("long", "short", "against"):
+            raise bad("direction", "expected 'long', 'short' or 'against'")
         if not isinstance(self.hold_bars, int) or self.hold_bars < 0:
             raise bad("hold_bars", "expected an integer >= 0")
         if self.hold_bars == 0 and self.take_profit is None and self.stop_loss is None and self.trailing_stop is None:
@@ -133,6 +135,10 @@ STRATEGIES: dict[str, Strategy] = {
     "trailing": Strategy(name="trailing", hold_bars=168, trailing_stop=0.02),
     # Fade the anomaly: short after the event, bracketed.
     "fade": Strategy(name="fade", direction="short", hold_bars=12, take_profit=0.02, stop_loss=0.02),
+    # Fade a venue that broke away from its asset group: trade it back towards the others.
+    "fade_venue": Strategy(
+        name="fade_venue", detector="divergence", direction="against", hold_bars=6, take_profit=0.02, stop_loss=0.03
+    ),
 }
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "parse_count",
     "parse_detector",
     "parse_duration",
+    "parse_exchanges",
     "parse_symbol",
     "parse_threshold_value",
     "parse_timeframe",
@@ -59,6 +60,23 @@ def parse_symbol(raw: str) -> str:
     if not _SYMBOL_RE.match(value):
         raise InputError(f"bad symbol {_shown(raw)}: expected BASE/QUOTE such as BTC/USDT")
     return value
+
+
+_EXCHANGE_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+MAX_VENUES = 8
+
+
+def parse_exchanges(raw: str) -> list[str]:
+    """``binance,okx,kraken`` -> the exchange names of an asset group (2..8, distinct)."""
+    names = [part.strip().lower() for part in raw.split(",") if part.strip()]
+    bad = [n for n in names if not _EXCHANGE_RE.match(n)]
+    if bad:
+        raise InputError(f"bad exchange name {_shown(bad[0])}: lower-case letters, digits and _")
+    if len(names) != len(set(names)):
+        raise InputError(f"exchanges {_shown(raw)}: each exchange once")
+    if not 2 <= len(names) <= MAX_VENUES:
+        raise InputError(f"exchanges {_shown(raw)}: a group needs 2 to {MAX_VENUES} exchanges, comma-separated")
+    return names
 
 
 def parse_timeframe(raw: str) -> str:

@@ -49,8 +49,21 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SymbolValidator = Callable[[str, str], Awaitable[str]]
+#: quotes that stand for the same dollar on different venues, tried in this order for a group member
+QUOTE_EQUIVALENTS: dict[str, tuple[str, ...]] = {
+    "USDT": ("USD", "USDC"),
+    "USD": ("USDT", "USDC"),
+    "USDC": ("USD", "USDT"),
+}
 BacktestRunner = Callable[[str, str | None, str | None], Any]
 T = TypeVar("T")
+
+
+def _config_group(cfg: Config, entry: WatchlistEntry) -> str | None:
+    for e in cfg.watchlist:
+        if (e.exchange, e.symbol, e.timeframe) == (entry.exchange, entry.symbol, entry.timeframe):
+            return e.group
+    return None
 
 
 @dataclass(frozen=True)
@@ -59,9 +72,11 @@ class StatusReport:
     last_cycle: Cycle | None
     cycles_24h: int
     errors_24h: int
-    markets: list[dict[str, Any]] = field(default_factory=list)  # symbol, timeframe, last_ts, lag_s, last_error
+    markets: list[dict[str, Any]] = field(default_factory=list)  # symbol, timeframe, last_ts, lag_s, last_error, group
     models: list[dict[str, Any]] = field(default_factory=list)  # detector, scope, version, created_at
     deliveries: dict[str, int] = field(default_factory=dict)
+    #: per asset of a watched group: (on-chain source, metric, time of its newest stored value or None)
+    onchain: dict[str, list[tuple[str, str, int | None]]] = field(default_factory=dict)
 
 
 class BotService:
@@ -125,6 +140,75 @@ class BotService:
         if self.validate_symbol is not None:
             symbol = await self.validate_symbol(ex, symbol)
         return await self._db(lambda s: add_watch(s, ex, symbol, tf, added_by=user_id))
+
+    async def watch_group(
+        self,
+        symbol: str,
+        exchanges: list[str],
+        timeframe: str | None = None,
+        *,
+        group: str | None = None,
+        user_id: int | None = None,
+    ) -> list[tuple[WatchlistEntry, bool]]:
+        """Watch one asset on several exchanges as an asset group (all or nothing).
+
+        Each exchange's spelling is found by the validator, trying the quote first as given
+        and then its equivalents (USDT, USD, USDC: ``BTC/USDT`` on kraken is ``BTC/USD``).
+        An exchange that lists none of them stops the whole group with its name.
+        """
+        names = [self.check_exchange(e) for e in exchanges]
+        tf = timeframe or self.default_timeframe
+        name = group or symbol.partition("/")[0]
+        resolved = [(ex, await self._group_symbol(ex, symbol)) for ex in names]
+
+        def run(s: Session) -> list[tuple[WatchlistEntry, bool]]:
+            return [add_watch(s, ex, sym, tf, added_by=user_id, group=name) for ex, sym in resolved]
+
+        return await self._db(run)
+
+    async def _group_symbol(self, exchange: str, symbol: str) -> str:
+        if self.validate_symbol is None:
+            return symbol
+        base, _, quote = symbol.partition("/")
+        tried = [quote] + [q for q in QUOTE_EQUIVALENTS.get(quote, ()) if q != quote]
+        first_error: BotError | None = None
+        for q in tried:
+            try:
+                return await self.validate_symbol(exchange, f"{base}/{q}")
+            except BotError as err:  # BadSymbolError; kept to report the first one
+                first_error = first_error or err
+        raise InputError(
+            f"{exchange} lists none of {', '.join(f'{base}/{q}' for q in tried)} ({first_error}); "
+            "the group was not added"
+        )
+
+    def is_group_name(self, text: str) -> bool:
+        """True when ``text`` names a ``[[groups]]`` entry of the config."""
+        return text.strip().lower() in {g.group_name.lower() for g in self.cfg.groups}
+
+    async def watch_named_group(self, name: str, *, user_id: int | None = None) -> list[tuple[WatchlistEntry, bool]]:
+        """Watch (again) every market of a group defined in the config's ``[[groups]]``."""
+        groups = {g.group_name.lower(): g for g in self.cfg.groups}
+        group = groups.get(name.strip().lower())
+        if group is None:
+            known = ", ".join(sorted(g.group_name for g in self.cfg.groups)) or "none configured"
+            raise InputError(f"no asset group named {name!r} (groups: {known})")
+
+        def run(s: Session) -> list[tuple[WatchlistEntry, bool]]:
+            return [
+                add_watch(
+                    s,
+                    e["exchange"],
+                    e["symbol"],
+                    e["timeframe"],
+                    added_by=user_id,
+                    group=e["group"],
+                    book_depth=e.get("book_depth"),
+                )
+                for e in group.entries()
+            ]
+
+        return await self._db(run)
 
     async def unwatch(self, symbol: str, timeframe: str | None = None, exchange: str | None = None) -> int:
         return await self._db(lambda s: remove_watch(s, symbol, timeframe=timeframe, exchange=exchange))
@@ -243,6 +327,19 @@ class BotService:
         await self._db(lambda s: ensure_chat(s, chat_id, title=title, revive=True))
 
     # -- status ----------------------------------------------------------------------------------
+    def _onchain_status(
+        self, s: Session, markets: list[dict[str, Any]]
+    ) -> dict[str, list[tuple[str, str, int | None]]]:
+        """For every watched group's asset: each on-chain source and when it last delivered a value."""
+        sources = [c for c in self.cfg.onchain if c.enabled]
+        assets = sorted({m["symbol"].partition("/")[0] for m in markets if m.get("group")})
+        if not sources or not assets:
+            return {}
+        from storage.metrics import latest_points
+
+        latest = latest_points(s, [c.name for c in sources], assets)
+        return {a: [(c.name, c.metric, latest.get((c.name, a))) for c in sources] for a in assets}
+
     async def status(self) -> StatusReport:
         now = self.now()
 
@@ -266,9 +363,12 @@ class BotService:
                         "last_ts": ts,
                         "lag_s": lag,
                         "last_error": e.last_error,
+                        "group": e.group_name or _config_group(self.cfg, e),
                     }
                 )
             models = active_model_versions(s)
-            return StatusReport(now, last, n, errs, markets, models, delivery_counts(s))
+            return StatusReport(
+                now, last, n, errs, markets, models, delivery_counts(s), self._onchain_status(s, markets)
+            )
 
         return await self._db(run)

@@ -35,6 +35,7 @@ from core.timeframes import timeframe_to_ms
 
 __all__ = [
     "AlertsConfig",
+    "AssetGroupConfig",
     "BacktestConfig",
     "Config",
     "DatabaseConfig",
@@ -42,6 +43,7 @@ __all__ = [
     "ENV_OVERRIDES",
     "ExchangeConfig",
     "LoggingConfig",
+    "OnchainSourceConfig",
     "SchedulerConfig",
     "SocialSourceConfig",
     "TelegramConfig",
@@ -84,6 +86,11 @@ class LoggingConfig(_Section):
 
 
 class ExchangeConfig(_Section):
+    ccxt_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="the ccxt exchange class to use; default the table's name (two accounts or a mirror of one venue)",
+    )
     ccxt_config: dict[str, Any] = Field(
         default_factory=dict,
         description="passed unchanged to the ccxt exchange constructor (urls, options, apiKey, ...)",
@@ -99,6 +106,19 @@ class WatchEntry(_Section):
     exchange: str = Field(min_length=1)
     symbol: str = Field(min_length=3)
     timeframe: Timeframe = "1h"
+    book_depth: int | None = Field(
+        default=None,
+        ge=5,
+        le=1000,
+        description="order-book levels per side to snapshot at every bar close (a depth the exchange accepts, "
+        "Binance: 5, 10, 20, 50, 100, 500, 1000); unset: no snapshots",
+    )
+    group: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="asset group: entries of one group and timeframe are the same asset on several venues",
+    )
 
     @field_validator("symbol")
     @classmethod
@@ -107,6 +127,65 @@ class WatchEntry(_Section):
         if not sep or not base or not quote:
             raise ValueError(f"expected BASE/QUOTE such as 'BTC/USDT', got {value!r}")
         return value.upper()
+
+
+def _base_quote(value: str) -> str:
+    base, sep, quote = value.partition("/")
+    if not sep or not base or not quote:
+        raise ValueError(f"expected BASE/QUOTE such as 'BTC/USDT', got {value!r}")
+    return value.upper()
+
+
+class AssetGroupConfig(_Section):
+    """One asset on several exchanges (``[[groups]]``): expands into watchlist entries of one group.
+
+    ``symbols`` maps an exchange to its own spelling where the quote differs
+    (``{ kraken = "BTC/USD" }``); the others watch ``symbol``.
+    """
+
+    name: str | None = Field(default=None, min_length=1, max_length=64, description="default: the base asset")
+    symbol: str = Field(min_length=3)
+    exchanges: list[str] = Field(min_length=2, description="at least two venues; three or more name the odd one out")
+    timeframe: Timeframe = "1h"
+    symbols: dict[str, str] = Field(default_factory=dict)
+    book_depth: int | None = Field(default=None, ge=5, le=1000)
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol_has_quote(cls, value: str) -> str:
+        return _base_quote(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AssetGroupConfig:
+        dup = sorted({e for e in self.exchanges if self.exchanges.count(e) > 1})
+        if dup:
+            raise ValueError(f"exchanges: {', '.join(dup)} listed twice")
+        stray = sorted(set(self.symbols) - set(self.exchanges))
+        if stray:
+            raise ValueError(f"symbols: {', '.join(stray)} not in this group's exchanges")
+        for exchange, symbol in self.symbols.items():
+            try:
+                _base_quote(symbol)
+            except ValueError as err:
+                raise ValueError(f"symbols.{exchange}: {err}") from None
+        return self
+
+    @property
+    def group_name(self) -> str:
+        return self.name or self.symbol.partition("/")[0]
+
+    def entries(self) -> list[dict[str, Any]]:
+        """The watchlist entries (as config tables) this group stands for."""
+        return [
+            {
+                "exchange": exchange,
+                "symbol": self.symbols.get(exchange, self.symbol).upper(),
+                "timeframe": self.timeframe,
+                "group": self.group_name,
+                **({"book_depth": self.book_depth} if self.book_depth else {}),
+            }
+            for exchange in self.exchanges
+        ]
 
 
 class SocialSourceConfig(_Section):
@@ -118,6 +197,22 @@ class SocialSourceConfig(_Section):
         default_factory=dict,
         description="source-specific settings (path, url_template, api_key_env, ...)",
     )
+
+
+class OnchainSourceConfig(_Section):
+    """An on-chain metric source (``[[onchain]]``): one provider metric under one vigil name."""
+
+    name: str = Field(min_length=1)
+    kind: Literal["coinmetrics", "blockchair", "glassnode", "http_json", "csv"]
+    enabled: bool = True
+    metric: str = Field(
+        min_length=1,
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="vigil's name for the metric; frames get an 'onchain_<metric>' column",
+    )
+    period: Timeframe = Field(default="1d", description="what one value covers; known only once it has closed")
+    delay_minutes: int = Field(default=0, ge=0, le=7 * 24 * 60, description="publication delay after the period")
+    options: dict[str, Any] = Field(default_factory=dict, description="provider settings (metric id, asset map, ...)")
 
 
 # The keys each threshold policy reads, with their defaults (``value`` has none: static needs it).
@@ -266,6 +361,9 @@ class SchedulerConfig(_Section):
     close_delay_seconds: float = Field(default=5.0, ge=0)
     retrain_interval_hours: float = Field(default=24.0, gt=0)
     history_bars: int = Field(default=500, ge=50)
+    book_retention_days: float = Field(
+        default=30.0, gt=0, description="order-book features older than this are deleted"
+    )
     misfire_grace_seconds: int = Field(default=300, ge=1)
 
 
@@ -286,7 +384,9 @@ class Config(_Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     exchanges: dict[str, ExchangeConfig] = Field(default_factory=dict)
     watchlist: list[WatchEntry] = Field(default_factory=list)
+    groups: list[AssetGroupConfig] = Field(default_factory=list)
     social: list[SocialSourceConfig] = Field(default_factory=list)
+    onchain: list[OnchainSourceConfig] = Field(default_factory=list)
     detectors: dict[str, DetectorConfig] = Field(default_factory=dict)
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
@@ -295,24 +395,46 @@ class Config(_Section):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     @model_validator(mode="after")
+    def _groups_join_the_watchlist(self) -> Config:
+        """Every group member is a watchlist entry (tagged with its group), so every watchlist reader sees it."""
+        if not self.groups:
+            return self
+        extra = [WatchEntry.model_validate(e) for g in self.groups for e in g.entries()]
+        names = [(g.group_name, g.timeframe) for g in self.groups]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"groups: two groups named {name[0]!r} on {name[1]}; give one a name")
+        object.__setattr__(self, "watchlist", [*self.watchlist, *extra])  # frozen model: set once, here
+        return self
+
+    @model_validator(mode="after")
     def _watchlist_exchanges_are_configured(self) -> Config:
+        n_plain = len(self.watchlist) - sum(len(g.exchanges) for g in self.groups)
+
+        def where(i: int, entry: WatchEntry) -> str:
+            return f"watchlist[{i}]" if i < n_plain else f"groups ({entry.group!r}, {entry.exchange})"
+
         for i, entry in enumerate(self.watchlist):
             if self.exchanges and entry.exchange not in self.exchanges:
                 known = ", ".join(sorted(self.exchanges))
                 raise ValueError(
-                    f"watchlist[{i}].exchange: {entry.exchange!r} is not configured "
+                    f"{where(i, entry)}.exchange: {entry.exchange!r} is not configured "
                     f"under [exchanges] (configured: {known})"
                 )
         seen: set[tuple[str, str, str]] = set()
         for i, entry in enumerate(self.watchlist):
             key = (entry.exchange, entry.symbol, entry.timeframe)
             if key in seen:
-                raise ValueError(f"watchlist[{i}]: duplicate entry {'/'.join(key)!r}")
+                raise ValueError(f"{where(i, entry)}: duplicate entry {'/'.join(key)!r}")
             seen.add(key)
         names = [s.name for s in self.social]
         for name in names:
             if names.count(name) > 1:
                 raise ValueError(f"social: duplicate source name {name!r}")
+        chain_names = [s.name for s in self.onchain]
+        for name in chain_names:
+            if chain_names.count(name) > 1 or name in names:
+                raise ValueError(f"onchain: duplicate source name {name!r} (names are shared with [[social]])")
         return self
 
 

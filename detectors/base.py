@@ -178,6 +178,10 @@ class SeriesDetector(Detector):
         Seed for anything random (weights, shuffling).
     norm_window : int
         Rolling-median length for relative volume (candle mode).
+    inputs : list of str, optional
+        Optional extra input columns in candle mode (on-chain metrics such as
+        ``onchain_active_addresses``, order-book features such as ``book_imbalance_1pct``),
+        each judged against its previous ``input_window`` rows; missing values read as normal.
     """
 
     default_threshold: ClassVar[dict[str, Any]] = {"policy": "k_sigma", "k": 4.0}
@@ -195,6 +199,8 @@ class SeriesDetector(Detector):
         threshold: ThresholdConfig | dict[str, Any] | None = None,
         random_state: int = 0,
         norm_window: int = 48,
+        inputs: list[str] | None = None,
+        input_window: int = 720,
         **params: Any,
     ) -> None:
         if isinstance(threshold, ThresholdConfig):
@@ -206,6 +212,9 @@ class SeriesDetector(Detector):
             "norm_window": int(norm_window),
             **params,
         }
+        if inputs:  # kept out of params when unused, so saved models of before read back unchanged
+            self.params["inputs"] = [str(c) for c in inputs]
+            self.params["input_window"] = int(input_window)
         self.threshold_: ThresholdPolicy = make_threshold(self.params["threshold"])
         self._auto_threshold = threshold is None  # the default follows the input mode at fit time
         self.spec_: FeatureSpec | None = None
@@ -277,9 +286,18 @@ class SeriesDetector(Detector):
         raw = build_features(frame, self.spec_)
         return self.scaler_.transform(raw) if self.scaler_ is not None else raw
 
+    def _infer_spec(self, frame: pd.DataFrame) -> FeatureSpec:
+        return infer_spec(
+            frame,
+            self.params["columns"],
+            norm_window=self.params["norm_window"],
+            extras=self.params.get("inputs") or (),
+            extra_window=self.params.get("input_window", 720),
+        )
+
     def _ensure_spec(self, frame: pd.DataFrame) -> None:
         if self.spec_ is None:
-            self.spec_ = infer_spec(frame, self.params["columns"], norm_window=self.params["norm_window"])
+            self.spec_ = self._infer_spec(frame)
 
     def _check_fitted(self) -> None:
         if self.requires_training and not self.fitted_:
@@ -293,9 +311,9 @@ class SeriesDetector(Detector):
         Unsupervised: ``labels`` is accepted for the contract's sake and ignored.
         """
         data = as_frames(frames)
-        spec = infer_spec(next(iter(data.values())), self.params["columns"], norm_window=self.params["norm_window"])
+        spec = self._infer_spec(next(iter(data.values())))
         if spec.mode == "candles":
-            required = [c for c in spec.columns if c != "social_volume"]
+            required = list(spec.required)
             usable = [f for f in data.values() if np.isfinite(f[required].to_numpy(dtype="float64")).all()]
             spec = fit_daily_profile([raw_values(f, spec) for f in usable], [frame_times(f) for f in usable], spec)
         self.spec_ = spec
@@ -354,7 +372,7 @@ class SeriesDetector(Detector):
         tail = max(need, min(self.batch_context + last_n, shortest))
         assert self.spec_ is not None
         spec = self.spec_
-        required = [c for c in spec.columns if c != "social_volume"]
+        required = list(spec.required)
         raws, times = [], []
         for sym, f in frames.items():
             if len(f) < need:
@@ -365,7 +383,7 @@ class SeriesDetector(Detector):
             raws.append(raw_values(f, spec, tail=tail))
             times.append(frame_times(f, tail=tail))
         stacked = np.stack(raws)  # (symbols, need, columns): one vectorised feature pass for all
-        bad = ~np.isfinite(stacked).all(axis=(1, 2))
+        bad = ~np.isfinite(stacked[..., : len(required)]).all(axis=(1, 2))  # optional inputs come last
         if bad.any():
             sym = list(frames)[int(np.flatnonzero(bad)[0])]
             raise DetectorError(f"{self.name} input for {sym}: missing or non-finite values in the last {tail} rows")

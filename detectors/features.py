@@ -10,6 +10,13 @@ Two modes, chosen once at fit time and saved with the model:
 * ``columns``: anything else (a lone ``value`` column, sensor data). The chosen
   numeric columns are used directly.
 
+Candle mode can take optional extra inputs (``extras``: on-chain metrics such as
+``onchain_active_addresses``, order-book features such as ``book_imbalance_1pct``). Each
+becomes one feature, its value against the median and MAD of its own previous
+``extra_window`` rows. They are optional in the strict sense: a missing column or a
+missing value (a source that was down, a daily value not yet known) reads as "nothing
+unusual" (0), never as an error, so a dead data source never stops detection.
+
 Either way the result is scaled by a :class:`RobustScaler` fitted on the training
 part only (median and MAD), so nothing from the future leaks into the features.
 All functions here are causal: the row at ``t`` depends only on rows up to ``t``.
@@ -34,6 +41,7 @@ __all__ = [
     "build_features",
     "check_frame",
     "daily_harmonics",
+    "extra_input_features",
     "features_from_values",
     "fit_daily_profile",
     "frame_times",
@@ -63,20 +71,31 @@ class FeatureSpec:
     #: daily profile fitted on training rows: one row of harmonic coefficients per profiled
     #: quantity (log volatility, relative log volume[, relative log social volume]); () = none
     daily: tuple[tuple[float, ...], ...] = ()
+    #: optional extra inputs (candle mode), read after OHLCV (and social volume); NaN allowed
+    extras: tuple[str, ...] = ()
+    #: rows of history each extra input is judged against
+    extra_window: int = 720
 
     @property
     def names(self) -> tuple[str, ...]:
         if self.mode == "columns":
             return self.columns
-        return CANDLE_FEATURES + (("social_volume",) if self.social else ())
+        return CANDLE_FEATURES + (("social_volume",) if self.social else ()) + self.extras
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """Input columns that must be present and finite (social volume and extras are optional)."""
+        return tuple(c for c in self.columns if c != SOCIAL and c not in self.extras)
 
     @property
     def warmup(self) -> int:
         """Rows consumed before the first complete feature row."""
-        return self.norm_window + 1 if self.mode == "candles" else 0
+        if self.mode != "candles":
+            return 0
+        return max(self.norm_window, self.extra_window if self.extras else 0) + 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "mode": self.mode,
             "columns": list(self.columns),
             "social": self.social,
@@ -84,6 +103,9 @@ class FeatureSpec:
             "step_s": self.step_s,
             "daily": [list(row) for row in self.daily],
         }
+        if self.extras:
+            out.update({"extras": list(self.extras), "extra_window": self.extra_window})
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
@@ -94,11 +116,23 @@ class FeatureSpec:
             int(data["norm_window"]),
             float(data["step_s"]),
             tuple(tuple(float(c) for c in row) for row in data.get("daily", ())),
+            tuple(data.get("extras", ())),
+            int(data.get("extra_window", 720)),
         )
 
 
-def infer_spec(frame: pd.DataFrame, columns: Sequence[str] | None = None, *, norm_window: int = 48) -> FeatureSpec:
-    """Pick candle features when OHLCV is there (and no columns were asked for), else the numeric columns."""
+def infer_spec(
+    frame: pd.DataFrame,
+    columns: Sequence[str] | None = None,
+    *,
+    norm_window: int = 48,
+    extras: Sequence[str] = (),
+    extra_window: int = 720,
+) -> FeatureSpec:
+    """Pick candle features when OHLCV is there (and no columns were asked for), else the numeric columns.
+
+    ``extras`` (candle mode only) are optional extra inputs; they need not be in ``frame``.
+    """
     if columns:
         missing = [c for c in columns if c not in frame.columns]
         if missing:
@@ -110,7 +144,14 @@ def infer_spec(frame: pd.DataFrame, columns: Sequence[str] | None = None, *, nor
         social = SOCIAL in frame.columns and bool(frame[SOCIAL].notna().any())
         diffs = np.diff(frame.index.as_unit("ns").asi8) / 1e9 if isinstance(frame.index, pd.DatetimeIndex) else []
         step = float(np.median(diffs)) if len(diffs) else 0.0
-        return FeatureSpec("candles", OHLCV + ((SOCIAL,) if social else ()), social, norm_window, step)
+        extra = tuple(dict.fromkeys(e for e in extras if e not in OHLCV and e != SOCIAL))
+        cols = OHLCV + ((SOCIAL,) if social else ()) + extra
+        return FeatureSpec("candles", cols, social, norm_window, step, (), extra, int(extra_window))
+    if extras:
+        raise DetectorError(
+            f"optional inputs ({', '.join(extras)}) need candle input (open, high, low, close, volume); "
+            f"the frame has {', '.join(map(str, frame.columns))}"
+        )
     numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
     if not numeric:
         raise DetectorError(f"no numeric columns in the input (has: {', '.join(map(str, frame.columns)) or 'none'})")
@@ -121,7 +162,7 @@ def check_frame(frame: pd.DataFrame, spec: FeatureSpec, *, min_rows: int, what: 
     """Raise DetectorError naming the problem: missing column, NaN/inf value, too few rows, unsorted index."""
     if not isinstance(frame.index, pd.DatetimeIndex):
         raise DetectorError(f"{what}: index must be a DatetimeIndex, got {type(frame.index).__name__}")
-    required = [c for c in spec.columns if c != SOCIAL]
+    required = list(spec.required)
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise DetectorError(
@@ -176,7 +217,8 @@ def frame_times(frame: pd.DataFrame, tail: int | None = None) -> np.ndarray:
 def raw_values(frame: pd.DataFrame, spec: FeatureSpec, tail: int | None = None) -> np.ndarray:
     """The input columns as float64 (n, n_columns), optionally only the last ``tail`` rows.
 
-    A missing (or unknown) social value reads as 0 mentions. Uses one ``to_numpy`` of the
+    A missing (or unknown) social value reads as 0 mentions; a missing extra input stays NaN
+    (its feature reads it as "nothing unusual"). Uses one ``to_numpy`` of the
     frame (a view for an all-float frame) rather than per-column pandas indexing: this runs
     once per symbol in ``score_batch``.
     """
@@ -190,8 +232,11 @@ def raw_values(frame: pd.DataFrame, spec: FeatureSpec, tail: int | None = None) 
         out = np.zeros((len(arr), len(pos)))
         present = pos >= 0
         out[:, present] = arr[:, pos[present]]
+        if spec.extras:  # an extra input the frame lacks is unknown, not zero
+            n_extra = len(spec.extras)
+            out[:, -n_extra:][:, ~present[-n_extra:]] = np.nan
     if spec.social:
-        out[:, -1] = np.nan_to_num(out[:, -1], nan=0.0)
+        out[:, 5] = np.nan_to_num(out[:, 5], nan=0.0)
     return out
 
 
@@ -291,7 +336,9 @@ def fit_daily_profile(values: Sequence[np.ndarray], times: Sequence[np.ndarray],
     span_days = sum(float(t[-1] - t[0]) for t in times if len(t)) / 86_400.0 / len(times)
     if span_days < _MIN_PROFILE_DAYS:
         return spec
-    plain = FeatureSpec(spec.mode, spec.columns, spec.social, spec.norm_window, spec.step_s)
+    plain = FeatureSpec(
+        spec.mode, spec.columns, spec.social, spec.norm_window, spec.step_s, (), spec.extras, spec.extra_window
+    )
     targets: list[list[np.ndarray]] = []
     designs: list[np.ndarray] = []
     for vals, t in zip(values, times, strict=True):
@@ -307,7 +354,47 @@ def fit_daily_profile(values: Sequence[np.ndarray], times: Sequence[np.ndarray],
         ok = np.isfinite(y)
         coef = np.linalg.lstsq(x[ok], y[ok], rcond=None)[0] if ok.sum() > x.shape[1] * 10 else np.zeros(x.shape[1])
         rows.append(tuple(float(c) for c in coef[1:]))
-    return FeatureSpec(spec.mode, spec.columns, spec.social, spec.norm_window, spec.step_s, tuple(rows))
+    return FeatureSpec(
+        spec.mode, spec.columns, spec.social, spec.norm_window, spec.step_s, tuple(rows), spec.extras, spec.extra_window
+    )
+
+
+EXTRA_DEADBAND = 3.0  # robust z-scores of an extra input within this read as "nothing unusual"
+
+
+def _extra_features(x: np.ndarray, window: int) -> np.ndarray:
+    """Each extra input against the median and MAD of its previous ``window`` rows; 0 where unknown.
+
+    ``x`` is (..., n). Causal (the row itself is not in its reference window) and NaN-aware:
+    a window needs a quarter of its rows known, else the feature is 0. Robust z-scores
+    within +-``EXTRA_DEADBAND`` read as 0 and larger ones are shrunk by it: slow inputs
+    (a daily value held for 24 hourly bars) then stay exactly flat in ordinary times, so a
+    detector's own rolling normalisation cannot blow up the small day-to-day steps.
+    """
+    import warnings
+
+    out = np.zeros(x.shape)
+    n = x.shape[-1]
+    if n <= window:
+        return out
+    hist = np.lib.stride_tricks.sliding_window_view(x, window, axis=-1)[..., :-1, :]  # (..., n - window, window)
+    cur = x[..., window:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanmedian(hist, axis=-1)
+        mad = 1.4826 * np.nanmedian(np.abs(hist - med[..., None]), axis=-1)
+    enough = np.isfinite(hist).sum(axis=-1) >= max(2, window // 4)
+    scale = np.maximum(np.nan_to_num(mad), 1e-6 * np.abs(np.nan_to_num(med)) + 1e-12)
+    z = (cur - med) / scale
+    shrunk = np.sign(z) * np.maximum(np.abs(z) - EXTRA_DEADBAND, 0.0)
+    out[..., window:] = np.where(enough & np.isfinite(z), np.clip(shrunk, -50, 50), 0.0)
+    return out
+
+
+def extra_input_features(values: np.ndarray, window: int) -> np.ndarray:
+    """Optional-input features of other detector families: (..., n, k) raw values -> (..., n, k) features."""
+    moved = np.moveaxis(np.asarray(values, dtype="float64"), -1, 0)  # (k, ..., n)
+    return np.stack([_extra_features(x, window) for x in moved], axis=-1)
 
 
 def features_from_values(values: np.ndarray, spec: FeatureSpec, times: np.ndarray | None = None) -> np.ndarray:
@@ -338,6 +425,9 @@ def features_from_values(values: np.ndarray, spec: FeatureSpec, times: np.ndarra
     cols = [std_ret, base["rel_volume"] - _profile(times, spec, 1, shape), rel_hl]
     if spec.social:
         cols.append(base["rel_social"] - _profile(times, spec, 2, shape))
+    first_extra = 5 + int(spec.social)
+    for j in range(len(spec.extras)):
+        cols.append(_extra_features(v[first_extra + j], spec.extra_window))
     out = np.stack(cols, axis=-1)
     out[..., : spec.warmup, :] = np.nan
     return out

@@ -47,6 +47,7 @@ BUILTIN_DETECTORS: dict[str, str] = {
     "pump_dump": "detectors.pump.detector:PumpDumpDetector",
     "windowed_gaussian": "detectors.classical:WindowedGaussianDetector",
     "relative_entropy": "detectors.classical:RelativeEntropyDetector",
+    "divergence": "detectors.divergence:DivergenceDetector",
 }
 
 
@@ -99,7 +100,13 @@ def load_detector(directory: str | Path) -> Detector:
 
 # Modules whose classes name every hyper-parameter in their __init__ signatures (typos are caught);
 # other detectors (pump_dump, plug-ins) may take **kwargs and validate on their own.
-_CHECKED_MODULES = {"detectors.zscore", "detectors.forecaster", "detectors.autoencoder", "detectors.classical"}
+_CHECKED_MODULES = {
+    "detectors.zscore",
+    "detectors.forecaster",
+    "detectors.autoencoder",
+    "detectors.classical",
+    "detectors.divergence",
+}
 
 
 def _accepted_params(klass: type) -> set[str]:

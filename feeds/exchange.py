@@ -124,12 +124,14 @@ class ExchangeFeed:
             return self
         import ccxt.async_support as ccxt
 
-        if self.name not in ccxt.exchanges:
-            near = difflib.get_close_matches(self.name, ccxt.exchanges, n=3)
+        ccxt_id = self.cfg.ccxt_id or self.name
+        if ccxt_id not in ccxt.exchanges:
+            near = difflib.get_close_matches(ccxt_id, ccxt.exchanges, n=3)
             hint = f" (did you mean {', '.join(near)}?)" if near else ""
-            raise ConfigError(f"exchange {self.name!r} is not a ccxt exchange id{hint}")
+            key = f"exchanges.{self.name}.ccxt_id" if self.cfg.ccxt_id else f"exchange {self.name!r}"
+            raise ConfigError(f"{key}: {ccxt_id!r} is not a ccxt exchange id{hint}")
         config = {"enableRateLimit": True, **self.cfg.ccxt_config}
-        self._client = getattr(ccxt, self.name)(config)
+        self._client = getattr(ccxt, ccxt_id)(config)
         try:
             await self._call(self._client.load_markets, what="load_markets")
         except BaseException:
@@ -305,6 +307,16 @@ class ExchangeFeed:
             return empty_candles()
         frame = pd.concat(pages)
         return frame[~frame.index.duplicated(keep="last")].sort_index()
+
+    # ----------------------------------------------------------- order book
+    async def fetch_order_book(self, symbol: str, limit: int | None = None) -> dict[str, Any]:
+        """ccxt's unified order book (``bids``/``asks`` as ``[price, amount]``), at most ``limit`` levels a side."""
+        if symbol not in (self.client.markets or {}):
+            raise self._bad_symbol(symbol)
+        book = await self._call(
+            self.client.fetch_order_book, symbol, limit=limit, what="fetch_order_book", symbol=symbol
+        )
+        return dict(book)
 
     # --------------------------------------------------------------- trades
     async def fetch_trades(self, symbol: str, since_ms: int | None = None, limit: int | None = None) -> pd.DataFrame:

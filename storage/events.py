@@ -118,8 +118,22 @@ def list_events(
     return list(session.scalars(q))
 
 
+def _move(e: Event) -> float:
+    """Which way the event's market moved: its gap to its asset group, else the bar's price change (NaN: unknown)."""
+    details = e.details or {}
+    for key in ("group_gap", "price_change"):
+        value = details.get(key)
+        if isinstance(value, (int, float)):
+            return float(value)
+    return float("nan")
+
+
 def events_frame(events: Sequence[Event]) -> pd.DataFrame:
-    """Events as a frame with a UTC ``timestamp`` column (the bar open time), oldest first."""
+    """Events as a frame with a UTC ``timestamp`` column (the bar open time), oldest first.
+
+    ``move`` says which way the market moved at the event (see :func:`_move`), for
+    strategies that trade against it.
+    """
     frame = pd.DataFrame(
         [
             {
@@ -132,10 +146,22 @@ def events_frame(events: Sequence[Event]) -> pd.DataFrame:
                 "threshold": e.threshold,
                 "severity": e.severity,
                 "kind": e.kind,
+                "move": _move(e),
             }
             for e in events
         ],
-        columns=["timestamp", "exchange", "symbol", "timeframe", "detector", "score", "threshold", "severity", "kind"],
+        columns=[
+            "timestamp",
+            "exchange",
+            "symbol",
+            "timeframe",
+            "detector",
+            "score",
+            "threshold",
+            "severity",
+            "kind",
+            "move",
+        ],
     )
     return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
 

@@ -36,6 +36,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 __all__ = [
     "Alert",
     "Base",
+    "BookFeatures",
     "Candle",
     "Chat",
     "Cycle",
@@ -121,6 +122,10 @@ class WatchlistEntry(Base):
     created_at: Mapped[utc_ts] = mapped_column(default=utcnow)
     last_checked_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    #: asset group: entries sharing it (and the timeframe) are one asset on several venues
+    group_name: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: order-book levels per side to snapshot at each bar close (None: no snapshots)
+    book_depth: Mapped[int | None] = mapped_column(Integer, default=None)
 
     def __repr__(self) -> str:
         return f"WatchlistEntry({self.exchange}:{self.symbol}:{self.timeframe})"
@@ -305,6 +310,23 @@ class Cycle(Base):
     events: Mapped[int] = mapped_column(default=0)
     errors: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class BookFeatures(Base):
+    """The order-book numbers of one market at one bar close (``ts``: the bar's open time).
+
+    Only the reduced features are kept, never the book (``feeds.orderbook``).
+    """
+
+    __tablename__ = "book_features"
+
+    exchange: Mapped[name32] = mapped_column(primary_key=True)
+    symbol: Mapped[name64] = mapped_column(primary_key=True)
+    ts: Mapped[ts_ms] = mapped_column(primary_key=True)
+    spread_bps: Mapped[float | None] = mapped_column(Float, default=None)
+    imbalance_1pct: Mapped[float | None] = mapped_column(Float, default=None)
+    imbalance_5pct: Mapped[float | None] = mapped_column(Float, default=None)
+    depth_1pct: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class SymbolMute(Base):

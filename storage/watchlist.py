@@ -14,15 +14,26 @@ from sqlalchemy.orm import Session
 
 from storage.models import WatchlistEntry
 
-__all__ = ["add_watch", "enabled_markets", "list_watch", "record_checks", "remove_watch"]
+__all__ = ["add_watch", "enabled_markets", "list_watch", "market_settings", "record_checks", "remove_watch"]
 
 Market = tuple[str, str, str]  # (exchange, symbol, timeframe)
 
 
 def add_watch(
-    session: Session, exchange: str, symbol: str, timeframe: str, *, added_by: int | None = None
+    session: Session,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    *,
+    added_by: int | None = None,
+    group: str | None = None,
+    book_depth: int | None = None,
 ) -> tuple[WatchlistEntry, bool]:
-    """Watch a market; returns the entry and whether it is new (re-enables a disabled one)."""
+    """Watch a market; returns the entry and whether it is new (re-enables a disabled one).
+
+    ``group`` puts it in an asset group (kept when None); ``book_depth`` turns order-book
+    snapshots on (kept when None).
+    """
     entry = session.scalar(
         select(WatchlistEntry).where(
             WatchlistEntry.exchange == exchange,
@@ -33,8 +44,20 @@ def add_watch(
     if entry is not None:
         created = not entry.enabled
         entry.enabled = True
+        if group is not None:
+            entry.group_name = group
+        if book_depth is not None:
+            entry.book_depth = book_depth
         return entry, created
-    entry = WatchlistEntry(exchange=exchange, symbol=symbol, timeframe=timeframe, added_by=added_by, enabled=True)
+    entry = WatchlistEntry(
+        exchange=exchange,
+        symbol=symbol,
+        timeframe=timeframe,
+        added_by=added_by,
+        enabled=True,
+        group_name=group,
+        book_depth=book_depth,
+    )
     session.add(entry)
     session.flush()
     return entry, True
@@ -68,6 +91,23 @@ def enabled_markets(session: Session) -> list[Market]:
         )
     )
     return [(str(e), str(s), str(t)) for e, s, t in rows]
+
+
+def market_settings(session: Session) -> dict[Market, tuple[str | None, int | None]]:
+    """(group, order-book depth) of every enabled entry that has either set."""
+    rows = session.execute(
+        select(
+            WatchlistEntry.exchange,
+            WatchlistEntry.symbol,
+            WatchlistEntry.timeframe,
+            WatchlistEntry.group_name,
+            WatchlistEntry.book_depth,
+        ).where(
+            WatchlistEntry.enabled.is_(True),
+            (WatchlistEntry.group_name.is_not(None)) | (WatchlistEntry.book_depth.is_not(None)),
+        )
+    )
+    return {(str(e), str(s), str(t)): (g, d) for e, s, t, g, d in rows}
 
 
 def record_checks(

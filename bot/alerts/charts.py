@@ -10,7 +10,7 @@ Candles are drawn as two vectorized collections (wicks, bodies), not a loop.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib.dates as mdates
@@ -35,6 +35,28 @@ def _boxes(x: np.ndarray, bottom: np.ndarray, top: np.ndarray, width: float, col
     return PolyCollection(verts, facecolors=colors, edgecolors="none", **kw)
 
 
+def _draw_venues(ax: Any, x: np.ndarray, index: pd.Index, venues: Mapping[str, pd.Series], venue: str | None) -> None:
+    """Each venue's close against the group's median close (percent); the alerted one in bold red."""
+    closes = pd.DataFrame({k: v.reindex(index) for k, v in venues.items()}).astype(float)
+    logs = np.log(closes.where(closes > 0))
+    median = logs.median(axis=1, skipna=True)
+    palette = ["#1e88e5", "#43a047", "#8e24aa", "#fb8c00", "#546e7a", "#00acc1"]
+    for n, (name, col) in enumerate(logs.items()):
+        gap = (np.exp(col - median) - 1.0).to_numpy(float) * 100.0
+        mine = name == venue
+        ax.plot(
+            x,
+            gap,
+            color="#d50000" if mine else palette[n % len(palette)],
+            linewidth=2.0 if mine else 1.0,
+            alpha=1.0 if mine else 0.8,
+            label=str(name),
+        )
+    ax.axhline(0.0, color="#9e9e9e", linewidth=0.6)
+    ax.set_ylabel("vs group %")
+    ax.legend(loc="upper left", fontsize=7, ncol=min(len(venues), 4))
+
+
 def events_for_chart(events: Sequence[Any]) -> pd.DataFrame:
     """Stored events (anything with ``bar_ts, detector, score, threshold``) as the chart's event frame."""
     return pd.DataFrame(
@@ -56,6 +78,8 @@ def render_alert_chart(
     title: str = "",
     width_px: int = 1000,
     dpi: int = 100,
+    venues: Mapping[str, pd.Series] | None = None,
+    venue: str | None = None,
 ) -> bytes:
     """A PNG of the candles with volume, social volume and anomaly score panels.
 
@@ -71,13 +95,18 @@ def render_alert_chart(
     scores, threshold : optional
         A full score series (aligned to ``candles``) and its threshold (a
         number or a series), drawn as lines on the score panel.
+    venues, venue : optional
+        For a member of an asset group: every venue's closes (``exchange:symbol`` ->
+        series) and which one is alerted. A panel draws each venue's gap to the
+        group's median close, in percent, the alerted venue in bold.
     """
     if candles.empty:
         raise ValueError("render_alert_chart: no candles to draw")
     frame = candles.sort_index()
     has_social = "social_volume" in frame.columns and frame["social_volume"].notna().any()
     has_score = scores is not None or (events is not None and not events.empty)
-    ratios = [4.0, 1.2] + ([1.0] if has_social else []) + ([1.4] if has_score else [])
+    has_venues = bool(venues) and len(venues or {}) > 1
+    ratios = [4.0, 1.2] + ([1.0] if has_social else []) + ([1.6] if has_venues else []) + ([1.4] if has_score else [])
     fig = Figure(figsize=(width_px / dpi, (300 + 110 * len(ratios)) / dpi), dpi=dpi)
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(ratios), 1, sharex=True, gridspec_kw={"height_ratios": ratios, "hspace": 0.06})
@@ -101,6 +130,10 @@ def render_alert_chart(
         ax_soc = axes[i]
         ax_soc.plot(x, frame["social_volume"].to_numpy(float), color="#7e57c2", linewidth=1.0)
         ax_soc.set_ylabel("social")
+        i += 1
+    if has_venues:
+        assert venues is not None
+        _draw_venues(axes[i], x, frame.index, venues, venue)
         i += 1
     if has_score:
         ax_score = axes[i]

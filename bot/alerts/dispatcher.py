@@ -151,12 +151,16 @@ class Dispatcher:
     async def render(self, alert: Alert) -> tuple[str, bytes | None]:
         """Message text and chart for an alert (chart failures degrade to text only)."""
         frame, context = await self._db(lambda s: _chart_inputs(s, alert, self.chart_bars))
+        venues = await self._db(lambda s: group_closes(s, alert, frame))
         text = compose_alert(alert, alert.events, frame)
         png = None
         if not frame.empty:
             try:
                 title = f"{alert.exchange}:{alert.symbol} {alert.timeframe}"
-                png = await asyncio.to_thread(render_alert_chart, frame, events=events_for_chart(context), title=title)
+                own = f"{alert.exchange}:{alert.symbol}"
+                png = await asyncio.to_thread(
+                    render_alert_chart, frame, events=events_for_chart(context), title=title, venues=venues, venue=own
+                )
             except Exception:  # noqa: BLE001 - an alert without a picture beats no alert
                 log.exception("chart for alert %s failed; sending text only", alert.id)
         return text, png
@@ -232,6 +236,29 @@ class Dispatcher:
             await self._db(lambda s: mark_sent(s, did, now=self.now(), message_id=message_id))
             result.sent += 1
             crash_point("after_first_send")
+
+
+def group_closes(session: Session, alert: Alert, frame: pd.DataFrame) -> dict[str, pd.Series] | None:
+    """Closes of every venue of the alert's asset group over the chart's window (None outside a group).
+
+    The venues come from the events' stored details (``venues``), so a chart drawn after a
+    restart, or after the group changed, shows the venues the detector compared.
+    """
+    names: list[str] = []
+    for event in alert.events:
+        venues = (event.details or {}).get("venues")
+        if isinstance(venues, dict):
+            names += [str(k) for k in venues if str(k) not in names]
+    if len(names) < 2 or frame.empty:
+        return None
+    start, end = int(frame.index[0].value // 1_000_000), int(frame.index[-1].value // 1_000_000) + 1
+    out = {}
+    for key in names:
+        exchange, _, symbol = key.partition(":")
+        candles = load_candles(session, exchange, symbol, alert.timeframe, start_ms=start, end_ms=end)
+        if not candles.empty:
+            out[key] = candles["close"]
+    return out if len(out) > 1 else None
 
 
 def _chart_inputs(session: Session, alert: Alert, bars: int) -> tuple[pd.DataFrame, list[Any]]:

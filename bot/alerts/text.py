@@ -107,11 +107,29 @@ def compose_alert(alert: Any, events: Sequence[Any], candles: pd.DataFrame | Non
         facts.append(f"social ×{m.social_multiple:.1f}")
     if facts:
         lines.append(" · ".join(facts))
+    lines += _group_lines(alert, events)
     for e in sorted(events, key=lambda ev: -(ev.score / ev.threshold if ev.threshold else ev.score)):
         ratio = f" (×{e.score / e.threshold:.1f})" if e.threshold else ""
         kind = "" if e.kind in ("anomaly", "") else f" [{esc(e.kind)}]"
         lines.append(f"• {esc(e.detector)}{kind}: score {e.score:.3g} / threshold {e.threshold:.3g}{ratio}")
     return "\n".join(lines)
+
+
+def _group_lines(alert: Any, events: Sequence[Any]) -> list[str]:
+    """For an asset-group member: which venue broke away, by how much, from which others."""
+    for e in events:
+        details = getattr(e, "details", None) or {}
+        venues, gap = details.get("venues"), details.get("group_gap")
+        if e.kind != "divergence" or not isinstance(venues, dict) or gap is None:
+            continue
+        own = f"{alert.exchange}:{alert.symbol}"
+        others = [k.partition(":")[0] if k.partition(":")[2] == alert.symbol else k for k in venues if k != own]
+        venue = html.escape(str(alert.exchange))
+        return [
+            f"⇄ <b>{venue}</b> broke away from its group: {float(gap):+.2%} vs the median of "
+            + html.escape(", ".join(others))
+        ]
+    return []
 
 
 def html_to_text(message: str) -> str:

@@ -184,12 +184,33 @@ def synth(
         float | None, typer.Option(help="Anomalies per bar after the first 20% (default 1/300; 0 = none).")
     ] = None,
     faults: Annotated[bool, typer.Option(help="Also plant data faults (gaps, stale candles).")] = True,
+    venues: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated venues: write every symbol on each, with planted single-venue dislocations."
+        ),
+    ] = None,
 ) -> None:
     """Write a deterministic synthetic market with labelled anomalies (import with `vigil import-candles`)."""
     from rich.progress import Progress
 
     from feeds.synthetic import generate_market
     from feeds.synthetic_io import write_market
+
+    if venues:
+        from bot.inputs import parse_exchanges
+        from feeds.synthetic_venues import generate_venue_market
+        from feeds.synthetic_venues_io import write_venue_market
+
+        names = parse_exchanges(venues)
+        with console.status(f"generating {symbols} assets on {len(names)} venues x {days:g} days of {timeframe} bars"):
+            vmarket = generate_venue_market(symbols, names, days, timeframe, seed)
+        written = write_venue_market(vmarket, out)
+        console.print(
+            f"wrote {len(vmarket.candles)} venue series ({len(vmarket.groups)} groups), "
+            f"{len(vmarket.labels)} dislocations and {len(written)} files to {out} (seed {seed})"
+        )
+        return
 
     with console.status(f"generating {symbols} symbols x {days:g} days of {timeframe} bars"):
         market = generate_market(symbols, days, timeframe, seed, anomaly_rate=anomaly_rate, faults=faults)

@@ -20,7 +20,14 @@ from bot.cli.common import ConfigOption, DbOption, console, load_cli_config, ope
 __all__ = ["register", "webhook_secret"]
 
 TimeframeOpt = Annotated[str | None, typer.Option("--timeframe", "-t", help="Bar length, e.g. 1h (default: config).")]
-ExchangeOpt = Annotated[str | None, typer.Option("--exchange", "-e", help="Exchange id (default: first configured).")]
+ExchangeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--exchange",
+        "-e",
+        help="Exchange id (default: first configured), or several comma-separated to watch an asset group.",
+    ),
+]
 
 
 def _service(config: Path | None, db: str | None, *, validate: bool = False) -> Any:
@@ -45,20 +52,39 @@ async def _closing(service: Any, coro: Any) -> Any:
 
 
 def watch(
-    symbol: Annotated[str, typer.Argument(help="Market, e.g. BTC/USDT.")],
+    symbol: Annotated[str, typer.Argument(help="Market, e.g. BTC/USDT; or the name of a [[groups]] entry.")],
     timeframe: TimeframeOpt = None,
     exchange: ExchangeOpt = None,
+    group: Annotated[str | None, typer.Option("--group", "-g", help="Name of the asset group (default: base).")] = None,
     validate: Annotated[bool, typer.Option(help="Check the symbol against the exchange's markets.")] = True,
     config: ConfigOption = None,
     db: DbOption = None,
 ) -> None:
-    """Add a market to the watchlist (checked against the exchange unless --no-validate)."""
-    from bot.inputs import parse_symbol, parse_timeframe
+    """Add a market to the watchlist (checked against the exchange unless --no-validate).
+
+    ``-e binance,okx,kraken`` watches the asset on each exchange as one asset group (each
+    exchange's quote found among USDT, USD, USDC); a name without a slash watches the
+    config's ``[[groups]]`` entry of that name.
+    """
+    from bot.inputs import parse_exchanges, parse_symbol, parse_timeframe
     from core.errors import BadSymbolError
 
-    sym = parse_symbol(symbol)
     tf = parse_timeframe(timeframe) if timeframe else None
+    if _service(config, db).is_group_name(symbol):
+        service = _service(config, db)
+        entries = asyncio.run(service.watch_named_group(symbol))
+        for entry, created in entries:
+            verb = "now watching" if created else "already watching"
+            console.print(f"{verb} {entry.exchange}:{entry.symbol}:{entry.timeframe} (group {entry.group_name})")
+        return
+    sym = parse_symbol(symbol)
     service = _service(config, db, validate=validate)
+    if exchange and "," in exchange:
+        entries = asyncio.run(_closing(service, service.watch_group(sym, parse_exchanges(exchange), tf, group=group)))
+        for entry, created in entries:
+            verb = "now watching" if created else "already watching"
+            console.print(f"{verb} {entry.exchange}:{entry.symbol}:{entry.timeframe} (group {entry.group_name})")
+        return
     try:
         entry, created = asyncio.run(_closing(service, service.watch(sym, tf, exchange)))
     except BadSymbolError as err:
@@ -90,9 +116,11 @@ def watchlist(config: ConfigOption = None, db: DbOption = None) -> None:
     from rich.table import Table
 
     entries = asyncio.run(_service(config, db).watchlist())
-    table = Table("exchange", "symbol", "timeframe", "added", "last error")
+    table = Table("exchange", "symbol", "timeframe", "group", "added", "last error")
     for e in entries:
-        table.add_row(e.exchange, e.symbol, e.timeframe, f"{e.created_at:%Y-%m-%d %H:%M}", e.last_error or "")
+        table.add_row(
+            e.exchange, e.symbol, e.timeframe, e.group_name or "", f"{e.created_at:%Y-%m-%d %H:%M}", e.last_error or ""
+        )
     console.print(table if entries else "the watchlist is empty")
 
 

@@ -140,6 +140,11 @@ async def compose(
             from feeds.social import build_social_sources
 
             social = build_social_sources([s for s in cfg.social if s.enabled])
+    onchain: list[Any] = []
+    if cfg.onchain:
+        from feeds.onchain import build_onchain_sources
+
+        onchain = build_onchain_sources(cfg.onchain)
     pool = DetectorPool(cfg, factory, model_root, **dict(detector_options or {}))
     service = build_service(cfg, factory, feeds=feeds)
     channel, chats = alert_targets(cfg)
@@ -166,5 +171,7 @@ async def compose(
             bot = Bot(token, base_url=cfg.telegram.base_url, base_file_url=cfg.telegram.base_file_url)
             await bot.initialize()
             dispatcher = make_dispatcher(cfg, factory, bot=bot, console=console)
-    runtime = Runtime(cfg, factory, feeds, pool, dispatcher=dispatcher, social=social, alert_targets=targets)
+    runtime = Runtime(
+        cfg, factory, feeds, pool, dispatcher=dispatcher, social=social, alert_targets=targets, onchain=onchain
+    )
     return System(cfg, factory, feeds, pool, service, dispatcher, targets, runtime, application, bot)

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.runtime.enrich import Enricher
 from bot.runtime.events import events_from_alarms
 from bot.runtime.faults import crash_point
 from core.config import Config, WatchEntry
@@ -67,13 +68,18 @@ class CycleReport:
 
 def watched_entries(session: Session, cfg: Config, timeframe: str | None = None) -> list[WatchEntry]:
     """The config's watchlist plus the enabled entries added from chat, without duplicates."""
-    from storage.watchlist import enabled_markets
+    from storage.watchlist import enabled_markets, market_settings
 
     entries: dict[tuple[str, str, str], WatchEntry] = {}
-    for e in cfg.watchlist:
+    for e in cfg.watchlist:  # config entries carry their group and order-book depth
         entries[(e.exchange, e.symbol, e.timeframe)] = e
+    settings = market_settings(session)  # groups and book depths set from chat or CLI
     for exchange, symbol, tf in enabled_markets(session):
-        entries.setdefault((exchange, symbol, tf), WatchEntry(exchange=exchange, symbol=symbol, timeframe=tf))
+        group, depth = settings.get((exchange, symbol, tf), (None, None))
+        entries.setdefault(
+            (exchange, symbol, tf),
+            WatchEntry(exchange=exchange, symbol=symbol, timeframe=tf, group=group, book_depth=depth),
+        )
     out = [e for e in entries.values() if timeframe is None or e.timeframe == timeframe]
     return sorted(out, key=lambda e: (e.exchange, e.symbol, e.timeframe))
 
@@ -91,6 +97,7 @@ class Runtime:
         dispatcher: Any = None,
         social: Sequence[Any] = (),
         alert_targets: Sequence[tuple[str, int]] = (),
+        onchain: Sequence[Any] = (),
     ) -> None:
         self.cfg = cfg
         self.factory = factory
@@ -107,6 +114,8 @@ class Runtime:
         # Social data is fetched from where the last cycle stopped (the whole
         # history window on the first cycle of a process).
         self._social_until: dict[str, int] = {}
+        # On-chain metrics, order-book features and group peers (bot/runtime/enrich.py).
+        self.enricher = Enricher(cfg, factory, feeds, onchain)
 
     # -- stages ---------------------------------------------------------------------------
 
@@ -283,11 +292,12 @@ class Runtime:
         t0 = time.perf_counter()
         await self._sync_candles(entries, now_ms, report)
         await self._sync_social(entries, now_ms, report)
+        await self.enricher.sync(entries, timeframe, now_ms, report.errors)
         report.stage_s["fetch"] = time.perf_counter() - t0
         crash_point("after_candles")
 
         t0 = time.perf_counter()
-        frames = self._load_frames(entries, now_ms)
+        frames = self.enricher.enrich(self._load_frames(entries, now_ms), entries, timeframe, now_ms)
         report.stage_s["load"] = time.perf_counter() - t0
         scored_until = self._scored_until(timeframe)
         t0 = time.perf_counter()

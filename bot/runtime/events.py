@@ -15,7 +15,7 @@ import pandas as pd
 
 from storage.events import NewEvent
 
-__all__ = ["bar_context", "events_from_alarms"]
+__all__ = ["bar_context", "events_from_alarms", "group_context"]
 
 
 def bar_context(frame: pd.DataFrame, ts: pd.Timestamp, baseline: int = 24) -> dict[str, Any]:
@@ -39,6 +39,28 @@ def bar_context(frame: pd.DataFrame, ts: pd.Timestamp, baseline: int = 24) -> di
     return out
 
 
+def group_context(frame: pd.DataFrame, ts: pd.Timestamp, own: str) -> dict[str, Any]:
+    """For a member of an asset group: every venue's close at the bar and this venue's gap to their median.
+
+    Empty for a frame without peers. ``venues`` maps ``exchange:symbol`` to its close (None where the
+    venue had no bar), which is what the alert text and the all-venues chart read back.
+    """
+    from detectors.groups import peer_column, peer_venues
+
+    peers = peer_venues(frame)
+    if not peers:
+        return {}
+    row = frame.loc[ts]
+    closes = {own: float(row["close"])}
+    for peer in peers:
+        value = row[peer_column("close", peer)]
+        closes[peer] = float(value) if pd.notna(value) else None
+    known = np.array([v for v in closes.values() if v is not None], dtype="float64")
+    median = float(np.exp(np.median(np.log(known)))) if len(known) else float("nan")
+    gap = float(closes[own] / median - 1.0) if median and np.isfinite(median) else None
+    return {"venues": closes, "group_gap": gap}
+
+
 def events_from_alarms(
     alarms: pd.DataFrame,
     *,
@@ -58,6 +80,7 @@ def events_from_alarms(
     events = []
     for ts, row in alarms.iterrows():  # alarms are rare: this loop is over hits, not bars
         details = bar_context(frame, ts)
+        details.update(group_context(frame, ts, f"{exchange}:{symbol}"))
         if extra:
             details.update(extra)
         events.append(

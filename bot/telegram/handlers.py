@@ -24,6 +24,7 @@ from bot.inputs import (
     parse_count,
     parse_detector,
     parse_duration,
+    parse_exchanges,
     parse_symbol,
     parse_threshold_value,
     parse_timeframe,
@@ -90,14 +91,31 @@ async def cmd_help(update: Update, context: CustomContext) -> None:
 
 
 async def cmd_watch(update: Update, context: CustomContext) -> None:
-    """Validate a market against the exchange and add it to the watchlist."""
+    """Validate a market against the exchange and add it to the watchlist; or a whole asset group.
+
+    ``/watch BTC/USDT binance,okx,kraken [1h]`` watches one asset on several exchanges as a
+    group; ``/watch BTC`` (no slash) watches the config's group of that name.
+    """
     args = _args(update)
     if not 1 <= len(args) <= 3:
         raise Usage("")
+    user = update.effective_user
+    uid = user.id if user else None
+    if len(args) == 1 and context.service.is_group_name(args[0]):
+        entries = await context.service.watch_named_group(args[0], user_id=uid)
+        await _reply(update, _group_reply(entries))
+        return
     symbol = parse_symbol(args[0])
+    rest = args[1:]
+    venues = next((a for a in rest if "," in a), None)
+    if venues is not None:
+        others = [a for a in rest if a != venues]
+        timeframe = parse_timeframe(others[0]) if others else None
+        entries = await context.service.watch_group(symbol, parse_exchanges(venues), timeframe, user_id=uid)
+        await _reply(update, _group_reply(entries))
+        return
     timeframe = parse_timeframe(args[1]) if len(args) > 1 else None
     exchange = args[2] if len(args) > 2 else None
-    user = update.effective_user
     try:
         entry, created = await context.service.watch(symbol, timeframe, exchange, user_id=user.id if user else None)
     except BadSymbolError as err:
@@ -107,6 +125,13 @@ async def cmd_watch(update: Update, context: CustomContext) -> None:
         return
     verb = "Now watching" if created else "Already watching"
     await _reply(update, f"{verb} {entry.symbol} {entry.timeframe} on {entry.exchange}.")
+
+
+def _group_reply(entries: list[Any]) -> str:
+    first = entries[0][0]
+    venues = ", ".join(f"{e.exchange} ({e.symbol})" for e, _ in entries)
+    fresh = sum(1 for _, created in entries if created)
+    return f"Watching group {first.group_name} {first.timeframe} on {venues} ({fresh} new)."
 
 
 async def cmd_unwatch(update: Update, context: CustomContext) -> None:
@@ -128,7 +153,14 @@ async def cmd_list(update: Update, context: CustomContext) -> None:
     if not entries:
         await _reply(update, "The watchlist is empty. Add a market with /watch BTC/USDT")
         return
-    await _reply(update, "Watching:\n" + "\n".join(f"• {e.symbol} {e.timeframe} ({e.exchange})" for e in entries))
+    await _reply(
+        update,
+        "Watching:\n"
+        + "\n".join(
+            f"• {e.symbol} {e.timeframe} ({e.exchange})" + (f" [group {e.group_name}]" if e.group_name else "")
+            for e in entries
+        ),
+    )
 
 
 def _scope_symbol(raw: str) -> str:
@@ -265,6 +297,30 @@ def _ago(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _market_lines(markets: list[dict[str, Any]], onchain: dict[str, list[tuple[str, str, int | None]]]) -> list[str]:
+    """One line per market; an asset group's venues (and its on-chain sources) together under the group."""
+
+    def line(m: dict[str, Any], head: str) -> str:
+        err = f" — error: {m['last_error'][:100]}" if m["last_error"] else ""
+        return f"{head}: last bar {_ts(m['last_ts'])}, lag {_ago(m['lag_s'])}{err}"
+
+    out: list[str] = []
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for m in markets:
+        if m.get("group"):
+            groups.setdefault((m["group"], m["timeframe"]), []).append(m)
+        else:
+            out.append(line(m, f"• {m['symbol']} {m['timeframe']}"))
+    for (group, timeframe), members in sorted(groups.items()):
+        members = sorted(members, key=lambda m: (m["exchange"], m["symbol"]))
+        out.append(f"Group {group} {timeframe} ({len(members)} venues):")
+        out += [line(m, f"  ◦ {m['exchange']} {m['symbol']}") for m in members]
+        asset = members[0]["symbol"].partition("/")[0]
+        for source, metric, ts in onchain.get(asset, []):
+            out.append(f"  ◦ on-chain {metric} ({source}): last value {_ts(ts)}")
+    return out
+
+
 async def cmd_status(update: Update, context: CustomContext) -> None:
     """Loop health, data freshness, models and the outbox."""
     if _args(update):
@@ -285,9 +341,7 @@ async def cmd_status(update: Update, context: CustomContext) -> None:
         if c.last_error:
             lines.append(f"Last error: {c.last_error[:300]}")
     lines.append(f"Last 24 h: {r.cycles_24h} cycles, {r.errors_24h} errors")
-    for m in r.markets:
-        err = f" — error: {m['last_error'][:100]}" if m["last_error"] else ""
-        lines.append(f"• {m['symbol']} {m['timeframe']}: last bar {_ts(m['last_ts'])}, lag {_ago(m['lag_s'])}{err}")
+    lines += _market_lines(r.markets, r.onchain)
     if r.models:
         lines.append("Models: " + ", ".join(f"{m['detector']} ({m['scope']}) v{m['version']}" for m in r.models))
     if r.deliveries:
@@ -311,7 +365,13 @@ async def on_unknown_command(update: Update, context: CustomContext) -> None:
 COMMANDS: list[Command] = [
     Command("start", cmd_start, "introduction", "/start"),
     Command("help", cmd_help, "this list", "/help"),
-    Command("watch", cmd_watch, "watch a market", "/watch SYMBOL [TIMEFRAME] [EXCHANGE]", admin=True),
+    Command(
+        "watch",
+        cmd_watch,
+        "watch a market, or one asset on several exchanges as a group",
+        "/watch SYMBOL [TIMEFRAME] [EXCHANGE] | /watch SYMBOL EX1,EX2,EX3 [TIMEFRAME] | /watch GROUP",
+        admin=True,
+    ),
     Command("unwatch", cmd_unwatch, "stop watching a market", "/unwatch SYMBOL [TIMEFRAME]", admin=True),
     Command("list", cmd_list, "the watchlist", "/list"),
     Command(

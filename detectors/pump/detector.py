@@ -7,7 +7,10 @@ One class trains and scores at either grain:
   train/evaluate`` use);
 * ``fit`` / ``score`` / ``score_batch``: candle frames (+ ``social_volume``) per symbol, the
   live loop's path, labelled for training by a ``labels`` frame (``symbol, start, end, kind``
-  as the synthetic market writes it).
+  as the synthetic market writes it). Optional extra inputs (``inputs``: on-chain metrics,
+  order-book features) join the market branch as the candle detectors take them
+  (``detectors.features``: each against its own previous ``input_window`` rows, missing
+  values read as nothing unusual).
 
 The decision threshold is the best-F1 point on a validation share of the *training* events
 (split by event, never by row), fixed at fit time and saved with the model.
@@ -27,6 +30,7 @@ import pandas as pd
 
 from core.errors import DetectorError
 from detectors.base import Detector
+from detectors.features import extra_input_features
 from detectors.pump.features import (
     SOCIAL_COLUMNS,
     SOCIAL_HISTORY,
@@ -82,6 +86,17 @@ def _social_column(frame: pd.DataFrame) -> np.ndarray:
     return np.full(len(frame), np.nan)
 
 
+def _extra_columns(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """(n, k) values of the optional input columns; NaN for a column the frame lacks."""
+    return np.stack(
+        [
+            frame[c].to_numpy(dtype=float, na_value=np.nan) if c in frame.columns else np.full(len(frame), np.nan)
+            for c in columns
+        ],
+        axis=-1,
+    )
+
+
 def _require_positives(y: np.ndarray) -> None:
     if y.sum() == 0:
         raise DetectorError("pump_dump: training data has no positive rows (gt=1 / pump labels)")
@@ -124,6 +139,8 @@ class PumpDumpDetector(Detector):
         chunk_fit: str = "validation",
         ensemble: int = 1,
         random_state: int = 0,
+        inputs: list[str] | None = None,
+        input_window: int = 720,
     ) -> None:
         if lookback < 2:
             raise DetectorError(f"pump_dump.lookback: must be >= 2, got {lookback}")
@@ -161,6 +178,8 @@ class PumpDumpDetector(Detector):
         self.chunk_fit = chunk_fit
         self.ensemble = ensemble
         self.random_state = random_state
+        self.inputs = [str(c) for c in inputs] if inputs else None
+        self.input_window = int(input_window)
         self.grain_: str | None = None
         self.threshold_: float | None = None
         self.model_: Any = None
@@ -179,6 +198,8 @@ class PumpDumpDetector(Detector):
         keys += ["wide", "social_dropout", "validation_share", "max_negative_ratio", "focal", "chunk_inputs"]
         keys += ["chunk_loss", "chunk_fit", "ensemble"]
         keys += ["random_state"]
+        if self.inputs:  # only when used, so models saved before read back unchanged
+            keys += ["inputs", "input_window"]
         return {k: getattr(self, k) for k in keys}
 
     def _check_fitted(self, grain: str | None = None) -> None:
@@ -233,7 +254,8 @@ class PumpDumpDetector(Detector):
         Frames of equal length are stacked and their features computed in one numpy pass; only
         the rows the windows need are touched (``last_n + lookback + SOCIAL_HISTORY``).
         """
-        need = None if last_n is None else last_n + self.lookback + SOCIAL_HISTORY
+        history = max(SOCIAL_HISTORY, self.input_window if self.inputs else 0)
+        need = None if last_n is None else last_n + self.lookback + history
         tails: list[pd.DataFrame] = []
         by_len: dict[int, list[int]] = {}
         for i, (symbol, frame) in enumerate(frames):
@@ -248,6 +270,9 @@ class PumpDumpDetector(Detector):
             ohlcv = np.stack([_ohlcv(tails[i]) for i in ids])
             social = np.stack([_social_column(tails[i]) for i in ids])
             market, soc, has = candle_feature_arrays(ohlcv, social)
+            if self.inputs:
+                extra = np.stack([_extra_columns(tails[i], self.inputs) for i in ids])  # (symbols, bars, k)
+                market = np.concatenate([market, extra_input_features(extra, self.input_window)], axis=-1)
             n_sym = len(ids)
             groups = np.repeat(np.arange(n_sym), length)
             take = length if last_n is None else min(last_n, length)
@@ -262,7 +287,7 @@ class PumpDumpDetector(Detector):
         return self._concat(parts) if parts else self._concat([self._empty_inputs()])
 
     def _empty_inputs(self) -> dict[str, np.ndarray]:
-        n_market = len(feature_columns("candles")[0]) + len(feature_columns("candles")[1])
+        n_market = len(feature_columns("candles")[0]) + len(feature_columns("candles")[1]) + len(self.inputs or ())
         return {
             "market": np.zeros((0, self.lookback, n_market), np.float32),
             "social": np.zeros((0, self.lookback, len(SOCIAL_COLUMNS)), np.float32),

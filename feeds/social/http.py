@@ -46,8 +46,13 @@ async def request_json(
     body: Any = None,
     timeout: float = 30.0,
     key_env: str | None = None,
+    limited: dict[int, str] | None = None,
 ) -> Any:
-    """One HTTP request whose JSON answer is returned; every failure is a DataSourceError."""
+    """One HTTP request whose JSON answer is returned; every failure is a DataSourceError.
+
+    ``limited`` maps provider-specific statuses to what they mean (Blockchair answers an
+    exhausted daily quota with 402 and a ban with 430); 429 always reads "rate limited".
+    """
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
             async with session.request(method, url, headers=headers, json=body) as resp:
@@ -62,6 +67,8 @@ async def request_json(
         raise DataSourceError(f"{where}: authentication failed (HTTP {status}){hint}")
     if status == 429:
         raise DataSourceError(f"{where}: rate limited (HTTP 429)")
+    if limited and status in limited:
+        raise DataSourceError(f"{where}: {limited[status]} (HTTP {status})")
     if not 200 <= status < 300:
         raise DataSourceError(f"{where}: HTTP {status}: {text[:120]!r}")
     if not text.strip():

@@ -1,7 +1,7 @@
 """A local fake of Binance's spot REST API, for driving the real ccxt client.
 
 It answers the endpoints ccxt's ``binance`` class calls for public market
-data (``exchangeInfo``, ``klines``, ``aggTrades``, ``trades``, ``time``) with
+data (``exchangeInfo``, ``klines``, ``aggTrades``, ``trades``, ``depth``, ``time``) with
 the same JSON shapes and the same paging semantics as the real service:
 ``klines`` returns at most ``limit`` bars with ``startTime <= open <= endTime``,
 skipping holes, so a client that paginates wrongly fails here as it would
@@ -84,6 +84,8 @@ class FakeBinance:
         for symbol, frame in (candles or {}).items():
             self.set_candles(symbol, frame)
         self.trades: dict[str, pd.DataFrame] = dict(trades or {})
+        #: ``{"BTC/USDT": {"bids": [[price, qty], ...], "asks": [...]}}``; default: a book around the last close
+        self.books: dict[str, dict[str, list[list[float]]]] = {}
         self.extra_symbols = list(extra_symbols)
         self.requests: Counter[str] = Counter()
         self.kline_requests: list[dict[str, str]] = []
@@ -190,6 +192,7 @@ class FakeBinance:
         app.router.add_get("/api/v3/klines", self._klines)
         app.router.add_get("/api/v3/aggTrades", self._agg_trades)
         app.router.add_get("/api/v3/trades", self._trades)
+        app.router.add_get("/api/v3/depth", self._depth)
         app.router.add_get("/api/v3/time", self._time)
         app.router.add_get("/api/v3/ping", self._ping)
         self._runner = web.AppRunner(app, access_log=None)
@@ -341,6 +344,29 @@ class FakeBinance:
             )
         ]
         return web.json_response(out)
+
+    async def _depth(self, request: web.Request) -> web.Response:
+        """``GET /api/v3/depth``: the book of ``books`` (or 50 even levels around the last close), ``limit`` a side."""
+        q = request.query
+        symbol = self._symbol_for(q.get("symbol"))
+        if symbol is None:
+            return _bad_symbol()
+        limit = int(q.get("limit", 100))
+        if limit not in (5, 10, 20, 50, 100, 500, 1000, 5000):
+            return web.json_response(
+                {"code": -1100, "msg": "Illegal characters found in parameter 'limit'."}, status=400
+            )
+        book = self.books.get(symbol)
+        if book is None:
+            frame = self.candles.get(symbol)
+            mid = float(frame["close"].iloc[-1]) if frame is not None and len(frame) else 100.0
+            book = {
+                "bids": [[mid * (1 - 0.0005 * (i + 1)), 1.0] for i in range(50)],
+                "asks": [[mid * (1 + 0.0005 * (i + 1)), 1.0] for i in range(50)],
+            }
+        self.requests[f"depth:{symbol}"] += 1
+        side = {k: [[f"{p:.8f}", f"{a:.8f}"] for p, a in book[k][:limit]] for k in ("bids", "asks")}
+        return web.json_response({"lastUpdateId": 1027024, **side})
 
     def _trade_rows(self, request: web.Request) -> pd.DataFrame | web.Response:
         q = request.query

@@ -9,7 +9,7 @@ import pytest
 
 from core.errors import DetectorError
 from detectors.pump.detector import PumpDumpDetector
-from detectors.pump.features import read_feature_file
+from detectors.pump.features import feature_columns, read_feature_file
 from detectors.pump.labels import hard_negative_rows, pump_rows, sample_negatives
 from detectors.pump.metrics import best_f1_threshold, event_split
 from tests.detectors.pump.pump_data import candle_frame, feature_table, pump_labels
@@ -200,3 +200,22 @@ def test_hard_negative_rows_mark_other_kinds_and_the_dump_but_not_the_pump() -> 
     hard = hard_negative_rows(frame, labels, "X", after=2)
     assert np.flatnonzero(hard).tolist() == [13, 14, 15, 16, 17, 18, 19, 40, 41, 42, 43]  # pump rows 10-12 excluded
     assert not hard_negative_rows(frame, labels, "Y").any()
+
+
+@pytest.mark.slow
+def test_optional_inputs_widen_the_market_branch_and_may_be_missing(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    frames = {s: candle_frame(160, seed=i, pumps=(60, 120)) for i, s in enumerate(["A/BTC", "B/BTC"])}
+    frames = {s: f.assign(onchain_tx_count=rng.normal(100, 5, len(f))) for s, f in frames.items()}
+    labels = pd.concat([pump_labels(s, f, (60, 120)) for s, f in frames.items()], ignore_index=True)
+    det = PumpDumpDetector(**TINY, inputs=["onchain_tx_count"], input_window=24).fit(frames, labels)
+    cols, scaled = feature_columns("candles")
+    assert det.model_.input["market"].shape[-1] == len(cols) + len(scaled) + 1
+    without = frames["A/BTC"].drop(columns="onchain_tx_count")  # the source was down: scored, not an error
+    scores = det.score(without)
+    assert scores.iloc[det.warmup :].notna().all()
+    batch = det.score_batch({"A/BTC": frames["A/BTC"]}, last_n=5)["A/BTC"]
+    np.testing.assert_allclose(batch.to_numpy(), det.score(frames["A/BTC"]).iloc[-5:].to_numpy(), atol=1e-5)
+    back = PumpDumpDetector.load(det.save(tmp_path / "m"))
+    assert back.inputs == ["onchain_tx_count"] and back.input_window == 24
+    assert "inputs" not in PumpDumpDetector().params
