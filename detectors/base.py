@@ -191,6 +191,10 @@ class SeriesDetector(Detector):
     calibration_fraction: ClassVar[float] = 0.0
     #: scale features by the training median/MAD (clipped to +-50); scale-free detectors turn it off
     robust_scaling: ClassVar[bool] = True
+    #: bar length (s) the candle defaults were tuned on (the synthetic market is hourly): on shorter
+    #: bars a default fixed level (``static``, ``k_sigma``) is raised so its alarms per hour stay
+    #: those of hourly bars (``ThresholdPolicy.fit_tail``); None: never
+    reference_bar_s: ClassVar[float | None] = 3600.0
 
     def __init__(
         self,
@@ -346,6 +350,18 @@ class SeriesDetector(Detector):
         train_scores = np.concatenate([self._score_rows(x) for x in cal_parts])
         if self.threshold_.policy != "static":
             self.threshold_.fit(train_scores)
+        reference = self.reference_bar_s
+        if (
+            self._auto_threshold
+            and spec.mode == "candles"
+            and reference is not None
+            and 0 < spec.step_s < reference
+            and self.threshold_.policy in ("static", "k_sigma")
+        ):
+            # The default was tuned on hourly bars: 12 times as many 5-minute bars would raise 12 times
+            # as many alarms per hour at the same level per bar.
+            self.threshold_.rarer = reference / spec.step_s
+            self.threshold_.fit_tail(train_scores)
         starts = [int(f.index[0].value // 1_000_000) for f in data.values()]
         ends = [int(f.index[-1].value // 1_000_000) for f in data.values()]
         self.train_range_ = (min(starts), max(ends))

@@ -47,6 +47,10 @@ class ThresholdPolicy:
         self.fitted_ = False
         #: rows after an alarm run's start during which a new run is dropped (0: off); see likelihood.py
         self.suppress = 0
+        #: how many times rarer per row a fixed level's exceedances must be than its tuned value
+        #: gives (bars shorter than the ones it was tuned on); see :meth:`fit_tail`
+        self.rarer = 1.0
+        self.excess_ = 0.0
 
     def fit(self, scores: pd.Series | np.ndarray) -> ThresholdPolicy:
         values = np.asarray(scores, dtype="float64")
@@ -59,6 +63,28 @@ class ThresholdPolicy:
 
     def _fit(self, values: np.ndarray) -> None:  # noqa: B027 (optional hook)
         """Learn from finite training scores (nothing for static)."""
+
+    def fit_tail(self, scores: pd.Series | np.ndarray) -> ThresholdPolicy:
+        """Fit the tail the ``rarer`` shift extrapolates along: the mean excess over the 90th percentile.
+
+        Under an exponential tail above that percentile, ``P(score > t + excess * ln(r))`` is
+        ``P(score > t) / r``: a fixed level tuned on hourly bars, raised by ``excess * ln(12)``
+        on 5-minute bars, keeps its alarms per hour instead of multiplying them by 12. The mean
+        excess over the 90th percentile is larger than over higher percentiles when the tail thins
+        out, so the raise errs on the side of fewer alarms. Only ``static`` and ``k_sigma`` use it.
+        """
+        values = np.asarray(scores, dtype="float64")
+        values = values[np.isfinite(values)]
+        if len(values) >= 20:
+            u = float(np.quantile(values, 0.9))
+            above = values[values > u]
+            self.excess_ = float(above.mean() - u) if len(above) else 0.0
+        return self
+
+    @property
+    def shift(self) -> float:
+        """What a fixed level is raised by: ``excess * ln(rarer)`` (0 unless ``rarer`` > 1)."""
+        return self.excess_ * float(np.log(self.rarer)) if self.rarer > 1 else 0.0
 
     def transform(self, scores: pd.Series) -> pd.Series:
         return scores
@@ -92,7 +118,8 @@ class ThresholdPolicy:
         return suppress_repeats(hit, self.suppress)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"policy": self.policy, "fitted": self.fitted_, "suppress": self.suppress, **self._state()}
+        tail = {"rarer": self.rarer, "excess": self.excess_} if self.rarer > 1 else {}
+        return {"policy": self.policy, "fitted": self.fitted_, "suppress": self.suppress, **tail, **self._state()}
 
     def _state(self) -> dict[str, Any]:
         return {}
@@ -107,7 +134,7 @@ class StaticThreshold(ThresholdPolicy):
         self.fitted_ = True
 
     def _thresholds(self, values: np.ndarray) -> np.ndarray:
-        return np.full(len(values), self.value)
+        return np.full(len(values), self.value + self.shift)
 
     def _state(self) -> dict[str, Any]:
         return {"value": self.value}
@@ -129,7 +156,7 @@ class KSigmaThreshold(ThresholdPolicy):
 
     @property
     def value(self) -> float:
-        return self.center_ + self.k * self.scale_
+        return self.center_ + self.k * self.scale_ + self.shift
 
     def _thresholds(self, values: np.ndarray) -> np.ndarray:
         return np.full(len(values), self.value)
@@ -345,4 +372,6 @@ def threshold_from_dict(data: dict[str, Any]) -> ThresholdPolicy:
         raise DetectorError(f"saved threshold has unknown policy {kind!r}")
     policy.fitted_ = bool(data.get("fitted", True))
     policy.suppress = int(data.get("suppress", 0))
+    policy.rarer = float(data.get("rarer", 1.0))
+    policy.excess_ = float(data.get("excess", 0.0))
     return policy
