@@ -230,6 +230,7 @@ THRESHOLD_POLICY_KEYS: dict[str, dict[str, Any]] = {
         "robust": False,
         "min_scale": 0.05,
         "min_history": 100,
+        "record": 0,
     },
 }
 _POLICY_ONLY_KEYS = {key for keys in THRESHOLD_POLICY_KEYS.values() for key in keys}
@@ -255,6 +256,12 @@ class ThresholdConfig(_Section):
     robust: bool | None = Field(default=None, description="likelihood: median and MAD instead of mean and std")
     min_scale: float | None = Field(default=None, ge=0, description="likelihood: floor of the spread")
     min_history: int | None = Field(default=None, ge=2, description="likelihood: rows before the first threshold")
+    record: int | None = Field(
+        default=None,
+        ge=0,
+        le=1_000_000,
+        description="likelihood: rows whose highest short mean must be beaten (0: off)",
+    )
     suppress: int = Field(
         default=0, ge=0, le=1_000_000, description="rows after an alarm's start in which a new alarm is dropped"
     )

@@ -31,6 +31,7 @@ Two classes:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from abc import ABC, abstractmethod
@@ -62,6 +63,14 @@ __all__ = ["METADATA_FILE", "Detector", "SeriesDetector", "as_frames", "saved_de
 log = logging.getLogger(__name__)
 METADATA_FILE = "metadata.json"
 FORMAT_VERSION = 1
+
+
+def _rows_per_day(frame: pd.DataFrame) -> int:
+    """Rows in one day at the frame's median step (0 when that is not 4 to 2016 rows: no daily season)."""
+    diffs = np.diff(frame_times(frame))
+    step = float(np.median(diffs[diffs > 0])) if (diffs > 0).any() else 0.0
+    rows = round(86_400.0 / step) if step > 0 else 0
+    return int(rows) if 4 <= rows <= 2016 else 0
 
 
 def as_frames(frames: pd.DataFrame | Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -205,6 +214,7 @@ class SeriesDetector(Detector):
         norm_window: int = 48,
         inputs: list[str] | None = None,
         input_window: int = 720,
+        seasonal: bool = False,
         **params: Any,
     ) -> None:
         if isinstance(threshold, ThresholdConfig):
@@ -219,6 +229,8 @@ class SeriesDetector(Detector):
         if inputs:  # kept out of params when unused, so saved models of before read back unchanged
             self.params["inputs"] = [str(c) for c in inputs]
             self.params["input_window"] = int(input_window)
+        if seasonal:  # raw series: each column's change from the same time the day before (kept out when off)
+            self.params["seasonal"] = True
         self.threshold_: ThresholdPolicy = make_threshold(self.params["threshold"])
         self._auto_threshold = threshold is None  # the default follows the input mode at fit time
         self.spec_: FeatureSpec | None = None
@@ -320,6 +332,11 @@ class SeriesDetector(Detector):
             required = list(spec.required)
             usable = [f for f in data.values() if np.isfinite(f[required].to_numpy(dtype="float64")).all()]
             spec = fit_daily_profile([raw_values(f, spec) for f in usable], [frame_times(f) for f in usable], spec)
+        if spec.mode == "columns" and self.params.get("seasonal"):
+            season = _rows_per_day(next(iter(data.values())))
+            if 2 * season > min(len(f) for f in data.values()):
+                season = 0  # less than two days to train on: no day before to compare with
+            spec = dataclasses.replace(spec, season=season)
         self.spec_ = spec
         if self._auto_threshold and spec.mode == "columns" and self.default_threshold_columns is not None:
             # Raw series (server metrics, counts, traffic) drift and change scale, candle features

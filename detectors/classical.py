@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from detectors.base import SeriesDetector
+from detectors.thresholds import RAW_SERIES_DEFAULT
 
 __all__ = ["RelativeEntropyDetector", "WindowedGaussianDetector"]
 
@@ -41,7 +42,7 @@ class WindowedGaussianDetector(SeriesDetector):
     name: ClassVar[str] = "windowed_gaussian"
     requires_training: ClassVar[bool] = False
     default_threshold: ClassVar[dict[str, Any]] = {"policy": "static", "value": 6.0, "suppress": 48}
-    default_threshold_columns: ClassVar[dict[str, Any] | None] = {"policy": "likelihood", "suppress": 48}
+    default_threshold_columns: ClassVar[dict[str, Any] | None] = RAW_SERIES_DEFAULT
     robust_scaling: ClassVar[bool] = False  # a z-score needs no scaling, and clipping would cap it
 
     def __init__(self, *, window: int = 1000, min_periods: int = 48, **kwargs: Any) -> None:

@@ -28,6 +28,7 @@ from core.errors import ConfigError, DetectorError
 from detectors.alarms import fires, suppress_repeats
 
 __all__ = [
+    "RAW_SERIES_DEFAULT",
     "DynamicThreshold",
     "KSigmaThreshold",
     "RollingQuantileThreshold",
@@ -36,6 +37,12 @@ __all__ = [
     "make_threshold",
     "threshold_from_dict",
 ]
+
+
+#: The default threshold of the unsupervised detectors on raw series (``columns`` mode), chosen on the
+#: NAB tuning half: Numenta's likelihood, one alert per incident (48 rows), and no alarm for a short mean
+#: the series already reached in the last 576 rows (two days of 5-minute rows: a daily pattern is no news).
+RAW_SERIES_DEFAULT: dict[str, Any] = {"policy": "likelihood", "suppress": 48, "record": 576}
 
 
 class ThresholdPolicy:

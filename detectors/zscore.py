@@ -23,6 +23,7 @@ import pandas as pd
 
 from detectors.base import SeriesDetector
 from detectors.features import sliding_windows
+from detectors.thresholds import RAW_SERIES_DEFAULT
 
 __all__ = ["ZScoreDetector"]
 
@@ -38,7 +39,7 @@ class ZScoreDetector(SeriesDetector):
     name: ClassVar[str] = "zscore"
     requires_training: ClassVar[bool] = False
     default_threshold: ClassVar[dict[str, Any]] = {"policy": "static", "value": 12.0, "suppress": 48}
-    default_threshold_columns: ClassVar[dict[str, Any] | None] = {"policy": "likelihood", "suppress": 48}
+    default_threshold_columns: ClassVar[dict[str, Any] | None] = RAW_SERIES_DEFAULT
 
     def __init__(self, *, window: int | None = None, min_scale: float = 0.05, **kwargs: Any) -> None:
         super().__init__(window=None if window is None else int(window), min_scale=float(min_scale), **kwargs)

@@ -104,6 +104,7 @@ def test_config_check_shows_the_threshold_each_detector_runs_with(tmp_path: Path
         "robust": False,
         "min_scale": 0.05,
         "min_history": 100,
+        "record": 0,
         "suppress": 48,
     }
     default = shown["zscore"]["threshold"]["detector default"]

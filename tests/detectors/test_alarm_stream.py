@@ -55,6 +55,7 @@ POLICIES: dict[str, dict[str, Any]] = {
     "rolling_quantile": {"policy": "rolling_quantile", "quantile": 0.97, "window": 100, "suppress": 12},
     "likelihood": {"policy": "likelihood", "window": 200, "short": 5, "probability": 1e-3, "suppress": 24},
     "likelihood_robust": {"policy": "likelihood", "window": 150, "short": 3, "robust": True, "suppress": 6},
+    "likelihood_record": {"policy": "likelihood", "window": 100, "short": 4, "record": 150, "suppress": 12},
     "dynamic": {"policy": "dynamic", "window": 120, "suppress": 12},
 }
 
