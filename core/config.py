@@ -38,12 +38,14 @@ __all__ = [
     "AssetGroupConfig",
     "BacktestConfig",
     "Config",
+    "DEFAULT_DETECTORS",
     "DatabaseConfig",
     "DetectorConfig",
     "ENV_OVERRIDES",
     "ExchangeConfig",
     "LoggingConfig",
     "OnchainSourceConfig",
+    "PathsConfig",
     "SchedulerConfig",
     "SocialSourceConfig",
     "TelegramConfig",
@@ -51,6 +53,7 @@ __all__ = [
     "WatchEntry",
     "THRESHOLD_POLICY_KEYS",
     "default_config",
+    "default_data_dir",
     "load_config",
     "validate_threshold",
 ]
@@ -100,6 +103,11 @@ class ExchangeConfig(_Section):
     retry_base_delay: float = Field(default=1.0, ge=0, le=600, description="seconds before the first retry; doubles")
     retry_max_delay: float = Field(default=30.0, ge=0, le=3600, description="cap on one backoff wait, seconds")
     candles_per_request: int = Field(default=1000, ge=1, le=10_000)
+    candles: Literal["rest", "websocket"] = Field(
+        default="rest",
+        description="how the main job gets new candles: one REST request per symbol, or the exchange's "
+        "kline WebSocket streams (ccxt.pro) with REST filling whatever the stream missed",
+    )
 
 
 class WatchEntry(_Section):
@@ -341,6 +349,9 @@ class TelegramConfig(_Section):
         description="chats that receive alerts; defaults to allowed_chat_ids",
     )
     mode: Literal["polling", "webhook"] = "polling"
+    retry_max_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="longest wait between attempts to reach an unreachable Bot API"
+    )
     webhook_url: str | None = None
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = Field(default=8443, ge=1, le=65535)
@@ -362,6 +373,9 @@ class AlertsConfig(_Section):
     chart_dir: str = "charts"
     chart_bars: int = Field(default=120, ge=20, le=2000)
     max_attempts: int = Field(default=8, ge=1, le=100)
+    chart_workers: int | None = Field(
+        default=None, ge=0, le=64, description="processes drawing alert charts; unset = one per core, 0 = in-process"
+    )
 
 
 class SchedulerConfig(_Section):
@@ -372,6 +386,9 @@ class SchedulerConfig(_Section):
         default=30.0, gt=0, description="order-book features older than this are deleted"
     )
     misfire_grace_seconds: int = Field(default=300, ge=1)
+    watchlist_poll_seconds: float = Field(
+        default=30.0, ge=1, le=3600, description="how soon `vigil run` sees a watchlist change made by another process"
+    )
 
 
 class BacktestConfig(_Section):
@@ -382,8 +399,44 @@ class BacktestConfig(_Section):
     init_cash: float = Field(default=10_000.0, gt=0)
 
 
+def default_data_dir() -> Path:
+    """Where vigil keeps its files unless told otherwise: ``$XDG_DATA_HOME/vigil`` (``~/.local/share/vigil``)."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "vigil"
+
+
+class PathsConfig(_Section):
+    """Folders, always used as absolute paths: a relative one in the config file is relative to that file.
+
+    Model files are stored in the database relative to ``models_dir``, so the same
+    database and models work from any working directory (a systemd unit, a cron
+    job) and move together when the folder moves.
+    """
+
+    data_dir: str | None = Field(default=None, description="default: $XDG_DATA_HOME/vigil (~/.local/share/vigil)")
+    models_dir: str | None = Field(default=None, description="trained model files; default: <data_dir>/models")
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser().absolute() if self.data_dir else default_data_dir().absolute()
+
+    @property
+    def models_path(self) -> Path:
+        return Path(self.models_dir).expanduser().absolute() if self.models_dir else self.data_path / "models"
+
+
 class MetricsConfig(_Section):
     prometheus_port: int | None = Field(default=None, ge=1, le=65535)
+
+
+# What runs when the config names no detectors: the cheap baseline, the two
+# neural detectors of the seed design and the pump-and-dump classifier.
+DEFAULT_DETECTORS: dict[str, dict[str, Any]] = {
+    "zscore": {},
+    "lstm_forecaster": {},
+    "lstm_autoencoder": {},
+    "pump_dump": {},
+}
 
 
 class Config(_Section):
@@ -400,6 +453,13 @@ class Config(_Section):
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+
+    def detectors_in_use(self) -> dict[str, DetectorConfig]:
+        """The ``[detectors.*]`` tables, or the default set when the config names none (enabled or not)."""
+        if self.detectors:
+            return dict(self.detectors)
+        return {name: DetectorConfig(**kw) for name, kw in DEFAULT_DETECTORS.items()}
 
     @model_validator(mode="after")
     def _groups_join_the_watchlist(self) -> Config:
@@ -456,7 +516,10 @@ ENV_OVERRIDES: dict[str, str] = {
     "VIGIL_TELEGRAM_ALERT_CHAT_IDS": "telegram.alert_chat_ids",
     "VIGIL_LOG_LEVEL": "logging.level",
     "VIGIL_LOG_FORMAT": "logging.format",
+    "VIGIL_DATA_DIR": "paths.data_dir",
+    "VIGIL_MODELS_DIR": "paths.models_dir",
 }
+_PATH_KEYS = ("data_dir", "models_dir")
 _LIST_OF_INT_KEYS = {
     "telegram.allowed_chat_ids",
     "telegram.admin_user_ids",
@@ -545,6 +608,17 @@ def _validate(data: dict[str, Any], source: str) -> Config:
         raise ConfigError(_format_validation_error(err, source)) from None
 
 
+def _anchor_paths(data: dict[str, Any], base: Path) -> None:
+    """Make relative ``[paths]`` folders absolute against ``base`` (the config file's folder, or the cwd)."""
+    table = data.get("paths")
+    if not isinstance(table, dict):
+        return
+    for key in _PATH_KEYS:
+        value = table.get(key)
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            table[key] = str((base / Path(value).expanduser()).absolute())
+
+
 def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Read, override from the environment, and validate a config file.
 
@@ -567,7 +641,9 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"{p}: invalid TOML: {err}") from None
+        _anchor_paths(data, p.parent)
     data = _apply_env(data, env)
+    _anchor_paths(data, Path.cwd())  # what the environment gave, relative to where we run
     return _validate(data, source)
 
 

@@ -103,6 +103,20 @@ class AlarmStream:
             self._alarms = fired if self._alarms.empty else pd.concat([self._alarms, fired])
         return fired
 
+    def pass_quiet(self, scores: pd.Series, keep: int = 1) -> None:
+        """Take rows the caller knows raise nothing (every value at or below a constant threshold, the
+        raw score compared): the incident state moves on without the rule's pandas work.
+
+        For detectors whose ``alarm_lookback`` is 0 only (``keep`` carried rows, default 1).
+        """
+        n = len(scores)
+        if n == 0:
+            return
+        age = None if self._incident.age is None else self._incident.age + n
+        self._incident = Incident(age, 0)
+        self._scores = np.concatenate([self._scores, scores.to_numpy(dtype="float64")])[-keep:]
+        self._times = np.concatenate([self._times, scores.index.asi8])[-keep:]
+
     def alarms_since(self, since: pd.Timestamp | None, min_severity: Severity | str = Severity.LOW) -> pd.DataFrame:
         """The alarms judged at or after ``since`` (all kept ones when None), at or above ``min_severity``."""
         out = self._alarms if since is None else self._alarms[self._alarms.index >= since]

@@ -158,6 +158,15 @@ class Detector(ABC):
         """``thresholds(scores)`` of the last ``n`` rows; override when computing only those is cheaper."""
         return self.thresholds(scores).iloc[len(scores) - n :]
 
+    def constant_threshold(self) -> float | None:
+        """The threshold when it is one number for every bar and the raw score is what is compared.
+
+        Optional (default None: unknown). Lets a caller holding hundreds of symbols' scores skip,
+        with one vectorised comparison, the symbols that cannot fire; the alarms themselves
+        still come from the one rule (``detectors.alarms``), symbol by symbol.
+        """
+        return None
+
     def is_anomaly(self, scores: pd.Series) -> pd.Series:
         """Boolean alarm per point under the one rule of :mod:`detectors.alarms` (False during warm-up)."""
         hit = fires(self.alarm_values(scores), self.thresholds(scores)).rename("is_anomaly")
@@ -364,21 +373,23 @@ class SeriesDetector(Detector):
         self._fit_kwargs = kwargs
         self._fit_model(fit_parts, cal_parts)
         self.fitted_ = True
-        train_scores = np.concatenate([self._score_rows(x) for x in cal_parts])
-        if self.threshold_.policy != "static":
-            self.threshold_.fit(train_scores)
         reference = self.reference_bar_s
-        if (
+        raise_level = (
             self._auto_threshold
             and spec.mode == "candles"
             and reference is not None
             and 0 < spec.step_s < reference
             and self.threshold_.policy in ("static", "k_sigma")
-        ):
-            # The default was tuned on hourly bars: 12 times as many 5-minute bars would raise 12 times
-            # as many alarms per hour at the same level per bar.
-            self.threshold_.rarer = reference / spec.step_s
-            self.threshold_.fit_tail(train_scores)
+        )
+        if self.threshold_.policy != "static" or raise_level:  # a plain static threshold learns nothing from them
+            train_scores = np.concatenate([self._score_rows(x) for x in cal_parts])
+            if self.threshold_.policy != "static":
+                self.threshold_.fit(train_scores)
+            if raise_level and reference is not None:
+                # The default was tuned on hourly bars: 12 times as many 5-minute bars would raise 12 times
+                # as many alarms per hour at the same level per bar.
+                self.threshold_.rarer = reference / spec.step_s
+                self.threshold_.fit_tail(train_scores)
         starts = [int(f.index[0].value // 1_000_000) for f in data.values()]
         ends = [int(f.index[-1].value // 1_000_000) for f in data.values()]
         self.train_range_ = (min(starts), max(ends))
@@ -424,8 +435,16 @@ class SeriesDetector(Detector):
         if self.scaler_ is not None:
             x = self.scaler_.transform(x)
         outs = self._score_last(list(x), last_n)
+        tails: dict[int, pd.Index] = {}  # frames that share an index (the live cycle's) share its tail
+
+        def tail(index: pd.Index) -> pd.Index:
+            found = tails.get(id(index))
+            if found is None:
+                found = tails[id(index)] = index[-last_n:]
+            return found
+
         return {
-            sym: pd.Series(np.asarray(out, dtype="float64"), index=f.index[-last_n:], name="score")
+            sym: pd.Series(np.asarray(out, dtype="float64"), index=tail(f.index), name="score", copy=False)
             for (sym, f), out in zip(frames.items(), outs, strict=True)
         }
 
@@ -447,6 +466,17 @@ class SeriesDetector(Detector):
 
     def last_thresholds(self, scores: pd.Series, n: int) -> pd.Series:
         return self.threshold_.thresholds_last(scores, n)
+
+    def constant_threshold(self) -> float | None:
+        """``static`` and ``k_sigma`` compare the raw score with one fitted level; the others look at history."""
+        from detectors.thresholds import KSigmaThreshold, StaticThreshold
+
+        policy = self.threshold_
+        if type(policy) in (StaticThreshold, KSigmaThreshold) and policy.fitted_:
+            level = policy.level  # what thresholds() gives every row (the bar-length raise included)
+            if np.isfinite(level):
+                return float(level)
+        return None
 
     # --------------------------------------------------------------- storage
     def save(self, directory: str | Path) -> Path:

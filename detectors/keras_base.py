@@ -10,7 +10,10 @@ an EWMA span; 1 turns it off). The smoothing window is finite, so a score still 
 fixed number of past rows only and ``score_batch`` gives exactly what ``score`` gives.
 
 Inference never loops over windows: every window of every series goes through one
-compiled ``tf.function`` call of the model (chunked only to bound memory).
+call of the model (chunked only to bound memory): ONNX Runtime when the saved model
+has an ONNX export (``detectors/onnx_runtime.py``; written by :meth:`save`), else a
+compiled ``tf.function``. A detector loaded with an export never imports TensorFlow
+unless something asks for the Keras model itself (``model_``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 from core.errors import DetectorError
 from detectors.base import SeriesDetector
 from detectors.features import sliding_windows
+from detectors.onnx_runtime import OnnxModel, export_onnx, load_onnx, onnx_enabled
 from detectors.thresholds import RAW_SERIES_DEFAULT
 
 __all__ = ["KerasWindowDetector", "MODEL_FILE", "smoothing_weights"]
@@ -91,10 +95,30 @@ class KerasWindowDetector(SeriesDetector):
             center=None if center is None else bool(center),
             **kwargs,
         )
-        self.model_: Any = None
+        self._model: Any = None
+        self._model_dir: Path | None = None  # a saved Keras model not loaded yet (served through ONNX)
+        self._onnx: OnnxModel | None = None
         self.sigma_: np.ndarray | None = None
         self.center_ = False
         self._compiled: Any = None
+        self._score_cache: dict[bytes, float] = {}  # window bytes -> raw score (see _cached_window_scores)
+
+    @property
+    def model_(self) -> Any:
+        """The Keras model (loaded from disk on first use when the detector is served through ONNX)."""
+        if self._model is None and self._model_dir is not None:
+            self._model = self._read_keras(self._model_dir)
+        return self._model
+
+    @model_.setter
+    def model_(self, model: Any) -> None:
+        self._model, self._model_dir, self._onnx, self._compiled = model, None, None, None
+        self._score_cache = {}
+
+    @property
+    def served_by(self) -> str:
+        """``"onnx"`` or ``"keras"``: what scores go through."""
+        return "onnx" if self._onnx is not None else "keras"
 
     # ---------------------------------------------------------------- hooks
     @property
@@ -146,7 +170,10 @@ class KerasWindowDetector(SeriesDetector):
         return w[ok], np.flatnonzero(ok) + self.window_length - 1
 
     def _call(self, inputs: np.ndarray) -> np.ndarray:
-        """One compiled forward pass over a whole batch (no ``predict`` per window)."""
+        """One forward pass over a whole batch (no ``predict`` per window): ONNX Runtime or ``tf.function``."""
+        if self._onnx is not None:
+            outs = [self._onnx(inputs[i : i + _CHUNK]) for i in range(0, len(inputs), _CHUNK)]
+            return np.concatenate(outs) if outs else np.empty((0,))
         import tensorflow as tf
 
         if self._compiled is None:
@@ -193,7 +220,6 @@ class KerasWindowDetector(SeriesDetector):
             )
         n_features = train_w.shape[2]
         self.model_ = self._build(n_features)
-        self._compiled = None
         x, y = self._split(train_w.astype("float32"))
         callbacks = list(self._fit_kwargs.get("callbacks") or [])
         validation = None
@@ -248,8 +274,33 @@ class KerasWindowDetector(SeriesDetector):
         stacked = np.ascontiguousarray(np.swapaxes(views, 2, 3)).reshape(-1, L, series.shape[2])
         scores = np.full(len(stacked), np.nan)
         ok = np.isfinite(stacked).all(axis=(1, 2))
-        scores[ok] = self._window_scores(stacked[ok])
+        scores[ok] = self._cached_window_scores(stacked[ok])
         return list(self._smooth(scores.reshape(len(xs), n_raw))[:, -last_n:])
+
+    def _cached_window_scores(self, windows: np.ndarray) -> np.ndarray:
+        """``_window_scores``, reusing the raw scores of windows seen by the previous calls.
+
+        Why: the smoothing needs the last ``len(smooth_weights)`` raw scores (8 for span 3),
+        so each live cycle would send 8 windows per symbol through the model while only the
+        newest one is new. A raw score is a function of the window alone (same weights), so
+        a window with the very same bytes gets the very same score: the cache is keyed by the
+        window's bytes and results are exactly what the model gives. It keeps what the last
+        two calls used, and is emptied whenever the model changes.
+        """
+        keys = [w.tobytes() for w in windows]
+        cache = self._score_cache
+        known = np.fromiter((k in cache for k in keys), dtype=bool, count=len(keys))
+        out = np.empty(len(windows))
+        if known.any():
+            out[known] = [cache[k] for k, hit in zip(keys, known, strict=True) if hit]
+        if not known.all():
+            fresh = self._window_scores(windows[~known])
+            out[~known] = fresh
+            cache.update(zip((k for k, hit in zip(keys, known, strict=True) if not hit), fresh.tolist(), strict=True))
+        if len(cache) > 4 * max(len(keys), 1024):  # bounded: drop the oldest entries (dicts keep insertion order)
+            for stale in list(cache)[: len(cache) - 2 * max(len(keys), 1024)]:
+                cache.pop(stale, None)
+        return out
 
     # -------------------------------------------------------------- storage
     def _extra_state(self) -> dict[str, Any]:
@@ -261,13 +312,31 @@ class KerasWindowDetector(SeriesDetector):
         self.center_ = bool(state.get("center", False))  # models saved before centring existed: off
 
     def _save_model(self, directory: Path) -> None:
-        self.model_.save(directory / MODEL_FILE)
+        """``model.keras`` (the source of truth) and, when the export reproduces it, ``model.onnx``.
+
+        From then on this detector scores through the export too, as a restarted process would.
+        """
+        model = self.model_
+        model.save(directory / MODEL_FILE)
+        exported = export_onnx(model, directory)
+        if exported is not None and onnx_enabled():
+            self._onnx = OnnxModel(exported)
+            self._score_cache = {}  # scores from now on are ONNX Runtime's
 
     def _load_model(self, directory: Path) -> None:
-        import keras
-
         path = directory / MODEL_FILE
         if not path.is_file():
             raise DetectorError(f"{self.name}: model file {path} not found")
-        self.model_ = keras.models.load_model(path, safe_mode=True)
-        self._compiled = None
+        self._model, self._model_dir, self._compiled = None, None, None
+        self._score_cache = {}
+        self._onnx = load_onnx(directory)
+        if self._onnx is None:
+            self._model = self._read_keras(directory)
+        else:
+            self._model_dir = directory  # Keras only if asked for (keeps TensorFlow out of a serving process)
+
+    @staticmethod
+    def _read_keras(directory: Path) -> Any:
+        import keras
+
+        return keras.models.load_model(directory / MODEL_FILE, safe_mode=True)

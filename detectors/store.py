@@ -4,6 +4,12 @@ Layout: ``<root>/<detector>/<scope>/v<version>/`` holding ``model.keras`` (neura
 detectors) and ``metadata.json`` (detector, parameters, feature scaling, threshold
 state, training range). Saving a new version deactivates the older ones of the same
 (detector, scope); loading takes the newest active one. Old files are never deleted.
+
+``root`` is the config's ``paths.models_dir``. The database stores each version's
+folder relative to it (``pump_dump/shared/v1``), so the same database finds its
+models from any working directory and on any host that mounts the folder, wherever
+it is mounted. :func:`model_path` also finds rows written by older versions, which
+stored the folder relative to the working directory of the process that trained it.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from detectors.base import Detector
 from storage.model_records import latest_model_record, latest_params, next_model_version, register_model
 from storage.models import ModelRecord
 
-__all__ = ["latest_model_record", "load_latest_model", "retrain", "save_model"]
+__all__ = ["latest_model_record", "load_latest_model", "model_path", "retrain", "save_model"]
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +45,10 @@ def save_model(
     root: str | Path = "models",
     metrics: Mapping[str, Any] | None = None,
 ) -> ModelRecord:
-    """Write the fitted detector to a new version directory and register it (active)."""
+    """Write the fitted detector to a new version directory and register it (active), its path relative to ``root``."""
     version = next_model_version(session, detector.name, scope)
-    path = Path(root) / detector.name / _slug(scope) / f"v{version}"
+    relative = Path(detector.name) / _slug(scope) / f"v{version}"
+    path = Path(root).expanduser().absolute() / relative
     if path.exists():
         raise DetectorError(f"model directory {path} already exists; refusing to overwrite it")
     detector.save(path)
@@ -50,7 +57,7 @@ def save_model(
         detector=detector.name,
         scope=scope,
         version=version,
-        path=str(path),
+        path=relative.as_posix(),
         params=detector.params,
         train_range=getattr(detector, "train_range_", None),
         metrics=metrics,
@@ -59,14 +66,35 @@ def save_model(
     return record
 
 
-def load_latest_model(session: Session, name: str, scope: str = "shared") -> Detector | None:
-    """The newest active model of ``name`` for ``scope``, or None when none was trained."""
+def model_path(record: ModelRecord, root: str | Path) -> Path:
+    """The folder of a stored version, under ``root`` (``paths.models_dir``) from any working directory.
+
+    Tried in order: the stored path itself when absolute; relative to ``root`` (how
+    rows are written now); relative to the working directory (rows of older versions);
+    and ``root/<detector>/<scope>/v<version>``, the layout, for a folder that moved.
+    """
+    root = Path(root).expanduser().absolute()
+    stored = Path(record.path)
+    candidates = [stored] if stored.is_absolute() else [root / stored, stored.absolute()]
+    candidates.append(root / record.detector / _slug(record.scope) / f"v{record.version}")
+    for candidate in dict.fromkeys(candidates):
+        if candidate.is_dir():
+            return candidate
+    looked = ", ".join(str(c) for c in dict.fromkeys(candidates))
+    raise DetectorError(
+        f"model files of {record.detector} v{record.version} ({record.scope}) not found (looked in {looked}); "
+        "set paths.models_dir or VIGIL_MODELS_DIR to the folder that holds them"
+    )
+
+
+def load_latest_model(session: Session, name: str, scope: str = "shared", *, root: str | Path) -> Detector | None:
+    """The newest active model of ``name`` for ``scope`` (files under ``root``), or None when none was trained."""
     record = latest_model_record(session, name, scope)
     if record is None:
         return None
     from detectors.registry import get_detector_class
 
-    return get_detector_class(record.detector).load(record.path)
+    return get_detector_class(record.detector).load(model_path(record, root))
 
 
 def retrain(

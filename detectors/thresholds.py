@@ -140,8 +140,13 @@ class StaticThreshold(ThresholdPolicy):
         self.value = float(value)
         self.fitted_ = True
 
+    @property
+    def level(self) -> float:
+        """The threshold of every row: the value, raised by :attr:`shift` on short bars."""
+        return self.value + self.shift
+
     def _thresholds(self, values: np.ndarray) -> np.ndarray:
-        return np.full(len(values), self.value + self.shift)
+        return np.full(len(values), self.level)
 
     def _state(self) -> dict[str, Any]:
         return {"value": self.value}
@@ -162,8 +167,13 @@ class KSigmaThreshold(ThresholdPolicy):
         self.scale_ = mad if mad > 1e-12 else max(float(values.std()), 1e-12)
 
     @property
-    def value(self) -> float:
+    def level(self) -> float:
+        """The threshold of every row: median + k * scale of the training scores, raised by :attr:`shift`."""
         return self.center_ + self.k * self.scale_ + self.shift
+
+    @property
+    def value(self) -> float:
+        return self.level
 
     def _thresholds(self, values: np.ndarray) -> np.ndarray:
         return np.full(len(values), self.value)

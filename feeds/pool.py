@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from core.config import ExchangeConfig
 from feeds.base import CandleFeed
 from feeds.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from feeds.kline_stream import KlineStream
 
 __all__ = ["FeedPool"]
 
@@ -33,6 +37,7 @@ class FeedPool:
         self._configs = dict(exchanges or {})
         self._retry = retry
         self._feeds: dict[str, CandleFeed] = dict(feeds or {})
+        self._streams: dict[str, KlineStream] = {}
         self._lock = asyncio.Lock()
 
     def config(self, name: str) -> ExchangeConfig:
@@ -51,10 +56,29 @@ class FeedPool:
                 self._feeds[name] = feed = opened
             return feed
 
+    async def stream(self, name: str) -> KlineStream | None:
+        """The kline WebSocket stream of ``name`` when its config asks for one (``candles = "websocket"``)."""
+        if self.config(name).candles != "websocket":
+            return None
+        async with self._lock:
+            stream = self._streams.get(name)
+            if stream is None:
+                from feeds.kline_stream import KlineStream  # ccxt.pro: only when a stream is configured
+
+                stream = await KlineStream(name, self.config(name)).open()
+                self._streams[name] = stream
+            return stream
+
     async def validate_symbol(self, exchange: str, symbol: str) -> str:
         """``symbol`` as ``exchange`` lists it; ``BadSymbolError`` with suggestions otherwise."""
         feed = await self.get(exchange)
         return str(await feed.validate_symbol(symbol))
+
+    async def validate_timeframe(self, exchange: str, timeframe: str) -> str:
+        """``timeframe`` when ``exchange`` serves candles at it; ``InputError`` naming those it serves otherwise."""
+        feed = await self.get(exchange)
+        check = getattr(feed, "validate_timeframe", None)
+        return str(check(timeframe)) if check is not None else timeframe
 
     @property
     def open_exchanges(self) -> list[str]:
@@ -62,7 +86,8 @@ class FeedPool:
 
     async def close(self) -> None:
         feeds, self._feeds = list(self._feeds.values()), {}
-        await asyncio.gather(*(f.close() for f in feeds), return_exceptions=True)
+        streams, self._streams = list(self._streams.values()), {}
+        await asyncio.gather(*(f.close() for f in [*streams, *feeds]), return_exceptions=True)
 
     async def __aenter__(self) -> FeedPool:
         return self

@@ -61,6 +61,11 @@ class ReplayFeed:
             raise err
         return sym
 
+    def validate_timeframe(self, timeframe: str) -> str:
+        if timeframe != self.timeframe:
+            raise InputError(f"{self.name} does not offer {timeframe} candles (it offers {self.timeframe})")
+        return timeframe
+
     async def fetch_closed_candles(
         self,
         symbol: str,

@@ -13,7 +13,7 @@ transaction, so an import either lands whole or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,7 +33,9 @@ __all__ = [
     "last_candle_ts",
     "load_candles",
     "load_candles_many",
+    "delete_candles_from",
     "upsert_candles",
+    "upsert_candles_many",
 ]
 
 CANDLE_COLUMNS = ("open", "high", "low", "close", "volume")
@@ -58,6 +60,44 @@ def _frame_to_rows(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return ts, values
 
 
+def _upsert_sql(session: Session) -> tuple[Any, str, list[str]]:
+    """(connection, SQL, parameter order) of the candle upsert, compiled once per call."""
+    dialect = session.get_bind().dialect.name
+    table = Candle.__table__
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["exchange", "symbol", "timeframe", "ts"],
+        set_={c: stmt.excluded[c] for c in CANDLE_COLUMNS},
+    )
+    conn = session.connection()
+    compiled = stmt.compile(dialect=conn.dialect)
+    return conn, str(compiled), list(compiled.positiontup or [])
+
+
+def _send_rows(
+    session: Session, exchange: str, timeframe: str, symbols: list[str] | str, ts: np.ndarray, values: np.ndarray
+) -> None:
+    """Feed rows straight to the driver's ``executemany`` in chunks (``symbols``: one name, or one per row)."""
+    conn, sql, order = _upsert_sql(session)
+    names = ["exchange", "symbol", "timeframe", "ts", *CANDLE_COLUMNS]
+    for start in range(0, len(ts), _CHUNK):
+        stop = min(start + _CHUNK, len(ts))
+        n = stop - start
+        cols: dict[str, list[Any]] = {
+            "exchange": [exchange] * n,
+            "symbol": [symbols] * n if isinstance(symbols, str) else symbols[start:stop],
+            "timeframe": [timeframe] * n,
+            "ts": ts[start:stop].tolist(),
+        }
+        for j, name in enumerate(CANDLE_COLUMNS):
+            cols[name] = values[start:stop, j].tolist()
+        if order:  # qmark dialects (sqlite): positional tuples
+            conn.exec_driver_sql(sql, list(zip(*(cols[name] for name in order), strict=True)))
+        else:  # pyformat dialects (psycopg): named parameters
+            conn.exec_driver_sql(sql, [dict(zip(names, row, strict=True)) for row in zip(*cols.values(), strict=True)])
+
+
 def upsert_candles(session: Session, exchange: str, symbol: str, timeframe: str, frame: pd.DataFrame) -> int:
     """Insert or replace candles; returns how many rows were sent.
 
@@ -67,39 +107,23 @@ def upsert_candles(session: Session, exchange: str, symbol: str, timeframe: str,
     ts, values = _frame_to_rows(frame)
     if len(ts) == 0:
         return 0
-    dialect = session.get_bind().dialect.name
-    table = Candle.__table__
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["exchange", "symbol", "timeframe", "ts"],
-        set_={c: stmt.excluded[c] for c in CANDLE_COLUMNS},
-    )
-    # Compile once, then feed tuples straight to the driver's executemany.
-    conn = session.connection()
-    compiled = stmt.compile(dialect=conn.dialect)
-    order = list(compiled.positiontup or [])
-    if not order:  # pyformat dialects (psycopg) use named parameters
-        sql = str(compiled)
-        names = ["exchange", "symbol", "timeframe", "ts", *CANDLE_COLUMNS]
-        for start in range(0, len(ts), _CHUNK):
-            stop = start + _CHUNK
-            rows = [
-                dict(zip(names, (exchange, symbol, timeframe, int(t), *map(float, v)), strict=True))
-                for t, v in zip(ts[start:stop].tolist(), values[start:stop].tolist(), strict=True)
-            ]
-            conn.exec_driver_sql(sql, rows)
-        return len(ts)
-    sql = str(compiled)
-    key = {"exchange": exchange, "symbol": symbol, "timeframe": timeframe}
-    for start in range(0, len(ts), _CHUNK):
-        stop = start + _CHUNK
-        cols = {"ts": ts[start:stop].tolist()}
-        for j, name in enumerate(CANDLE_COLUMNS):
-            cols[name] = values[start:stop, j].tolist()
-        n = stop - start if stop <= len(ts) else len(ts) - start
-        columns = [cols[name] if name in cols else [key[name]] * n for name in order]
-        conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+    _send_rows(session, exchange, timeframe, symbol, ts, values)
+    return len(ts)
+
+
+def upsert_candles_many(session: Session, exchange: str, timeframe: str, frames: Mapping[str, pd.DataFrame]) -> int:
+    """Insert or replace the candles of many symbols in one ``executemany``; returns the rows sent.
+
+    What a cycle stores: one new bar (or a few) for each of hundreds of symbols. One
+    statement for all of them instead of one per symbol (see ``bench/bench_cycle.py``).
+    """
+    parts = [(symbol, *_frame_to_rows(frame)) for symbol, frame in frames.items() if len(frame)]
+    if not parts:
+        return 0
+    symbols = [symbol for symbol, ts, _ in parts for _ in range(len(ts))]
+    ts = np.concatenate([p[1] for p in parts])
+    values = np.concatenate([p[2] for p in parts])
+    _send_rows(session, exchange, timeframe, symbols, ts, values)
     return len(ts)
 
 
@@ -227,3 +251,21 @@ def delete_candles(session: Session, exchange: str, symbol: str, timeframe: str,
         )
     )
     return int(result.rowcount or 0)
+
+
+def delete_candles_from(session: Session, exchange: str, timeframe: str, symbols: Sequence[str], start_ms: int) -> int:
+    """Remove the bars opening at or after ``start_ms`` of many symbols (bars found to be still open)."""
+    c = Candle.__table__.c
+    removed = 0
+    names = list(symbols)
+    for first in range(0, len(names), 500):
+        result = session.execute(
+            delete(Candle.__table__).where(
+                c.exchange == exchange,
+                c.timeframe == timeframe,
+                c.symbol.in_(names[first : first + 500]),
+                c.ts >= start_ms,
+            )
+        )
+        removed += int(result.rowcount or 0)
+    return removed

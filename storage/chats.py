@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -15,11 +16,13 @@ from sqlalchemy.orm import Session
 from storage.models import Chat, SymbolMute
 
 __all__ = [
+    "chat_mutes",
     "chats_not_receiving",
     "ensure_chat",
     "mark_chat_inactive",
     "mute_symbol",
     "set_chat_muted",
+    "unmute_symbol",
 ]
 
 
@@ -53,6 +56,20 @@ def mute_symbol(session: Session, chat_id: int, symbol: str, until: datetime) ->
     elif row.until < until:
         row.until = until
     session.flush()
+
+
+def unmute_symbol(session: Session, chat_id: int, symbol: str) -> bool:
+    """Lift one symbol's mute in one chat; returns whether there was one."""
+    result: Any = session.execute(delete(SymbolMute).where(SymbolMute.chat_id == chat_id, SymbolMute.symbol == symbol))
+    return bool(result.rowcount)
+
+
+def chat_mutes(session: Session, chat_id: int, now: datetime) -> tuple[datetime | None, dict[str, datetime]]:
+    """(whole chat muted until, {symbol: muted until}) for the mutes of ``chat_id`` still running at ``now``."""
+    chat = session.get(Chat, chat_id)
+    muted = chat.muted_until if chat is not None and chat.muted_until and chat.muted_until > now else None
+    rows = session.scalars(select(SymbolMute).where(SymbolMute.chat_id == chat_id, SymbolMute.until > now))
+    return muted, {m.symbol: m.until for m in rows}
 
 
 def mark_chat_inactive(session: Session, chat_id: int) -> None:

@@ -15,7 +15,17 @@ from sqlalchemy.orm import Session
 
 from storage.models import Cycle, utcnow
 
-__all__ = ["cycle_stats_since", "finish_cycle", "last_cycle", "open_cycle", "scored_until"]
+__all__ = [
+    "ABANDONED",
+    "close_abandoned",
+    "cycle_stats_since",
+    "finish_cycle",
+    "last_cycle",
+    "open_cycle",
+    "scored_until",
+]
+
+ABANDONED = "abandoned: the process stopped before this cycle finished; its bars were scored again"
 
 
 def open_cycle(session: Session, timeframe: str) -> int:
@@ -47,6 +57,19 @@ def finish_cycle(
     cycle.events = events
     cycle.errors = len(errors)
     cycle.last_error = "; ".join(errors[:5]) or None
+
+
+def close_abandoned(session: Session, *, now: datetime | None = None) -> int:
+    """Mark every unfinished cycle as abandoned (at start, when none can still be running); returns how many.
+
+    ``until_ms`` stays NULL, so :func:`scored_until` ignores them and their bars are scored again.
+    """
+    rows = list(session.scalars(select(Cycle).where(Cycle.finished_at.is_(None))))
+    for cycle in rows:
+        cycle.finished_at = now or utcnow()
+        cycle.errors += 1
+        cycle.last_error = ABANDONED
+    return len(rows)
 
 
 def scored_until(session: Session, timeframe: str) -> int | None:

@@ -79,11 +79,32 @@ def latest_params(session: Session, name: str, scope: str = "shared") -> dict[st
 
 
 def active_model_versions(session: Session) -> list[dict[str, Any]]:
-    """``detector, scope, version`` of the newest active model of every (detector, scope)."""
+    """The newest active model of every (detector, scope): ``detector, scope, version``, when it was
+    trained (``created_at``) and on which bars (``train_start``/``train_end``, epoch ms or None)."""
     newest = (
-        select(ModelRecord.detector, ModelRecord.scope, func.max(ModelRecord.version))
+        select(ModelRecord.detector, ModelRecord.scope, func.max(ModelRecord.version).label("version"))
         .where(ModelRecord.active.is_(True))
         .group_by(ModelRecord.detector, ModelRecord.scope)
+        .subquery()
+    )
+    rows = session.scalars(
+        select(ModelRecord)
+        .join(
+            newest,
+            (ModelRecord.detector == newest.c.detector)
+            & (ModelRecord.scope == newest.c.scope)
+            & (ModelRecord.version == newest.c.version),
+        )
         .order_by(ModelRecord.detector, ModelRecord.scope)
     )
-    return [{"detector": d, "scope": sc, "version": int(v)} for d, sc, v in session.execute(newest)]
+    return [
+        {
+            "detector": r.detector,
+            "scope": r.scope,
+            "version": int(r.version),
+            "created_at": r.created_at,
+            "train_start": r.train_start,
+            "train_end": r.train_end,
+        }
+        for r in rows
+    ]

@@ -108,7 +108,13 @@ class Base(DeclarativeBase):
 
 
 class WatchlistEntry(Base):
-    """A (exchange, symbol, timeframe) the loop fetches and scores."""
+    """A (exchange, symbol, timeframe) the loop fetches and scores.
+
+    This table is the one source of truth for what is watched: the config's
+    ``[[watchlist]]`` only seeds it (``storage.watchlist.seed_watchlist``).
+    Removing a market keeps its row with ``enabled = False`` so that a later
+    seeding does not bring it back; adding it again re-enables it.
+    """
 
     __tablename__ = "watchlist"
     __table_args__ = (UniqueConstraint("exchange", "symbol", "timeframe", name="uq_watchlist_key"),)
@@ -119,6 +125,7 @@ class WatchlistEntry(Base):
     timeframe: Mapped[str] = mapped_column(String(8))
     enabled: Mapped[bool] = mapped_column(default=True)
     added_by: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    source: Mapped[str | None] = mapped_column(String(16), default=None)  # config, chat, cli; None: not recorded
     created_at: Mapped[utc_ts] = mapped_column(default=utcnow)
     last_checked_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
@@ -257,6 +264,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("alert_id", "channel", "chat_id", name="uq_delivery_target"),
         Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+        Index("ix_deliveries_chart_status_next", "chart_status", "chart_next_attempt_at"),
     )
 
     id: Mapped[intpk]
@@ -270,6 +278,12 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[utc_ts] = mapped_column(default=utcnow)
+    # The chart follows the text as its own step (None: no chart for this delivery, e.g. rows
+    # sent before charts were split from the text); same statuses as ``status``.
+    chart_status: Mapped[str | None] = mapped_column(String(16), default=None)
+    chart_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    chart_next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    chart_message_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
     alert: Mapped[Alert] = relationship(back_populates="deliveries")
 

@@ -31,6 +31,12 @@ Every other path is exactly-once: rows in ``pending`` were never sent, rows
 in ``sent``/``failed`` are never touched again, and the unique key
 (alert, channel, chat) stops the same alert being queued twice.
 
+The chart is a second step of the same delivery: when the text is recorded as
+sent, ``chart_status`` becomes ``pending`` and the chart goes through the same
+claim / send / record cycle on its own columns (``chart_*``, ``part="chart"``),
+with the same lease and the same at-least-once policy after a crash. A chart
+can therefore never hold back its alert's text, and neither part is sent twice.
+
 Functions take the session first and never commit (the dispatcher commits
 each step in its own short transaction).
 """
@@ -40,6 +46,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
@@ -50,12 +57,14 @@ from storage.thresholds import list_overrides, resolve_override
 
 __all__ = [
     "DEFAULT_LEASE",
+    "claim_charts_due",
     "claim_due",
     "combine_severity",
     "delivery_counts",
     "mark_failed",
     "mark_retry",
     "mark_sent",
+    "peek_due",
     "queue_alerts",
     "recover_abandoned",
 ]
@@ -189,52 +198,56 @@ def queue_alerts(
     return out
 
 
+def _columns(part: str) -> tuple[Any, Any, Any]:
+    """(status, attempts, next_attempt_at) columns of the delivery's ``text`` or ``chart`` step."""
+    if part == "text":
+        return Delivery.status, Delivery.attempts, Delivery.next_attempt_at
+    if part == "chart":
+        return Delivery.chart_status, Delivery.chart_attempts, Delivery.chart_next_attempt_at
+    raise ValueError(f"part must be 'text' or 'chart', got {part!r}")
+
+
 def recover_abandoned(session: Session, *, now: datetime, resend: bool = True) -> int:
-    """Deal with rows left in ``sending`` by a crash (lease expired); see the module docstring."""
-    stale = (Delivery.status == DeliveryStatus.SENDING.value) & (Delivery.next_attempt_at <= now)
-    if resend:
-        values = {"status": DeliveryStatus.PENDING.value, "next_attempt_at": now}
-    else:
-        values = {"status": DeliveryStatus.FAILED.value, "last_error": "outcome unknown after restart"}
-    n = int(session.execute(update(Delivery).where(stale).values(**values)).rowcount or 0)
-    if n:
-        log.warning("outbox: %d deliveries were mid-send at a crash; %s", n, "re-sending" if resend else "failed")
+    """Deal with texts and charts left in ``sending`` by a crash (lease expired); see the module docstring."""
+    n = 0
+    for part in ("text", "chart"):
+        status, _attempts, next_at = _columns(part)
+        stale = (status == DeliveryStatus.SENDING.value) & (next_at <= now)
+        if resend:
+            values = {status.key: DeliveryStatus.PENDING.value, next_at.key: now}
+        else:
+            values = {status.key: DeliveryStatus.FAILED.value, "last_error": f"{part} outcome unknown after restart"}
+        recovered = int(session.execute(update(Delivery).where(stale).values(**values)).rowcount or 0)
+        if recovered:
+            log.warning(
+                "outbox: %d %ss were mid-send at a crash; %s", recovered, part, "re-sending" if resend else "failed"
+            )
+        n += recovered
     return n
 
 
-def claim_due(
-    session: Session,
-    *,
-    channels: Iterable[str],
-    now: datetime,
-    lease: timedelta = DEFAULT_LEASE,
-    limit: int = 50,
+def _claim(
+    session: Session, part: str, *, channels: Iterable[str], now: datetime, lease: timedelta, limit: int
 ) -> list[Delivery]:
-    """Move due ``pending`` rows to ``sending`` (attempts + 1) and return them with their alert and events.
-
-    The update is conditional on the row still being pending, so two
-    dispatchers on one database never claim the same row.
-    """
+    status, attempts, next_at = _columns(part)
     due = (
         select(Delivery.id)
         .where(
-            Delivery.status == DeliveryStatus.PENDING.value,
+            status == DeliveryStatus.PENDING.value,
             Delivery.channel.in_(list(channels)),
-            (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now),
+            (next_at.is_(None)) | (next_at <= now),
         )
         .order_by(Delivery.id)
         .limit(limit)
     )
+    if part == "chart":  # only once the text is out
+        due = due.where(Delivery.status == DeliveryStatus.SENT.value)
     claimed = []
     for delivery_id in list(session.scalars(due)):
         res = session.execute(
             update(Delivery)
-            .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.PENDING.value)
-            .values(
-                status=DeliveryStatus.SENDING.value,
-                attempts=Delivery.attempts + 1,
-                next_attempt_at=now + lease,
-            )
+            .where(Delivery.id == delivery_id, status == DeliveryStatus.PENDING.value)
+            .values({status: DeliveryStatus.SENDING.value, attempts: attempts + 1, next_at: now + lease})
         )
         if res.rowcount == 1:
             claimed.append(delivery_id)
@@ -250,33 +263,105 @@ def claim_due(
     return list(session.scalars(q))
 
 
-def mark_sent(session: Session, delivery_id: int, *, now: datetime, message_id: int | None = None) -> None:
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id)
-        .values(status=DeliveryStatus.SENT.value, sent_at=now, message_id=message_id, next_attempt_at=None)
+def peek_due(session: Session, *, channels: Iterable[str], now: datetime, limit: int = 100) -> list[Delivery]:
+    """Due ``pending`` text deliveries with their alert and events, without claiming them (to prepare ahead)."""
+    q = (
+        select(Delivery)
+        .where(
+            Delivery.status == DeliveryStatus.PENDING.value,
+            Delivery.channel.in_(list(channels)),
+            (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now),
+        )
+        .options(selectinload(Delivery.alert).selectinload(Alert.events))
+        .order_by(Delivery.id)
+        .limit(limit)
     )
+    return list(session.scalars(q))
 
 
-def mark_retry(
-    session: Session, delivery_id: int, *, error: str, next_attempt_at: datetime, count_attempt: bool = True
+def claim_due(
+    session: Session,
+    *,
+    channels: Iterable[str],
+    now: datetime,
+    lease: timedelta = DEFAULT_LEASE,
+    limit: int = 50,
+) -> list[Delivery]:
+    """Move due ``pending`` rows to ``sending`` (attempts + 1) and return them with their alert and events.
+
+    The update is conditional on the row still being pending, so two
+    dispatchers on one database never claim the same row.
+    """
+    return _claim(session, "text", channels=channels, now=now, lease=lease, limit=limit)
+
+
+def claim_charts_due(
+    session: Session,
+    *,
+    channels: Iterable[str],
+    now: datetime,
+    lease: timedelta = DEFAULT_LEASE,
+    limit: int = 50,
+) -> list[Delivery]:
+    """The same for charts: rows whose text is sent and whose chart is due move to chart ``sending``."""
+    return _claim(session, "chart", channels=channels, now=now, lease=lease, limit=limit)
+
+
+def mark_sent(
+    session: Session,
+    delivery_id: int,
+    *,
+    now: datetime,
+    message_id: int | None = None,
+    chart: bool = False,
+    part: str = "text",
 ) -> None:
-    """Back to ``pending`` until ``next_attempt_at``; a 429 does not count as an attempt."""
-    values: dict[str, object] = {
-        "status": DeliveryStatus.PENDING.value,
-        "last_error": error[:2000],
-        "next_attempt_at": next_attempt_at,
-    }
-    if not count_attempt:
-        values["attempts"] = Delivery.attempts - 1
+    """Record a sent text (``chart=True``: its chart is due next) or, with ``part="chart"``, a sent chart.
+
+    An error from an earlier attempt no longer describes the delivery, so it goes.
+    """
+    if part == "chart":
+        values: dict[str, object] = {
+            "chart_status": DeliveryStatus.SENT.value,
+            "chart_message_id": message_id,
+            "chart_next_attempt_at": None,
+            "last_error": None,
+        }
+    else:
+        values = {"status": DeliveryStatus.SENT.value, "sent_at": now, "message_id": message_id}
+        values.update(next_attempt_at=None, last_error=None)
+        if chart:
+            values.update(chart_status=DeliveryStatus.PENDING.value, chart_next_attempt_at=None)
     session.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values))
 
 
-def mark_failed(session: Session, delivery_id: int, *, error: str) -> None:
+def mark_retry(
+    session: Session,
+    delivery_id: int,
+    *,
+    error: str,
+    next_attempt_at: datetime,
+    count_attempt: bool = True,
+    part: str = "text",
+) -> None:
+    """Back to ``pending`` until ``next_attempt_at``; a 429 does not count as an attempt."""
+    status, attempts, next_at = _columns(part)
+    values: dict[Any, object] = {
+        status: DeliveryStatus.PENDING.value,
+        Delivery.last_error: error[:2000],
+        next_at: next_attempt_at,
+    }
+    if not count_attempt:
+        values[attempts] = attempts - 1
+    session.execute(update(Delivery).where(Delivery.id == delivery_id).values(values))
+
+
+def mark_failed(session: Session, delivery_id: int, *, error: str, part: str = "text") -> None:
+    status, _attempts, next_at = _columns(part)
     session.execute(
         update(Delivery)
         .where(Delivery.id == delivery_id)
-        .values(status=DeliveryStatus.FAILED.value, last_error=error[:2000], next_attempt_at=None)
+        .values({status: DeliveryStatus.FAILED.value, Delivery.last_error: error[:2000], next_at: None})
     )
 
 

@@ -27,7 +27,15 @@ from sqlalchemy.orm import Session
 
 from storage.models import ThresholdOverride
 
-__all__ = ["PRECEDENCE", "Resolved", "list_overrides", "resolve_override", "set_detector_enabled", "set_threshold"]
+__all__ = [
+    "PRECEDENCE",
+    "Resolved",
+    "clear_threshold",
+    "list_overrides",
+    "resolve_override",
+    "set_detector_enabled",
+    "set_threshold",
+]
 
 
 #: which (symbol, detector) row wins, most specific first ('' = any); see the module docstring
@@ -67,6 +75,28 @@ def set_threshold(session: Session, symbol: str, detector: str, value: float | N
     row.value = value
     session.flush()
     return row
+
+
+def clear_threshold(session: Session, symbol: str, detector: str) -> bool:
+    """Remove the threshold override for ``symbol``/``detector``; returns whether there was one.
+
+    A row left with neither a threshold nor a switch is deleted.
+    """
+    row = session.scalar(
+        select(ThresholdOverride).where(
+            ThresholdOverride.chat_id == 0,
+            ThresholdOverride.symbol == symbol,
+            ThresholdOverride.detector == detector,
+        )
+    )
+    if row is None or row.value is None:
+        return False
+    if row.enabled is None:
+        session.delete(row)
+    else:
+        row.value = None
+    session.flush()
+    return True
 
 
 def set_detector_enabled(session: Session, symbol: str, detector: str, enabled: bool) -> ThresholdOverride:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 for _var in [v for v in os.environ if v.startswith("VIGIL_") and v != "VIGIL_TEST_POSTGRES_URL"]:
     del os.environ[_var]  # a developer's own VIGIL_* settings must not leak into tests
+# The default data directory (models_dir) is under $XDG_DATA_HOME: never the developer's own.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="vigil-test-data-")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 POSTGRES_URL = os.environ.get("VIGIL_TEST_POSTGRES_URL")

@@ -270,7 +270,9 @@ def train_command(
     symbol: Annotated[list[str] | None, typer.Option(help="Stored symbol (repeatable).")] = None,
     timeframe: Annotated[str, typer.Option(help="Timeframe of stored candles.")] = "1h",
     scope: Annotated[str, typer.Option(help="'shared' (one model for all) or a symbol name.")] = "shared",
-    models_dir: Annotated[Path, typer.Option(help="Where model versions are written.")] = Path("models"),
+    models_dir: Annotated[
+        Path | None, typer.Option(help="Where model versions are written (default: the config's paths.models_dir).")
+    ] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Detector parameter KEY=VALUE.")] = None,
     config: ConfigOption = None,
     db: DbOption = None,
@@ -312,9 +314,10 @@ def train_command(
         callbacks = [_progress_callback(progress, task)] if "epochs" in det.params else []
         det.fit(frames, callbacks=callbacks)
         progress.update(task, completed=epochs)
+    root = models_dir if models_dir is not None else cfg.paths.models_path
     with session_scope(factory) as session:
-        record = save_model(session, det, scope=scope, root=models_dir)
-        console.print(f"saved {detector} scope={scope} version {record.version} at {record.path}")
+        record = save_model(session, det, scope=scope, root=root)
+        console.print(f"saved {detector} scope={scope} version {record.version} at {root.absolute() / record.path}")
 
 
 def list_command() -> None:

@@ -40,13 +40,17 @@ app.add_typer(config_app, name="config")
 
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None, db: DbOption = None) -> None:
-    """Create or migrate the database schema to the latest version (safe to repeat)."""
-    from storage.db import make_engine, upgrade
+    """Create or migrate the database schema to the latest version (safe to repeat); seed the watchlist."""
+    from bot.runtime.seed import seed_watchlist_from_config
+    from storage.db import make_engine, make_sessionmaker, upgrade
 
     cfg = load_cli_config(config, db)
     engine = make_engine(cfg.database.url)
     revision = upgrade(engine)
     console.print(f"database at revision {revision}: {engine.url.render_as_string(hide_password=True)}")
+    seeded = seed_watchlist_from_config(cfg, make_sessionmaker(engine))
+    if seeded:
+        console.print(f"watchlist: {len(seeded)} market(s) from the config added; from now on chat and CLI rule")
 
 
 @config_app.command("check")

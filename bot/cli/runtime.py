@@ -16,7 +16,9 @@ __all__ = ["register"]
 def run(
     config: ConfigOption = None,
     db: DbOption = None,
-    models: Annotated[Path, typer.Option(help="Folder for trained model files.")] = Path("models"),
+    models: Annotated[
+        Path | None, typer.Option(help="Folder of trained model files (default: the config's paths.models_dir).")
+    ] = None,
     no_catch_up: Annotated[bool, typer.Option("--no-catch-up", help="Do not score missed bars at start.")] = False,
 ) -> None:
     """Run the main job: fetch, score, alert on every candle close until Ctrl-C / SIGTERM."""
@@ -25,8 +27,6 @@ def run(
 
     cfg = load_cli_config(config, db)
     configure_logging(cfg.logging.level, cfg.logging.format, config_secrets(cfg))
-    if not cfg.watchlist:
-        console.print("[yellow]the watchlist is empty:[/] add [[watchlist]] entries to the config or /watch in chat")
     asyncio.run(MainJob(cfg, model_root=models).run(catch_up=not no_catch_up))
 
 

@@ -31,14 +31,18 @@ ExchangeOpt = Annotated[
 
 
 def _service(config: Path | None, db: str | None, *, validate: bool = False) -> Any:
-    """The service the chat uses too (``bot.runtime.compose.build_service``); symbols checked on the exchange."""
+    """The service the chat uses too (``bot.runtime.compose.build_service``); symbols checked on the exchange.
+
+    The config's watchlist seeds a database that has never seen it, as ``vigil run`` would.
+    """
     from bot.runtime.compose import build_service
+    from bot.runtime.seed import seed_watchlist_from_config
     from feeds.pool import FeedPool
 
     cfg = load_cli_config(config, db)
-    return build_service(
-        cfg, open_cli_database(cfg), feeds=FeedPool(cfg.exchanges) if validate else None, backtests=False
-    )
+    factory = open_cli_database(cfg)
+    seed_watchlist_from_config(cfg, factory)
+    return build_service(cfg, factory, feeds=FeedPool(cfg.exchanges) if validate else None, backtests=False)
 
 
 async def _closing(service: Any, coro: Any) -> Any:
@@ -72,7 +76,7 @@ def watch(
     tf = parse_timeframe(timeframe) if timeframe else None
     if _service(config, db).is_group_name(symbol):
         service = _service(config, db)
-        entries = asyncio.run(service.watch_named_group(symbol))
+        entries = asyncio.run(service.watch_named_group(symbol, source="cli"))
         for entry, created in entries:
             verb = "now watching" if created else "already watching"
             console.print(f"{verb} {entry.exchange}:{entry.symbol}:{entry.timeframe} (group {entry.group_name})")
@@ -80,13 +84,15 @@ def watch(
     sym = parse_symbol(symbol)
     service = _service(config, db, validate=validate)
     if exchange and "," in exchange:
-        entries = asyncio.run(_closing(service, service.watch_group(sym, parse_exchanges(exchange), tf, group=group)))
+        entries = asyncio.run(
+            _closing(service, service.watch_group(sym, parse_exchanges(exchange), tf, group=group, source="cli"))
+        )
         for entry, created in entries:
             verb = "now watching" if created else "already watching"
             console.print(f"{verb} {entry.exchange}:{entry.symbol}:{entry.timeframe} (group {entry.group_name})")
         return
     try:
-        entry, created = asyncio.run(_closing(service, service.watch(sym, tf, exchange)))
+        entry, created = asyncio.run(_closing(service, service.watch(sym, tf, exchange, source="cli")))
     except BadSymbolError as err:
         hint = getattr(err, "suggestions", None)
         if hint and "did you mean" not in str(err).lower():
@@ -116,11 +122,11 @@ def watchlist(config: ConfigOption = None, db: DbOption = None) -> None:
     from rich.table import Table
 
     entries = asyncio.run(_service(config, db).watchlist())
-    table = Table("exchange", "symbol", "timeframe", "group", "added", "last error")
+    table = Table("exchange", "symbol", "timeframe", "group", "from", "added", "last error")
     for e in entries:
-        table.add_row(
-            e.exchange, e.symbol, e.timeframe, e.group_name or "", f"{e.created_at:%Y-%m-%d %H:%M}", e.last_error or ""
-        )
+        origin = e.source or "not recorded"
+        added = f"{e.created_at:%Y-%m-%d %H:%M}"
+        table.add_row(e.exchange, e.symbol, e.timeframe, e.group_name or "", origin, added, e.last_error or "")
     console.print(table if entries else "the watchlist is empty")
 
 
@@ -170,15 +176,26 @@ def flush(config: ConfigOption = None, db: DbOption = None) -> None:
 
     async def run() -> Any:
         if cfg.telegram.token is None:
-            return await make_dispatcher(cfg, factory, console=console).flush()
+            dispatcher = make_dispatcher(cfg, factory, console=console)
+            try:
+                return await dispatcher.flush()
+            finally:
+                dispatcher.close()
         from telegram import Bot
 
         token = cfg.telegram.token.get_secret_value()
         async with Bot(token, base_url=cfg.telegram.base_url, base_file_url=cfg.telegram.base_file_url) as bot:
-            return await make_dispatcher(cfg, factory, bot=bot, console=console).flush()
+            dispatcher = make_dispatcher(cfg, factory, bot=bot, console=console)
+            try:
+                return await dispatcher.flush()
+            finally:
+                dispatcher.close()
 
     r = asyncio.run(run())
-    console.print(f"sent {r.sent}, retrying {r.retried}, failed {r.failed}, recovered after a crash {r.recovered}")
+    console.print(
+        f"sent {r.sent}, retrying {r.retried}, failed {r.failed}, recovered after a crash {r.recovered}; "
+        f"charts: sent {r.charts_sent}, retrying {r.charts_retried}, failed {r.charts_failed}"
+    )
 
 
 def run_bot(config: ConfigOption = None, db: DbOption = None) -> None:
@@ -187,6 +204,7 @@ def run_bot(config: ConfigOption = None, db: DbOption = None) -> None:
 
     from bot.runtime.compose import build_service
     from bot.runtime.logs import config_secrets, configure_logging
+    from bot.runtime.seed import seed_watchlist_from_config
     from bot.telegram.application import build_application
     from bot.telegram.context import AccessPolicy, BotServices
     from feeds.pool import FeedPool
@@ -194,7 +212,9 @@ def run_bot(config: ConfigOption = None, db: DbOption = None) -> None:
     cfg = load_cli_config(config, db)
     configure_logging(cfg.logging.level, cfg.logging.format, config_secrets(cfg))
     feeds = FeedPool(cfg.exchanges)
-    service = build_service(cfg, open_cli_database(cfg), feeds=feeds)
+    factory = open_cli_database(cfg)
+    seed_watchlist_from_config(cfg, factory)
+    service = build_service(cfg, factory, feeds=feeds)
     application = build_application(cfg, BotServices(service, AccessPolicy.from_config(cfg.telegram)))
 
     async def post_shutdown(_app: Any) -> None:

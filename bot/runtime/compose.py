@@ -20,14 +20,17 @@ from rich.console import Console
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts.dispatcher import Dispatcher, alert_targets, make_dispatcher
+from bot.runtime.backfill import Backfiller
 from bot.runtime.cycle import Runtime
 from bot.runtime.detector_pool import DetectorPool
+from bot.runtime.seed import seed_watchlist_from_config
+from bot.runtime.state import SystemView
 from bot.service import BacktestRunner, BotService
 from core.config import Config
 from core.errors import InputError
 from feeds.pool import FeedPool
 
-__all__ = ["System", "build_service", "compose", "make_backtest_runner"]
+__all__ = ["System", "build_service", "compose", "make_backtest_runner", "seed_watchlist_from_config"]
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +52,8 @@ def make_backtest_runner(cfg: Config, session_factory: sessionmaker[Session]) ->
     def run_backtest_for_chat(symbol: str, strategy: str | None, period: str | None) -> tuple[str, bytes]:
         from storage.watchlist import list_watch
 
-        with session_factory() as session:
-            entries = list_watch(session, symbol=symbol)
+        with session_factory() as session:  # watched first; a removed market's stored data still backtests
+            entries = list_watch(session, symbol=symbol) or list_watch(session, symbol=symbol, enabled_only=False)
         if not entries:
             raise InputError(f"{symbol} is not on the watchlist")
         entry = entries[0]
@@ -69,14 +72,27 @@ def make_backtest_runner(cfg: Config, session_factory: sessionmaker[Session]) ->
 
 
 def build_service(
-    cfg: Config, factory: sessionmaker[Session], *, feeds: FeedPool | None = None, backtests: bool = True
+    cfg: Config,
+    factory: sessionmaker[Session],
+    *,
+    feeds: FeedPool | None = None,
+    backtests: bool = True,
+    backfill: Any = None,
+    view: Any = None,
 ) -> BotService:
-    """The service the chat and the CLI share; symbols are checked through ``feeds`` when given."""
+    """The service the chat and the CLI share; symbols are checked through ``feeds`` when given.
+
+    ``backfill`` fetches a newly watched market's history at once (``bot.runtime.backfill.Backfiller``);
+    ``view`` tells what runs in this process (``bot.runtime.state.SystemView``).
+    """
     return BotService(
         cfg,
         factory,
         validate_symbol=feeds.validate_symbol if feeds is not None else None,
+        validate_timeframe=feeds.validate_timeframe if feeds is not None else None,
         run_backtest_for_chat=make_backtest_runner(cfg, factory) if backtests else None,
+        backfill=backfill,
+        view=view,
     )
 
 
@@ -92,14 +108,32 @@ class System:
     dispatcher: Dispatcher
     targets: list[tuple[str, int]]
     runtime: Runtime
+    backfiller: Backfiller
+    view: SystemView
     application: Any = None  # telegram.ext.Application when a token is set and the bot runs in-process
     bot: Any = None  # a bare telegram.Bot when alerts go to Telegram without the application
+    link: Any = None  # bot.telegram.link.TelegramLink: connects the application in the background
 
     async def aclose(self) -> None:
-        """Close the exchange clients and the bare Bot (the application's lifecycle belongs to its host)."""
-        await self.feeds.close()
-        if self.bot is not None:
-            await self.bot.shutdown()
+        """Close everything :func:`compose` opened, each step even when an earlier one failed.
+
+        The application is stopped and its HTTP clients closed through its link
+        (also when it never managed to connect), then the exchange clients, the chart
+        workers (charts due are sent first), then the bare Bot.
+        """
+        try:
+            if self.link is not None:
+                await self.link.aclose()
+        finally:
+            try:
+                await self.backfiller.wait()
+                await self.feeds.close()
+            finally:
+                try:
+                    await self.dispatcher.aclose()
+                finally:
+                    if self.bot is not None:
+                        await self.bot.shutdown()
 
 
 async def compose(
@@ -107,7 +141,7 @@ async def compose(
     factory: sessionmaker[Session],
     *,
     feeds: FeedPool | None = None,
-    model_root: str | Path = "models",
+    model_root: str | Path | None = None,
     detector_options: Mapping[str, Any] | None = None,
     social: Sequence[Any] | None = None,
     console: Console | None = None,
@@ -120,8 +154,8 @@ async def compose(
     ----------
     feeds : FeedPool, optional
         Market data; default one ccxt client per configured exchange, opened on first use.
-    model_root : path
-        Folder of trained model files.
+    model_root : path, optional
+        Folder of trained model files; default the config's ``paths.models_dir``.
     detector_options : mapping, optional
         Keyword arguments of :class:`DetectorPool` (training sizes for the demo and benchmarks).
     social : sequence, optional
@@ -133,6 +167,7 @@ async def compose(
     with_application : bool
         Build the Telegram ``Application`` (chat commands) or, when False, only a bare ``Bot`` to send alerts.
     """
+    seed_watchlist_from_config(cfg, factory)
     feeds = feeds if feeds is not None else FeedPool(cfg.exchanges)
     if social is None:
         social = []
@@ -145,12 +180,16 @@ async def compose(
         from feeds.onchain import build_onchain_sources
 
         onchain = build_onchain_sources(cfg.onchain)
-    pool = DetectorPool(cfg, factory, model_root, **dict(detector_options or {}))
-    service = build_service(cfg, factory, feeds=feeds)
+    root = Path(model_root) if model_root is not None else cfg.paths.models_path
+    pool = DetectorPool(cfg, factory, root, **dict(detector_options or {}))
+    backfiller = Backfiller(feeds, factory, cfg.scheduler.history_bars)
+    view = SystemView(pool)
+    service = build_service(cfg, factory, feeds=feeds, backfill=backfiller, view=view)
     channel, chats = alert_targets(cfg)
     targets = [(channel, chat) for chat in chats]
     application: Any = None
     bot: Any = None
+    link: Any = None
     if channel != "telegram":
         dispatcher = make_dispatcher(cfg, factory, console=console)
     else:
@@ -159,19 +198,35 @@ async def compose(
         if with_application:
             from bot.telegram.application import build_application
             from bot.telegram.context import AccessPolicy, BotServices
+            from bot.telegram.link import TelegramLink
 
             services = BotServices(service, AccessPolicy.from_config(cfg.telegram))
             application = build_application(cfg, services)
-            assert services.dispatcher is not None  # build_application creates it
-            dispatcher = services.dispatcher
+            # Started by the host (MainJob) in the background: nothing here waits for Telegram.
+            link = view.link = TelegramLink(application, retry_max=cfg.telegram.retry_max_seconds)
+            dispatcher = make_dispatcher(cfg, factory, bot=application.bot, console=console, link=link)
+            services.dispatcher = dispatcher
         else:
-            from telegram import Bot
+            from telegram.error import TelegramError
+            from telegram.ext import AIORateLimiter, ExtBot
 
             token = cfg.telegram.token.get_secret_value()  # type: ignore[union-attr]
-            bot = Bot(token, base_url=cfg.telegram.base_url, base_file_url=cfg.telegram.base_file_url)
-            await bot.initialize()
+            # Telegram's flood limits (30 messages/s, 20 a minute per group), as the application's bot has them:
+            # an alert is two messages now (text, then its chart).
+            bot = ExtBot(
+                token,
+                base_url=cfg.telegram.base_url,
+                base_file_url=cfg.telegram.base_file_url,
+                rate_limiter=AIORateLimiter(max_retries=0),
+            )
+            try:
+                await bot.initialize()
+            except TelegramError as err:  # sends retry from the outbox; the loop must not wait for Telegram
+                log.warning("Telegram unreachable at start (%s); alerts queue in the outbox meanwhile", err)
             dispatcher = make_dispatcher(cfg, factory, bot=bot, console=console)
     runtime = Runtime(
         cfg, factory, feeds, pool, dispatcher=dispatcher, social=social, alert_targets=targets, onchain=onchain
     )
-    return System(cfg, factory, feeds, pool, service, dispatcher, targets, runtime, application, bot)
+    return System(
+        cfg, factory, feeds, pool, service, dispatcher, targets, runtime, backfiller, view, application, bot, link
+    )

@@ -2,13 +2,15 @@
 
 A cycle, for one timeframe at time ``now``:
 
-1. fetch the candles that closed since the last stored one, per symbol, with a
-   concurrency cap (a failing symbol is recorded and skipped);
+1. fetch the candles that closed since the last stored one, every symbol at once
+   under the exchange's concurrency cap and rate limiter, and store them in one
+   upsert (``bot.runtime.fetch``; a failing symbol is recorded and skipped);
 2. fetch social volume (a failing source is logged and ignored);
-3. load the recent history of every symbol and score it with every enabled
-   detector, all symbols in one batched model call per detector; alarms are
-   judged on each symbol's recent scores carried from cycle to cycle
-   (``bot.runtime.live_alarms``), as over the whole series;
+3. take the recent history of every symbol from the in-memory ring of stored
+   bars (``bot.runtime.candle_ring``, filled from the database at start) and
+   score it with every enabled detector, all symbols in one batched model call
+   per detector; alarms are judged on each symbol's recent scores carried from
+   cycle to cycle (``bot.runtime.live_alarms``), as over the whole series;
 4. store the events (only new ones come back), group them into alerts and
    queue one delivery per chat in the same transaction;
 5. flush the outbox;
@@ -33,12 +35,13 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.runtime.candle_ring import CandleRing
 from bot.runtime.enrich import Enricher
 from bot.runtime.events import events_from_alarms
 from bot.runtime.faults import crash_point
+from bot.runtime.fetch import CandleSync
 from core.config import Config, WatchEntry
 from core.timeframes import timeframe_to_ms
-from storage.candles import load_candles_many
 from storage.cycles import finish_cycle, open_cycle, scored_until
 from storage.events import NewEvent, insert_events
 from storage.models import Severity, utcnow
@@ -64,23 +67,33 @@ class CycleReport:
     errors: dict[str, str] = field(default_factory=dict)
     duration_s: float = 0.0
     stage_s: dict[str, float] = field(default_factory=dict)
+    started_ms: int = 0  # wall clock at the start: started_ms - until_ms is how late the cycle ran
+    fetched_at: float = 0.0  # time.monotonic() when the candles were in (alert latency is measured from here)
+
+    @property
+    def lag_s(self) -> float:
+        """Seconds between the close of the newest bar and the start of the cycle that scores it."""
+        return max(0.0, (self.started_ms - self.until_ms) / 1000)
 
 
 def watched_entries(session: Session, cfg: Config, timeframe: str | None = None) -> list[WatchEntry]:
-    """The config's watchlist plus the enabled entries added from chat, without duplicates."""
+    """The enabled watchlist rows (of ``timeframe`` when given): the database is the source of truth.
+
+    The config's ``[[watchlist]]`` and its groups only seed the table (``storage.watchlist.seed_watchlist``,
+    called by ``bot.runtime.compose``), so a market removed in chat stays removed. Each entry carries
+    its asset group and order-book depth as stored. Rows on an exchange the config no longer lists
+    are skipped (and logged).
+    """
     from storage.watchlist import enabled_markets, market_settings
 
-    entries: dict[tuple[str, str, str], WatchEntry] = {}
-    for e in cfg.watchlist:  # config entries carry their group and order-book depth
-        entries[(e.exchange, e.symbol, e.timeframe)] = e
-    settings = market_settings(session)  # groups and book depths set from chat or CLI
-    for exchange, symbol, tf in enabled_markets(session):
+    settings = market_settings(session)  # groups and book depths (seeded from the config, or set from chat/CLI)
+    out = []
+    for exchange, symbol, tf in enabled_markets(session, timeframe):
+        if cfg.exchanges and exchange not in cfg.exchanges:
+            log.warning("watchlist: %s %s on %r skipped: the config lists no such exchange", symbol, tf, exchange)
+            continue
         group, depth = settings.get((exchange, symbol, tf), (None, None))
-        entries.setdefault(
-            (exchange, symbol, tf),
-            WatchEntry(exchange=exchange, symbol=symbol, timeframe=tf, group=group, book_depth=depth),
-        )
-    out = [e for e in entries.values() if timeframe is None or e.timeframe == timeframe]
+        out.append(WatchEntry(exchange=exchange, symbol=symbol, timeframe=tf, group=group, book_depth=depth))
     return sorted(out, key=lambda e: (e.exchange, e.symbol, e.timeframe))
 
 
@@ -107,10 +120,9 @@ class Runtime:
         self.social = list(social)
         self.alert_targets = list(alert_targets)
         self._locks: dict[str, asyncio.Lock] = {}
-        self._caps: dict[str, asyncio.Semaphore] = {}  # per exchange: at most max_concurrency requests in flight
-        # Holes in stored history are looked for once per process and symbol:
-        # a hole the exchange itself has would otherwise cost a request every cycle.
-        self._gaps_checked: set[tuple[str, str, str]] = set()
+        # The last history_bars of every market in memory, in step with the database.
+        self.ring = CandleRing(cfg.scheduler.history_bars)
+        self.candles = CandleSync(factory, feeds, self.ring)
         # Social data is fetched from where the last cycle stopped (the whole
         # history window on the first cycle of a process).
         self._social_until: dict[str, int] = {}
@@ -120,38 +132,10 @@ class Runtime:
     # -- stages ---------------------------------------------------------------------------
 
     async def _sync_candles(self, entries: Sequence[WatchEntry], now_ms: int, report: CycleReport) -> None:
-        from feeds.backfill import sync_candles
-
-        step = timeframe_to_ms(report.timeframe)
-        first_since = now_ms - self.cfg.scheduler.history_bars * step
-
-        async def one(entry: WatchEntry) -> None:
-            key = f"{entry.exchange}:{entry.symbol}"
-            gap_key = (entry.exchange, entry.symbol, entry.timeframe)
-            cap = self._caps.setdefault(
-                entry.exchange, asyncio.Semaphore(self.feeds.config(entry.exchange).max_concurrency)
-            )
-            async with cap:
-                try:
-                    feed = await self.feeds.get(entry.exchange)
-                    result = await sync_candles(
-                        feed,
-                        self.factory,
-                        entry.symbol,
-                        entry.timeframe,
-                        since_ms=first_since,
-                        now_ms=now_ms,
-                        fill_gaps=gap_key not in self._gaps_checked,
-                    )
-                    self._gaps_checked.add(gap_key)
-                except Exception as err:  # one symbol must never stop the others
-                    report.errors[key] = f"{type(err).__name__}: {err}"
-                    log.warning("candles for %s failed: %s", key, err)
-                    return
-            report.candles_added += int(getattr(result, "rows_added", 0))
-
-        await asyncio.gather(*(one(e) for e in entries))
-        self._record_feed_errors(entries, report)
+        outcome = await self.candles.sync(entries, now_ms)
+        report.candles_added += outcome.added
+        report.errors.update(outcome.errors)
+        report.stage_s["fetch:store"] = outcome.store_s
 
     def _record_feed_errors(self, entries: Sequence[WatchEntry], report: CycleReport) -> None:
         from storage.watchlist import record_checks
@@ -185,23 +169,18 @@ class Runtime:
     def _load_frames(self, entries: Sequence[WatchEntry], now_ms: int) -> dict[str, pd.DataFrame]:
         """The last ``history_bars`` bar slots closed by ``now_ms`` (+ social volume), per symbol.
 
-        One query per exchange (and one for social volume) rather than one per
-        symbol: at hundreds of symbols the per-symbol round trips cost more than
-        the scoring.
+        Candles come from the ring (the database is read only for markets it has not
+        seen, or a window older than it holds); social volume in one query.
         """
         from feeds.social.align import social_per_bar
 
         frames: dict[str, pd.DataFrame] = {}
         bars = self.cfg.scheduler.history_bars
-        by_exchange: dict[tuple[str, str], list[str]] = {}
-        for e in entries:
-            by_exchange.setdefault((e.exchange, e.timeframe), []).append(e.symbol)
+        groups = self.candles.frames(entries, now_ms)
         with self.factory() as session:
-            for (exchange, timeframe), symbols in by_exchange.items():
+            for (exchange, timeframe), loaded in groups.items():
                 step = timeframe_to_ms(timeframe)
-                start, end = now_ms - bars * step, now_ms - step + 1
-                loaded = load_candles_many(session, exchange, timeframe, symbols, start_ms=start, end_ms=end)
-                social = self._load_social(session, sorted(loaded), start, now_ms)
+                social = self._load_social(session, sorted(loaded), now_ms - bars * step, now_ms)
                 for symbol, frame in loaded.items():
                     if symbol in social:
                         frame["social_volume"] = social_per_bar(
@@ -253,7 +232,9 @@ class Runtime:
             except Exception as err:  # one failing detector must not kill the tick
                 report.errors[f"detector:{name}"] = f"{type(err).__name__}: {err}"
                 log.exception("detector %s failed", name)
+                self.detectors.note_failure(name, err)  # /detectors and /status show it
                 continue
+            self.detectors.note_success(name)
             for key, fired in fired_by_key.items():
                 exchange, _, symbol = key.partition(":")
                 events += events_from_alarms(
@@ -282,7 +263,7 @@ class Runtime:
         step = timeframe_to_ms(timeframe)
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         now_ms -= now_ms % step  # the close of the newest closed bar
-        report = CycleReport(timeframe=timeframe, until_ms=now_ms)
+        report = CycleReport(timeframe=timeframe, until_ms=now_ms, started_ms=int(time.time() * 1000))
         t_start = time.perf_counter()
         with self.factory.begin() as session:
             cycle_id = open_cycle(session, timeframe)
@@ -294,6 +275,7 @@ class Runtime:
         await self._sync_social(entries, now_ms, report)
         await self.enricher.sync(entries, timeframe, now_ms, report.errors)
         report.stage_s["fetch"] = time.perf_counter() - t0
+        report.fetched_at = time.monotonic()
         crash_point("after_candles")
 
         t0 = time.perf_counter()
@@ -319,12 +301,16 @@ class Runtime:
         t0 = time.perf_counter()
         if self.dispatcher is not None:
             try:
-                await self.dispatcher.flush()
+                # texts now; the charts follow in the background (the next cycle need not wait for them)
+                await self.dispatcher.flush(wait_charts=False)
             except Exception as err:  # delivery problems are retried from the outbox later
                 report.errors["dispatch"] = f"{type(err).__name__}: {err}"
                 log.exception("outbox flush failed")
         report.stage_s["dispatch"] = time.perf_counter() - t0
 
+        t0 = time.perf_counter()  # bookkeeping for /status, after the alerts are out
+        self._record_feed_errors(entries, report)
+        report.stage_s["checks"] = time.perf_counter() - t0
         report.duration_s = time.perf_counter() - t_start
         with self.factory.begin() as session:
             finish_cycle(

@@ -37,7 +37,7 @@ from telegram.ext import (
 )
 
 from bot.alerts.dispatcher import make_dispatcher
-from bot.telegram.buttons import on_button
+from bot.telegram.buttons import EXPIRED, answer_once, on_button
 from bot.telegram.context import BotServices, CustomContext, NotAdmin
 from bot.telegram.handlers import COMMANDS, Command, Usage, on_unknown_command
 from core.config import Config
@@ -58,13 +58,16 @@ async def _guard(update: Update, context: CustomContext) -> None:
     query = update.callback_query
     msg = update.message
     is_command = bool(msg and msg.text and msg.text.startswith("/"))
+    if query is not None and chat is None:  # a button on a message we cannot see (inline, deleted): still answered
+        await answer_once(context, query, EXPIRED)
+        raise ApplicationHandlerStop
     if chat is None or (query is None and not is_command):
         raise ApplicationHandlerStop
     if context.access.chat_allowed(chat.id, chat.type, user.id if user else None):
         return
     log.warning("refused %s from chat %s user %s", "button" if query else "command", chat.id, user.id if user else None)
     if query is not None:
-        await query.answer(REFUSAL)
+        await answer_once(context, query, REFUSAL)
     elif msg is not None and msg.text is not None:
         target = msg.text.split()[0].partition("@")[2]
         if not target or target.lower() == (context.bot.username or "").lower():
@@ -121,8 +124,8 @@ async def _on_error(update: object, context: CustomContext) -> None:
     if isinstance(update, Update):
         if update.callback_query is not None:
             try:
-                await update.callback_query.answer("Sorry, something went wrong.")
-            except Exception:  # noqa: BLE001 - the query may already be answered
+                await answer_once(context, update.callback_query, "Sorry, something went wrong.")
+            except Exception:  # noqa: BLE001 - the query may be too old to answer
                 pass
         elif update.effective_message is not None:
             await update.effective_message.reply_text("Sorry, something went wrong. The error has been logged.")

@@ -15,17 +15,33 @@ from telegram import Update
 from bot.telegram.context import CustomContext
 from core.errors import BotError, InputError
 
-__all__ = ["BACKTEST_PROGRESS_EVERY_S", "send_chart", "start_backtest"]
+__all__ = ["BACKTEST_PROGRESS_EVERY_S", "describe_period", "send_chart", "start_backtest"]
 
 BACKTEST_PROGRESS_EVERY_S = 5.0
 
 
-async def send_chart(update: Update, context: CustomContext, symbol: str, period: timedelta) -> None:
-    """Render (in a worker thread, inside the service) and send a chart of ``symbol``."""
-    png = await context.service.chart(symbol, period)
+def describe_period(period: timedelta) -> str:
+    """``7 days``, ``1 day``, ``12 hours``, ``30 minutes``: a chart's span with its unit."""
+    seconds = int(period.total_seconds())
+    for unit, size in (("week", 7 * 86_400), ("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0 and not (unit == "week" and seconds // size < 2):
+            n = seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds} seconds"
+
+
+async def send_chart(
+    update: Update, context: CustomContext, symbol: str, period: timedelta, *, market: tuple[str, str] | None = None
+) -> None:
+    """Render (in a worker thread, inside the service) and send a chart of ``symbol``.
+
+    ``market`` = (exchange, timeframe) charts that series whether or not it is still watched (an alert's button).
+    """
+    exchange, timeframe = market if market is not None else (None, None)
+    png, timeframe = await context.service.chart_with_timeframe(symbol, period, exchange=exchange, timeframe=timeframe)
     chat = update.effective_chat
     assert chat is not None
-    await context.bot.send_photo(chat.id, photo=png, caption=f"{symbol}, last {period.days or period}")
+    await context.bot.send_photo(chat.id, photo=png, caption=f"{symbol} {timeframe}, last {describe_period(period)}")
 
 
 def start_backtest(

@@ -32,7 +32,8 @@ from bot.inputs import (
 )
 from bot.telegram.background import send_chart, start_backtest
 from bot.telegram.context import CustomContext
-from core.errors import BadSymbolError, InputError
+from bot.telegram.describe import describe_detector, describe_status
+from core.errors import BadSymbolError, BotError, InputError
 
 __all__ = ["COMMANDS", "Command", "Usage", "on_unknown_command"]
 
@@ -91,7 +92,8 @@ async def cmd_help(update: Update, context: CustomContext) -> None:
 
 
 async def cmd_watch(update: Update, context: CustomContext) -> None:
-    """Validate a market against the exchange and add it to the watchlist; or a whole asset group.
+    """Validate a market against the exchange and add it to the watchlist (fetching its history at once);
+    or a whole asset group.
 
     ``/watch BTC/USDT binance,okx,kraken [1h]`` watches one asset on several exchanges as a
     group; ``/watch BTC`` (no slash) watches the config's group of that name.
@@ -119,12 +121,27 @@ async def cmd_watch(update: Update, context: CustomContext) -> None:
     try:
         entry, created = await context.service.watch(symbol, timeframe, exchange, user_id=user.id if user else None)
     except BadSymbolError as err:
-        hint = getattr(err, "suggestions", None) or []
+        hint = [s for s in getattr(err, "suggestions", None) or [] if s != symbol]
         extra = f"\nDid you mean: {', '.join(hint)}?" if hint and "did you mean" not in str(err).lower() else ""
         await _reply(update, f"{err}{extra}")
         return
     verb = "Now watching" if created else "Already watching"
-    await _reply(update, f"{verb} {entry.symbol} {entry.timeframe} on {entry.exchange}.")
+    text = f"{verb} {entry.symbol} {entry.timeframe} on {entry.exchange}."
+    if not (created and context.service.can_backfill):
+        await _reply(update, text)
+        return
+    sent = await _reply(update, f"{text} Fetching its recent history…")
+    context.application.create_task(_backfill_and_edit(context, sent, entry, text), update=update)
+
+
+async def _backfill_and_edit(context: CustomContext, sent: Any, entry: Any, text: str) -> None:
+    """Fetch the new market's history, then edit the /watch answer to say how it went."""
+    try:
+        bars = await context.service.backfill(entry)
+    except BotError as err:
+        await sent.edit_text(f"{text} Its history could not be fetched yet ({err}); the next cycle tries again."[:4000])
+        return
+    await sent.edit_text(f"{text} {bars} bars of history stored: /chart {entry.symbol} works now.")
 
 
 def _group_reply(entries: list[Any]) -> str:
@@ -145,22 +162,32 @@ async def cmd_unwatch(update: Update, context: CustomContext) -> None:
     await _reply(update, f"Stopped watching {symbol}." if n else f"{symbol} was not on the watchlist.")
 
 
+def _origin(entry: Any) -> str:
+    """Where a watchlist entry came from, for /list."""
+    if entry.source == "config":
+        return "from the config file"
+    if entry.source == "chat":
+        return f"added in chat{f' by {entry.added_by}' if entry.added_by else ''} {entry.created_at:%Y-%m-%d}"
+    if entry.source == "cli":
+        return f"added with vigil watch {entry.created_at:%Y-%m-%d}"
+    return "origin not recorded"
+
+
 async def cmd_list(update: Update, context: CustomContext) -> None:
-    """Show the watchlist."""
+    """Show the watchlist and where each entry came from."""
     if _args(update):
         raise Usage("")
     entries = await context.service.watchlist()
     if not entries:
         await _reply(update, "The watchlist is empty. Add a market with /watch BTC/USDT")
         return
-    await _reply(
-        update,
-        "Watching:\n"
-        + "\n".join(
-            f"• {e.symbol} {e.timeframe} ({e.exchange})" + (f" [group {e.group_name}]" if e.group_name else "")
-            for e in entries
-        ),
-    )
+    lines = [
+        f"• {e.symbol} {e.timeframe} ({e.exchange})"
+        + (f" [group {e.group_name}]" if e.group_name else "")
+        + f", {_origin(e)}"
+        for e in entries
+    ]
+    await _reply(update, "Watching:\n" + "\n".join(lines))
 
 
 def _scope_symbol(raw: str) -> str:
@@ -176,9 +203,16 @@ async def cmd_threshold(update: Update, context: CustomContext) -> None:
         _require_admin(update, context)
         symbol = _scope_symbol(args[0])
         detector = parse_detector(args[1], context.service.known_detectors())
+        scope = f"{symbol or 'every symbol'} / {detector}"
+        if args[2].lower() in ("off", "clear", "none"):
+            if await context.service.clear_threshold(symbol, detector):
+                await _reply(update, f"Threshold override for {scope} removed: the detector's own threshold applies.")
+            else:
+                await _reply(update, f"There was no threshold override for {scope}.")
+            return
         value = parse_threshold_value(args[2])
         await context.service.set_threshold(symbol, detector, value)
-        await _reply(update, f"Threshold for {symbol or 'every symbol'} / {detector} set to {value:g}.")
+        await _reply(update, f"Threshold for {scope} set to {value:g}.")
         return
     shown = _scope_symbol(args[0]) if args else ""
     rows = await context.service.thresholds(shown or None)
@@ -193,7 +227,7 @@ async def cmd_threshold(update: Update, context: CustomContext) -> None:
 
 
 async def cmd_detectors(update: Update, context: CustomContext) -> None:
-    """List detectors, or switch one on or off for a symbol."""
+    """Each detector's real state here and globally, or switch one on or off for a symbol."""
     args = _args(update)
     if len(args) not in (0, 1, 3):
         raise Usage("")
@@ -204,20 +238,26 @@ async def cmd_detectors(update: Update, context: CustomContext) -> None:
         switch = args[2].lower()
         if switch not in ("on", "off"):
             raise InputError(f"expected on or off, got {args[2][:8]!r}")
+        if switch == "on" and detector not in context.service.runnable_detectors():
+            raise InputError(
+                f"{detector} is not enabled in the config, so a switch cannot make it run; "
+                f"add [detectors.{detector}] (enabled = true) and restart"
+            )
         await context.service.set_detector(symbol, detector, switch == "on")
         await _reply(update, f"{detector} is now {switch} for {symbol or 'every symbol'}.")
         return
     shown = _scope_symbol(args[0]) if args else ""
-    rows = await context.service.detectors(shown or None)
-    if not rows:
-        await _reply(update, "No detectors configured.")
-        return
+    chat = update.effective_chat
+    report = await context.service.detectors(shown or None, chat.id if chat else None)
     head = f"Detectors for {shown}:" if shown else "Detectors:"
-    lines = [
-        f"• {name}: {'on' if on else 'off'}" + (f", threshold {thr:g}" if thr is not None else "")
-        for name, on, thr in rows
-    ]
-    await _reply(update, head + "\n" + "\n".join(lines))
+    lines = [head] + [f"• {describe_detector(d, report.loop_here)}" for d in report.detectors]
+    if report.chat_muted_until is not None:
+        lines.append(f"Alerts are muted in this chat until {report.chat_muted_until:%Y-%m-%d %H:%M} UTC.")
+    for sym, until in sorted(report.symbols_muted.items()):
+        lines.append(f"{sym} is muted in this chat until {until:%Y-%m-%d %H:%M} UTC.")
+    if report.available:
+        lines.append("Not in the config (add [detectors.NAME] to use): " + ", ".join(report.available))
+    await _reply(update, "\n".join(lines))
 
 
 async def cmd_events(update: Update, context: CustomContext) -> None:
@@ -265,88 +305,49 @@ async def cmd_backtest(update: Update, context: CustomContext) -> None:
     start_backtest(update, context, symbol, strategy, period)
 
 
+def _looks_like_symbol(raw: str) -> bool:
+    return "/" in raw or "-" in raw
+
+
 async def cmd_mute(update: Update, context: CustomContext) -> None:
-    """Mute alerts in this chat for a while."""
+    """Mute alerts in this chat for a while: all of them, or one symbol's."""
     args = _args(update)
-    if len(args) > 1:
+    if len(args) > 2 or (len(args) == 2 and not _looks_like_symbol(args[0])):
         raise Usage("")
-    duration = parse_duration(args[0]) if args else timedelta(hours=1)
+    symbol = parse_symbol(args[0]) if args and _looks_like_symbol(args[0]) else None
+    rest = args[1:] if symbol else args
+    duration = parse_duration(rest[0]) if rest else timedelta(hours=1)
     chat = update.effective_chat
     assert chat is not None
+    if symbol is not None:
+        until = await context.service.mute_symbol(chat.id, symbol, duration)
+        await _reply(update, f"{symbol} muted here until {until:%Y-%m-%d %H:%M} UTC.")
+        return
     until = await context.service.mute(chat.id, duration)
     await _reply(update, f"Alerts muted here until {until:%Y-%m-%d %H:%M} UTC.")
 
 
 async def cmd_unmute(update: Update, context: CustomContext) -> None:
-    """Unmute alerts in this chat."""
-    if _args(update):
+    """Unmute alerts in this chat: all of them, or one symbol's."""
+    args = _args(update)
+    if len(args) > 1:
         raise Usage("")
     chat = update.effective_chat
     assert chat is not None
+    if args:
+        symbol = parse_symbol(args[0])
+        was = await context.service.unmute_symbol(chat.id, symbol)
+        await _reply(update, f"{symbol} unmuted here." if was else f"{symbol} was not muted here.")
+        return
     await context.service.unmute(chat.id)
     await _reply(update, "Alerts unmuted.")
 
 
-def _ago(seconds: float | None) -> str:
-    if seconds is None:
-        return "no data"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def _market_lines(markets: list[dict[str, Any]], onchain: dict[str, list[tuple[str, str, int | None]]]) -> list[str]:
-    """One line per market; an asset group's venues (and its on-chain sources) together under the group."""
-
-    def line(m: dict[str, Any], head: str) -> str:
-        err = f" — error: {m['last_error'][:100]}" if m["last_error"] else ""
-        return f"{head}: last bar {_ts(m['last_ts'])}, lag {_ago(m['lag_s'])}{err}"
-
-    out: list[str] = []
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for m in markets:
-        if m.get("group"):
-            groups.setdefault((m["group"], m["timeframe"]), []).append(m)
-        else:
-            out.append(line(m, f"• {m['symbol']} {m['timeframe']}"))
-    for (group, timeframe), members in sorted(groups.items()):
-        members = sorted(members, key=lambda m: (m["exchange"], m["symbol"]))
-        out.append(f"Group {group} {timeframe} ({len(members)} venues):")
-        out += [line(m, f"  ◦ {m['exchange']} {m['symbol']}") for m in members]
-        asset = members[0]["symbol"].partition("/")[0]
-        for source, metric, ts in onchain.get(asset, []):
-            out.append(f"  ◦ on-chain {metric} ({source}): last value {_ts(ts)}")
-    return out
-
-
 async def cmd_status(update: Update, context: CustomContext) -> None:
-    """Loop health, data freshness, models and the outbox."""
+    """Loop health, data freshness, detectors, Telegram and the outbox."""
     if _args(update):
         raise Usage("")
-    r = await context.service.status()
-    lines = []
-    c = r.last_cycle
-    if c is None:
-        lines.append("Loop: no cycle has run yet.")
-    else:
-        took = None if c.finished_at is None else (c.finished_at - c.started_at).total_seconds()
-        state = "running" if took is None else f"finished in {took:.1f} s"
-        ago = _ago((r.now - c.started_at).total_seconds())
-        lines.append(
-            f"Loop: last {c.timeframe} cycle {c.started_at:%Y-%m-%d %H:%M} UTC ({ago} ago), "
-            f"{state}; {c.symbols} symbols, {c.candles_added} candles, {c.events} events, {c.errors} errors"
-        )
-        if c.last_error:
-            lines.append(f"Last error: {c.last_error[:300]}")
-    lines.append(f"Last 24 h: {r.cycles_24h} cycles, {r.errors_24h} errors")
-    lines += _market_lines(r.markets, r.onchain)
-    if r.models:
-        lines.append("Models: " + ", ".join(f"{m['detector']} ({m['scope']}) v{m['version']}" for m in r.models))
-    if r.deliveries:
-        lines.append("Deliveries: " + ", ".join(f"{k} {v}" for k, v in sorted(r.deliveries.items())))
-    await _reply(update, "\n".join(lines))
+    await _reply(update, "\n".join(describe_status(await context.service.status())))
 
 
 # -- unknown commands --------------------------------------------------------------
@@ -375,13 +376,16 @@ COMMANDS: list[Command] = [
     Command("unwatch", cmd_unwatch, "stop watching a market", "/unwatch SYMBOL [TIMEFRAME]", admin=True),
     Command("list", cmd_list, "the watchlist", "/list"),
     Command(
-        "threshold", cmd_threshold, "show or set a threshold (set: admin)", "/threshold [SYMBOL|*] [DETECTOR] [VALUE]"
+        "threshold",
+        cmd_threshold,
+        "show, set or remove (off) a threshold (admin to change)",
+        "/threshold [SYMBOL|*] [DETECTOR] [VALUE|off]",
     ),
     Command("detectors", cmd_detectors, "list, or switch on/off (admin)", "/detectors [SYMBOL|*] [DETECTOR on|off]"),
     Command("events", cmd_events, "latest events", "/events [SYMBOL] [N]"),
     Command("chart", cmd_chart, "chart with events", "/chart SYMBOL [PERIOD e.g. 7d]"),
     Command("backtest", cmd_backtest, "backtest the events", "/backtest SYMBOL [STRATEGY] [PERIOD]"),
-    Command("mute", cmd_mute, "mute alerts here", "/mute [DURATION e.g. 2h]", admin=True),
-    Command("unmute", cmd_unmute, "unmute alerts here", "/unmute", admin=True),
+    Command("mute", cmd_mute, "mute alerts here (or one symbol's)", "/mute [SYMBOL] [DURATION e.g. 2h]", admin=True),
+    Command("unmute", cmd_unmute, "unmute alerts here (or one symbol's)", "/unmute [SYMBOL]", admin=True),
     Command("status", cmd_status, "loop health and data lag", "/status"),
 ]

@@ -31,6 +31,7 @@ import pandas as pd
 from core.errors import DetectorError
 from detectors.base import Detector
 from detectors.features import extra_input_features
+from detectors.onnx_runtime import OnnxModel, export_onnx, load_onnx, onnx_enabled
 from detectors.pump.features import (
     SOCIAL_COLUMNS,
     SOCIAL_HISTORY,
@@ -182,8 +183,26 @@ class PumpDumpDetector(Detector):
         self.input_window = int(input_window)
         self.grain_: str | None = None
         self.threshold_: float | None = None
-        self.model_: Any = None
+        self._model: Any = None
+        self._model_dir: Path | None = None  # saved Keras model not loaded yet: scores go through ONNX Runtime
+        self._onnx: OnnxModel | None = None
         self.scaler_: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def model_(self) -> Any:
+        """The Keras model (read from disk on first use when the detector is served through ONNX)."""
+        if self._model is None and self._model_dir is not None:
+            self._model = _read_keras(self._model_dir)
+        return self._model
+
+    @model_.setter
+    def model_(self, model: Any) -> None:
+        self._model, self._model_dir, self._onnx = model, None, None
+
+    @property
+    def served_by(self) -> str:
+        """``"onnx"`` or ``"keras"``: what scores go through."""
+        return "onnx" if self._onnx is not None else "keras"
 
     # -- contract helpers -------------------------------------------------------------------
     @property
@@ -203,7 +222,7 @@ class PumpDumpDetector(Detector):
         return {k: getattr(self, k) for k in keys}
 
     def _check_fitted(self, grain: str | None = None) -> None:
-        if self.model_ is None or self.threshold_ is None:
+        if (self._model is None and self._onnx is None) or self.threshold_ is None:
             raise DetectorError("pump_dump: not fitted; call fit/fit_table or load a saved model first")
         if grain is not None and self.grain_ != grain:
             raise DetectorError(f"pump_dump: model was trained on {self.grain_!r} features, cannot score {grain!r}")
@@ -212,6 +231,10 @@ class PumpDumpDetector(Detector):
         """The fixed training threshold at every point (a static policy: it never looks at ``scores``)."""
         self._check_fitted()
         return pd.Series(float(self.threshold_), index=scores.index)  # type: ignore[arg-type]
+
+    def constant_threshold(self) -> float | None:
+        """The fixed training threshold (see ``Detector.constant_threshold``)."""
+        return None if self.threshold_ is None else float(self.threshold_)
 
     # -- arrays -----------------------------------------------------------------------------
     def _windows(
@@ -301,6 +324,8 @@ class PumpDumpDetector(Detector):
     def _predict(self, inputs: dict[str, np.ndarray], model: Any = None) -> np.ndarray:
         if len(inputs["market"]) == 0:
             return np.zeros(0)
+        if model is None and self._onnx is not None:
+            return np.asarray(self._onnx(inputs), dtype=float).reshape(-1)
         out = (self.model_ if model is None else model).predict_on_batch(inputs)
         return np.asarray(out, dtype=float).reshape(-1)
 
@@ -541,7 +566,11 @@ class PumpDumpDetector(Detector):
         self._check_fitted()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.model_.save(directory / _MODEL)
+        model = self.model_
+        model.save(directory / _MODEL)
+        exported = export_onnx(model, directory)  # served by ONNX Runtime from now on, as after a restart
+        if exported is not None and onnx_enabled():
+            self._onnx = OnnxModel(exported)
         meta = {
             "name": self.name,
             "params": self.params,
@@ -555,8 +584,7 @@ class PumpDumpDetector(Detector):
 
     @classmethod
     def load(cls, directory: str | Path) -> Self:
-        import keras
-
+        """Read a saved model; with an ONNX export, scoring never imports TensorFlow."""
         directory = Path(directory)
         meta_path = directory / _META
         if not meta_path.is_file() or not (directory / _MODEL).is_file():
@@ -578,7 +606,17 @@ class PumpDumpDetector(Detector):
                 f"{meta_path}: model was trained on candle features {meta.get('features') or 'of an older version'}, "
                 f"this version computes {current}; retrain it"
             )
-        with warnings.catch_warnings():  # a loaded model only scores; its members' unbuilt optimizers do not matter
-            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-            det.model_ = keras.models.load_model(directory / _MODEL, safe_mode=True)
+        det._onnx = load_onnx(directory)
+        if det._onnx is None:
+            det._model = _read_keras(directory)
+        else:
+            det._model_dir = directory
         return det
+
+
+def _read_keras(directory: Path) -> Any:
+    import keras
+
+    with warnings.catch_warnings():  # a loaded model only scores; its members' unbuilt optimizers do not matter
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        return keras.models.load_model(directory / _MODEL, safe_mode=True)

@@ -121,3 +121,40 @@ def test_token_never_appears_in_repr_or_dump() -> None:
 def test_default_config_accepts_sections() -> None:
     cfg = default_config(alerts={"cooldown_minutes": 5})
     assert cfg.alerts.cooldown_minutes == 5
+
+
+def test_models_dir_is_absolute_relative_to_the_config_file_or_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "etc" / "config.toml"
+    path.parent.mkdir()
+    path.write_text('[paths]\nmodels_dir = "state/models"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert load_config(path, environ={}).paths.models_path == tmp_path / "etc" / "state" / "models"
+    env = {"VIGIL_MODELS_DIR": "/srv/vigil/models"}
+    assert load_config(path, environ=env).paths.models_path == Path("/srv/vigil/models")
+    env = {"VIGIL_MODELS_DIR": "here"}  # relative in the environment: to where the command runs
+    assert load_config(path, environ=env).paths.models_path == tmp_path / "here"
+
+
+def test_models_dir_defaults_to_the_data_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert load_config(None, environ={}).paths.models_path == tmp_path / "xdg" / "vigil" / "models"
+    env = {"VIGIL_DATA_DIR": str(tmp_path / "data")}
+    assert load_config(None, environ=env).paths.models_path == tmp_path / "data" / "models"
+
+
+async def test_example_alternative_endpoint_block_loads_markets_from_a_local_server(tmp_path: Path) -> None:
+    """The commented block in config.example.toml, uncommented and pointed at the fake Binance, works as is."""
+    from feeds.exchange import ExchangeFeed
+    from tests.fakes.binance import FakeBinance, make_candles
+
+    lines = (ROOT / "config.example.toml").read_text(encoding="utf-8").splitlines()
+    start = lines.index("# >>> alternative endpoint") + 1
+    block = [line.removeprefix("# ") for line in lines[start : lines.index("# <<< alternative endpoint")]]
+    async with FakeBinance({"BTC/USDT": make_candles(periods=3)}) as fake:
+        text = "[exchanges.binance.ccxt_config]\n" + "\n".join(block).replace("http://127.0.0.1:8080", fake.url)
+        cfg = load_config(_write(tmp_path, text), environ={})
+        async with ExchangeFeed("binance", cfg.exchanges["binance"]) as feed:
+            assert await feed.validate_symbol("btc/usdt") == "BTC/USDT"
+    assert set(fake.requests) == {"/api/v3/exchangeInfo"}

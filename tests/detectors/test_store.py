@@ -24,8 +24,8 @@ def test_store_versions_models_and_loads_latest(session_factory, tmp_path, make_
         assert [r.active for r in rows] == [False, True]
         assert rows[0].metrics == {"event_f1": 0.9}
         assert rows[1].train_start is not None and rows[1].train_end > rows[1].train_start
-        loaded = load_latest_model(session, "lstm_forecaster")
-        assert load_latest_model(session, "lstm_forecaster", scope="BTC/USDT") is None
+        loaded = load_latest_model(session, "lstm_forecaster", root=tmp_path)
+        assert load_latest_model(session, "lstm_forecaster", scope="BTC/USDT", root=tmp_path) is None
     probe = make_candles(100, seed=3)
     again = create_detector("lstm_forecaster")
     assert loaded is not None and loaded.params["units"] == 4

@@ -292,7 +292,7 @@ class FakeBinance:
             return pd.DataFrame(columns=["open", "high", "low", "close", "volume"])
         if interval == self.timeframe:
             return frame
-        rule = f"{INTERVAL_MS[interval] // 60_000}min"
+        rule = f"{INTERVAL_MS[interval]}ms"
         agg = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
         return frame.resample(rule, label="left", closed="left").agg(agg).dropna()
 

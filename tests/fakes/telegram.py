@@ -71,10 +71,13 @@ class FakeTelegram:
         self._message_ids = itertools.count(1000)
         self._new_update = asyncio.Condition()
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
         self._release = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self.port = 0
         self.commands: list[dict[str, Any]] = []
+        self._answered: set[str] = set()
+        self.down = False
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> FakeTelegram:
@@ -83,10 +86,25 @@ class FakeTelegram:
         app.router.add_route("*", "/file/bot{token}/{path:.*}", self._file)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        self._site = site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
+
+    async def go_down(self) -> None:
+        """Stop listening (new connections are refused) and drop requests on open connections without an
+        answer, keeping the port and everything recorded: the Bot API is unreachable."""
+        self.down = True
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+
+    async def come_back(self) -> None:
+        """Listen again on the same port, after :meth:`go_down`."""
+        assert self._runner is not None and self._site is None
+        self._site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        await self._site.start()
+        self.down = False
 
     async def close(self) -> None:
         self._release.set()
@@ -157,22 +175,46 @@ class FakeTelegram:
         return self.push_update({"message": msg})
 
     def push_callback(
-        self, data: str, *, chat_id: int, user_id: int, message_id: int = 1, chat_type: str = "private"
-    ) -> int:
-        query = {
-            "id": str(next(self._message_ids)),
+        self,
+        data: str,
+        *,
+        chat_id: int,
+        user_id: int,
+        message_id: int = 1,
+        chat_type: str = "private",
+        message: str = "ok",
+    ) -> str:
+        """A button press; returns the callback query id.
+
+        ``message``: ``"ok"`` (the message with the button), ``"inaccessible"``
+        (too old: Telegram sends only chat and id, with date 0), or ``"none"``
+        (an inline message: no message at all, so no chat either).
+        """
+        query_id = str(next(self._message_ids))
+        query: dict[str, Any] = {
+            "id": query_id,
             "from": {"id": user_id, "is_bot": False, "first_name": "someone"},
             "chat_instance": "ci",
             "data": data,
-            "message": {
+        }
+        if message == "ok":
+            query["message"] = {
                 "message_id": message_id,
                 "date": int(time.time()),
                 "chat": {"id": chat_id, "type": chat_type},
                 "from": {"id": self.bot_id, "is_bot": True, "first_name": "vigil"},
                 "text": "alert",
-            },
-        }
-        return self.push_update({"callback_query": query})
+            }
+        elif message == "inaccessible":
+            query["message"] = {"message_id": message_id, "date": 0, "chat": {"id": chat_id, "type": chat_type}}
+        else:
+            query["inline_message_id"] = f"inline-{query_id}"
+        self.push_update({"callback_query": query})
+        return query_id
+
+    def answers(self, query_id: str) -> list[Recorded]:
+        """Every answerCallbackQuery the bot made for one query (Telegram honours only the first)."""
+        return [r for r in self.calls("answerCallbackQuery") if str(r.params.get("callback_query_id")) == query_id]
 
     def push_membership(self, status: str, *, chat_id: int, user_id: int, chat_type: str = "group") -> int:
         """The bot's own membership in a chat changed (``kicked``, ``left``, ``member``, ``administrator``)."""
@@ -283,6 +325,10 @@ class FakeTelegram:
         return None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if self.down:  # a request on a connection opened before the outage: no answer
+            assert request.transport is not None
+            request.transport.abort()
+            raise asyncio.CancelledError
         if request.match_info["token"] != self.token:
             return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
         method = request.match_info["method"]
@@ -313,6 +359,10 @@ class FakeTelegram:
                 body["parameters"] = {"retry_after": inj.retry_after}
             return web.json_response(body, status=inj.status)
         result = await self._dispatch(method, params, files)
+        if result is _ALREADY_ANSWERED:
+            rec.outcome = "error 400"
+            description = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+            return web.json_response({"ok": False, "error_code": 400, "description": description}, status=400)
         if result is _NOT_FOUND:
             rec.outcome = "error 404"
             return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
@@ -365,8 +415,13 @@ class FakeTelegram:
             return True
         if method == "getMyCommands":
             return self.commands
+        if method == "answerCallbackQuery":
+            query_id = str(params.get("callback_query_id"))
+            if query_id in self._answered:  # Telegram accepts one answer per query
+                return _ALREADY_ANSWERED
+            self._answered.add(query_id)
+            return True
         if method in (
-            "answerCallbackQuery",
             "deleteWebhook",
             "setWebhook",
             "deleteMyCommands",
@@ -395,3 +450,4 @@ class FakeTelegram:
 
 
 _NOT_FOUND = object()
+_ALREADY_ANSWERED = object()

@@ -41,6 +41,14 @@ async def test_fetch_closed_candles_pages_beyond_ccxt_ten_call_limit() -> None:
     assert fake.requests["/api/v3/klines"] == 12  # the cursor reaches `now`: no extra call
 
 
+async def test_fetch_asks_for_no_more_bars_than_can_have_closed() -> None:
+    """A cycle's one new bar is a 1-bar request: exchanges weigh (and ccxt paces) requests by their limit."""
+    candles = make_candles(periods=50)
+    async with FakeBinance({"BTC/USDT": candles}) as fake, _feed(fake) as feed:
+        got = await feed.fetch_closed_candles("BTC/USDT", "1h", T0 + 47 * H, now_ms=T0 + 49 * H)
+    assert len(got) == 2 and [r["limit"] for r in fake.kline_requests] == ["2"]
+
+
 async def test_fetch_closed_candles_drops_the_still_open_bar() -> None:
     candles = make_candles(periods=50)
     now = T0 + 49 * H + 20 * 60_000  # 20 minutes into bar 49
@@ -175,7 +183,7 @@ async def test_fetch_closed_candles_rejects_a_timeframe_the_exchange_lacks() -> 
     from core.errors import InputError
 
     async with FakeBinance({"BTC/USDT": make_candles(periods=5)}) as fake, _feed(fake) as feed:
-        with pytest.raises(InputError, match="timeframe '7m' is not offered"):
+        with pytest.raises(InputError, match="binance does not offer 7m candles"):
             await feed.fetch_closed_candles("BTC/USDT", "7m", T0, now_ms=T0 + 5 * H)
     assert fake.requests["/api/v3/klines"] == 0
 

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from backtest.walkforward import walk_forward_events
 from bot.runtime.cycle import Runtime
 from bot.runtime.detector_pool import DetectorPool
+from bot.runtime.seed import seed_watchlist_from_config
 from core.config import default_config
 from detectors import create_detector, registry
 from detectors.alarms import detector_alarms
@@ -104,6 +105,7 @@ async def test_live_cycle_and_walk_forward_raise_the_same_alarms_and_severities(
         scheduler={"history_bars": 50},
     )
     _engine, factory = open_database(cfg.database.url)
+    seed_watchlist_from_config(cfg, factory)  # what compose does on start
     feed = ReplayFeed("replay", frames, "1h")
     runtime = Runtime(cfg, factory, FeedPool(feeds={"replay": feed}), DetectorPool(cfg, factory, tmp_path / "m"))
     index = next(iter(frames.values())).index

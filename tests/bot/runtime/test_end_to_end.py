@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from bot.runtime.compose import compose
 from bot.runtime.cycle import Runtime
 from bot.runtime.detector_pool import DetectorPool
+from bot.runtime.seed import seed_watchlist_from_config
 from core.config import default_config
 from feeds.pool import FeedPool
 from feeds.synthetic import generate_market
@@ -37,7 +38,7 @@ def zscore_only() -> dict[str, dict[str, object]]:
     return {"zscore": {"threshold": {"policy": "static", "value": 6.0}}}
 
 
-async def test_cycles_store_candles_events_and_deliver_alerts_with_photos(
+async def test_cycles_store_candles_events_and_deliver_alert_texts_then_charts(
     tmp_path: Path, zscore_only: dict[str, dict[str, object]]
 ) -> None:
     frames, labels = _market()
@@ -86,11 +87,14 @@ async def test_cycles_store_candles_events_and_deliver_alerts_with_photos(
         assert len(deliveries) == len(alerts)
         assert all(c.finished_at is not None for c in cycles)
 
+        # each alert: its text with the buttons, then its chart as a reply to that text
+        texts = [c for c in tg.calls("sendMessage", ok_only=True) if int(c.params["chat_id"]) == CHAT]
         photos = [c for c in tg.calls("sendPhoto", ok_only=True) if int(c.params["chat_id"]) == CHAT]
-        assert len(photos) == len(alerts)
+        assert len(texts) == len(photos) == len(alerts)
         assert all(c.files and next(iter(c.files.values())).startswith(b"\x89PNG") for c in photos)
-        captions = [c.params.get("caption", "") for c in photos]
-        assert len(set(captions)) == len(captions)  # no alert sent twice
+        assert len({c.params["text"] for c in texts}) == len(texts)  # no alert sent twice
+        assert len({c.params["caption"] for c in photos}) == len(photos)
+        assert {c.params["reply_parameters"]["message_id"] for c in photos} == {d.message_id for d in deliveries}
 
         # the injected market anomalies after the warm-up were alerted on
         scored_from = pd.Timestamp(start, unit="ms", tz="UTC")
@@ -122,6 +126,7 @@ async def test_restarted_runtime_scores_missed_bars_once(
             scheduler={"history_bars": 400},
         )
         _engine, factory = open_database(cfg.database.url)
+        seed_watchlist_from_config(cfg, factory)  # what compose does on start
         index = next(iter(frames.values())).index
         step = 3_600_000
         t1 = int(index[150].value // 10**6)

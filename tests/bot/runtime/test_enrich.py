@@ -105,9 +105,11 @@ async def test_failing_onchain_source_and_order_book_never_stop_the_cycle(tmp_pa
 
 def test_groups_and_book_depths_added_from_chat_reach_the_cycle(session_factory) -> None:  # noqa: ANN001
     from bot.runtime.cycle import watched_entries
+    from bot.runtime.seed import seed_watchlist_from_config
     from storage.watchlist import add_watch
 
     cfg = default_config(watchlist=[{"exchange": "binance", "symbol": "ETH/USDT", "group": "ETH"}])
+    seed_watchlist_from_config(cfg, session_factory)  # what every start does: the config seeds the table
     with session_factory.begin() as s:
         add_watch(s, "okx", "ETH/USDT", "1h", group="ETH", book_depth=50)
         add_watch(s, "kraken", "ETH/USD", "1h", group="ETH")

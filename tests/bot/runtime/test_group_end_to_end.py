@@ -97,8 +97,10 @@ async def test_a_group_of_three_venues_alerts_once_on_the_venue_that_broke_away(
     assert events[0].details["group_gap"] > 0.03
     assert len(alerts) == 1 and alerts[0].exchange == "okx"
 
+    # the alert's text, then its chart (with the venues panel) as a reply to it
+    texts = [c for c in tg.calls("sendMessage", ok_only=True) if int(c.params["chat_id"]) == CHAT]
     photos = [c for c in tg.calls("sendPhoto", ok_only=True) if int(c.params["chat_id"]) == CHAT]
-    assert len(photos) == 1
-    caption = photos[0].params["caption"]
-    assert "okx" in caption and "broke away from its group" in caption and "binance" in caption
+    assert len(texts) == len(photos) == 1
+    text = texts[0].params["text"]
+    assert "okx" in text and "broke away from its group" in text and "binance" in text
     assert next(iter(photos[0].files.values())).startswith(b"\x89PNG")

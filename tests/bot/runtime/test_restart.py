@@ -192,11 +192,10 @@ async def test_sigkill_mid_cycle_loses_and_doubles_nothing(tmp_path: Path, crash
     assert spike_bars <= {(e.symbol, e.bar_ts) for e in events}
     assert len({(e.symbol, e.detector, e.bar_ts) for e in events}) == len(events)
     assert len(deliveries) == len(alerts) and all(d.status == "sent" for d in deliveries)
-    sent = [
-        c
-        for c in tg.calls(ok_only=True)
-        if c.method in {"sendPhoto", "sendMessage"} and int(c.params.get("chat_id", 0)) == CHAT
-    ]
-    captions = [c.params.get("caption") or c.params.get("text") for c in sent]
-    assert len(captions) == len(alerts)  # every alert exactly once
-    assert len(set(captions)) == len(captions)
+    ours = [c for c in tg.calls(ok_only=True) if int(c.params.get("chat_id", 0)) == CHAT]
+    texts = [c.params["text"] for c in ours if c.method == "sendMessage"]
+    charts = [c.params["caption"] for c in ours if c.method == "sendPhoto"]
+    assert len(texts) == len(alerts)  # every alert's text exactly once
+    assert len(set(texts)) == len(texts)
+    assert len(charts) == len(set(charts)) == len(alerts)  # and its chart exactly once (the stop flushes them)
+    assert all(d.chart_status == "sent" for d in deliveries)

@@ -38,7 +38,8 @@ def make_cfg(url: str, tmp_path: Path, tg: FakeTelegram | None = None, **alerts:
         exchanges={"binance": {}},
         detectors={"zscore": {}, "pump_dump": {}},
         telegram=telegram,
-        alerts={"chart_dir": str(tmp_path / "charts"), "chart_bars": 60, **alerts},
+        # charts drawn in-process: a worker pool per test would only add start-up time (test_chart_delivery covers it)
+        alerts={"chart_dir": str(tmp_path / "charts"), "chart_bars": 60, "chart_workers": 0, **alerts},
     )
 
 

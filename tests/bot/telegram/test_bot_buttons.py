@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -36,8 +37,9 @@ async def alerted(bot_cfg: Any, services: BotServices, tg: FakeTelegram, factory
 
 
 async def test_alert_goes_out_through_the_job_queue(alerted: int, tg: FakeTelegram, factory: Any) -> None:
-    caption = tg.calls("sendPhoto")[0].params["caption"]
-    assert "pump_dump: score 9.5 / threshold 4 (×2.4)" in caption and "zscore" in caption
+    texts = [c.params["text"] for c in tg.calls("sendMessage", ok_only=True) if c.params["chat_id"] == ADMIN]
+    text = next(t for t in texts if "BTC/USDT</b>" in t)  # the alert's text; its chart replies to it
+    assert "pump_dump: score 9.5 / threshold 4 (×2.4)" in text and "zscore" in text
     await tg.wait_for(lambda: _all_sent(factory))
 
 
@@ -86,3 +88,73 @@ async def test_button_for_a_deleted_alert_answers_briefly(alerted: int, tg: Fake
     tg.push_callback("v1:d:99999", chat_id=ADMIN, user_id=ADMIN)
     await tg.wait_for(lambda: tg.calls("answerCallbackQuery"))
     assert tg.calls("answerCallbackQuery")[-1].params["text"] == "alert 99999 no longer exists"
+
+
+# -- every callback query is answered exactly once -------------------------------------------------
+async def test_chart_button_that_cannot_draw_answers_once_and_says_why_in_the_chat(
+    alerted: int, tg: FakeTelegram, factory: Any
+) -> None:
+    with factory.begin() as s:  # an alert on a market whose candles are gone
+        from storage.candles import delete_candles
+        from storage.models import Candle
+
+        ts = list(s.scalars(select(Candle.ts).where(Candle.symbol == "BTC/USDT")))
+        delete_candles(s, "binance", "BTC/USDT", "1h", ts)
+    query = tg.push_callback(f"v1:c:{alerted}", chat_id=ADMIN, user_id=ADMIN)
+    await tg.wait_for(lambda: any("could not draw" in t.lower() for t in tg.replies_text(ADMIN)))
+    await tg.wait_idle()
+    [answer] = tg.answers(query)
+    assert answer.outcome == "ok" and answer.params["text"].startswith("Drawing BTC/USDT")
+
+
+async def test_chart_button_draws_the_alerts_market_even_when_no_longer_watched(
+    alerted: int, tg: FakeTelegram
+) -> None:
+    assert await say(tg, "/unwatch BTC/USDT", chat_id=ADMIN) == ["Stopped watching BTC/USDT."]
+    photos = len(tg.calls("sendPhoto"))
+    query = tg.push_callback(f"v1:c:{alerted}", chat_id=ADMIN, user_id=ADMIN)
+    await tg.wait_for(lambda: len(tg.calls("sendPhoto")) == photos + 1)
+    assert tg.calls("sendPhoto")[-1].params["caption"] == "BTC/USDT 1h, last 7 days"
+    assert len(tg.answers(query)) == 1
+
+
+@pytest.mark.parametrize("message", ["none", "inaccessible"])
+async def test_buttons_on_missing_or_expired_messages_are_answered_once(
+    alerted: int, tg: FakeTelegram, message: str
+) -> None:
+    query = tg.push_callback(f"v1:d:{alerted}", chat_id=ADMIN, user_id=ADMIN, message=message)
+    await tg.wait_for(lambda: tg.answers(query))
+    await tg.wait_idle()
+    await asyncio.sleep(0.3)  # anything else the handler would do has happened by now
+    [answer] = tg.answers(query)
+    assert answer.outcome == "ok"
+    if message == "none":
+        assert answer.params["text"] == "This button has expired."
+
+
+async def test_a_failing_button_handler_still_answers_exactly_once(
+    alerted: int, tg: FakeTelegram, services: BotServices, monkeypatch: Any
+) -> None:
+    async def broken(alert_id: int) -> str:
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(services.service, "alert_details", broken)
+    query = tg.push_callback(f"v1:d:{alerted}", chat_id=ADMIN, user_id=ADMIN)
+    await tg.wait_for(lambda: tg.answers(query))
+    await tg.wait_idle()
+    await asyncio.sleep(0.3)
+    [answer] = tg.answers(query)
+    assert answer.outcome == "ok"
+
+
+async def test_backtest_button_works_on_an_alert_whose_market_was_removed(
+    alerted: int, tg: FakeTelegram, services: BotServices
+) -> None:
+    from tests.bot.telegram.helpers import tiny_png
+
+    services.service.run_backtest_for_chat = lambda symbol, strategy, period: (f"{symbol}: 2 trades", tiny_png())
+    await say(tg, "/unwatch BTC/USDT", chat_id=ADMIN)
+    query = tg.push_callback(f"v1:b:{alerted}", chat_id=ADMIN, user_id=ADMIN)
+    await tg.wait_for(lambda: any(r.params.get("caption") == "BTC/USDT equity" for r in tg.calls("sendPhoto")))
+    assert tg.calls("editMessageText")[-1].params["text"] == "BTC/USDT: 2 trades"
+    assert [a.params["text"] for a in tg.answers(query)] == ["Backtest started."]

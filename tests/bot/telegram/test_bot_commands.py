@@ -117,7 +117,7 @@ async def test_threshold_and_detectors_are_stored_per_symbol(running: Any, tg: F
     rows = {(r.symbol, r.detector): (r.value, r.enabled) for r in _rows(factory, ThresholdOverride)}
     assert rows == {("BTC/USDT", "zscore"): (5.5, None), ("", "pump_dump"): (None, False)}
     [shown] = await say(tg, "/detectors BTC/USDT", chat_id=MEMBER)
-    assert "pump_dump: off" in shown and "zscore: on, threshold 5.5" in shown
+    assert "pump_dump: switched off in chat" in shown and "zscore: on, threshold 5.5 (override)" in shown
     [shown] = await say(tg, "/threshold BTC/USDT", chat_id=MEMBER)
     assert "BTC/USDT / zscore: 5.5" in shown
 
@@ -202,6 +202,7 @@ async def test_status_reports_cycles_errors_and_models(running: Any, tg: FakeTel
                 timeframe="1h",
                 started_at=now - timedelta(minutes=5),
                 finished_at=now - timedelta(minutes=4),
+                until_ms=int((now - timedelta(minutes=5, seconds=12)).timestamp() * 1000),
                 symbols=3,
                 candles_added=3,
                 events=1,
@@ -213,6 +214,7 @@ async def test_status_reports_cycles_errors_and_models(running: Any, tg: FakeTel
             s.add(ModelRecord(detector="lstm_autoencoder", scope="shared", version=v, path=f"models/{v}"))
     [status] = await say(tg, "/status", chat_id=MEMBER)
     assert "Loop: last 1h cycle" in status and "finished in 60.0 s; 3 symbols, 3 candles, 1 events, 1 errors" in status
+    assert "Lag: started 12 s after its bar closed, results out 72 s after" in status
     assert "Last error: binance: timeout on SOL/USDT" in status
     assert "Last 24 h: 1 cycles, 1 errors" in status
     assert "Models: lstm_autoencoder (shared) v2" in status
@@ -240,3 +242,58 @@ async def test_membership_changes_in_unknown_chats_are_not_recorded(
     await tg.wait_idle()
     await say(tg, "/list", chat_id=ADMIN)  # the update after it has been handled
     assert _rows(factory, Chat) == []
+
+
+async def test_mute_and_unmute_one_symbol(running: Any, tg: FakeTelegram, factory: Any) -> None:
+    from storage.models import SymbolMute
+
+    [reply] = await say(tg, "/mute BTC/USDT 2h", chat_id=ADMIN)
+    assert reply.startswith("BTC/USDT muted here until")
+    [reply] = await say(tg, "/mute eth-usdt", chat_id=ADMIN)  # default: one hour
+    assert reply.startswith("ETH/USDT muted here until")
+    assert {(m.chat_id, m.symbol) for m in _rows(factory, SymbolMute)} == {(ADMIN, "BTC/USDT"), (ADMIN, "ETH/USDT")}
+    with factory() as s:
+        chat = s.get(Chat, ADMIN)
+        assert chat is None or chat.muted_until is None  # the chat as a whole is not muted
+    assert await say(tg, "/unmute BTC/USDT", chat_id=ADMIN) == ["BTC/USDT unmuted here."]
+    assert [m.symbol for m in _rows(factory, SymbolMute)] == ["ETH/USDT"]
+    assert await say(tg, "/mute BTC/USDT 2h 3h", chat_id=ADMIN) == [
+        "Usage: /mute [SYMBOL] [DURATION e.g. 2h]"
+    ]
+
+
+async def test_threshold_override_can_be_removed_from_chat(running: Any, tg: FakeTelegram, factory: Any) -> None:
+    await say(tg, "/threshold BTC/USDT zscore 5.5", chat_id=ADMIN)
+    assert await say(tg, "/threshold BTC/USDT zscore off", chat_id=ADMIN) == [
+        "Threshold override for BTC/USDT / zscore removed: the detector's own threshold applies."
+    ]
+    assert _rows(factory, ThresholdOverride) == []
+    assert await say(tg, "/threshold BTC/USDT zscore off", chat_id=ADMIN) == [
+        "There was no threshold override for BTC/USDT / zscore."
+    ]
+    assert "No threshold overrides" in (await say(tg, "/threshold", chat_id=MEMBER))[0]
+
+
+async def test_threshold_refuses_markets_neither_watched_nor_listed(
+    running: Any, tg: FakeTelegram, factory: Any
+) -> None:
+    [reply] = await say(tg, "/threshold FOO/USDT zscore 5", chat_id=ADMIN)
+    assert "FOO/USDT is neither on the watchlist nor listed on binance" in reply
+    [reply] = await say(tg, "/detectors FOO/USDT zscore off", chat_id=ADMIN)
+    assert "FOO/USDT is neither on the watchlist nor listed on binance" in reply
+    assert _rows(factory, ThresholdOverride) == []
+    # listed on the exchange but not watched (yet): fine, as is every symbol (*)
+    assert await say(tg, "/threshold SOL/USDT zscore 5", chat_id=ADMIN) == [
+        "Threshold for SOL/USDT / zscore set to 5."
+    ]
+
+
+async def test_chart_caption_says_the_period_with_its_unit(
+    running: Any, tg: FakeTelegram, factory: Any, services: BotServices
+) -> None:
+    await say(tg, "/watch BTC/USDT", chat_id=ADMIN)
+    frame = candles(100)
+    store(factory, "BTC/USDT", frame, [])
+    services.service.now = lambda: frame.index[-1].to_pydatetime()
+    assert await say(tg, "/chart BTC/USDT 3d", chat_id=ADMIN) == ["BTC/USDT 1h, last 3 days"]
+    assert await say(tg, "/chart BTC/USDT 12h", chat_id=ADMIN) == ["BTC/USDT 1h, last 12 hours"]

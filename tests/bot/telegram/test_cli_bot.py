@@ -26,12 +26,14 @@ def test_cli_watch_list_unwatch_round_trip(sqlite_url: str) -> None:
     assert r.exit_code == 0, r.output
     assert "now watching binance:ETH/USDT:4h" in r.output
     r = _run("watchlist", url=sqlite_url)
-    assert "ETH/USDT" in r.output and "4h" in r.output
+    assert "ETH/USDT" in r.output and "4h" in r.output and "cli" in r.output
     r = _run("unwatch", "ETH/USDT", url=sqlite_url)
     assert "removed 1 watchlist entry for ETH/USDT" in r.output
+    assert "the watchlist is empty" in _run("watchlist", url=sqlite_url).output
     _engine, factory = open_database(sqlite_url)
-    with factory() as s:
-        assert list(s.scalars(select(WatchlistEntry))) == []
+    with factory() as s:  # the row stays, disabled, so a config seeding cannot bring it back
+        [row] = list(s.scalars(select(WatchlistEntry)))
+    assert (row.symbol, row.enabled, row.source) == ("ETH/USDT", False, "cli")
 
 
 def test_cli_watch_rejects_bad_input_in_one_line(sqlite_url: str) -> None:

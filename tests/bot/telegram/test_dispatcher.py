@@ -1,4 +1,8 @@
-"""The dispatcher against the fake Bot API: sends once, honours 429/403/400/5xx, survives a crash."""
+"""The dispatcher against the fake Bot API: sends once, honours 429/403/400/5xx, survives a crash.
+
+An alert goes out as its text (``sendMessage`` with the buttons) and then its chart
+(``sendPhoto`` replying to it); the chart's own step is tested in ``test_chart_delivery.py``.
+"""
 
 from __future__ import annotations
 
@@ -57,27 +61,33 @@ def dispatcher(factory: Any, bot: Bot, clock: Clock, **kw: Any) -> Dispatcher:
     return Dispatcher(factory, {"telegram": TelegramSink(bot)}, now=clock, chart_bars=40, **kw)
 
 
-async def test_flush_sends_photo_with_caption_and_buttons_once(factory: Any, tg: FakeTelegram, bot: Bot) -> None:
+async def test_flush_sends_text_with_buttons_then_chart_as_reply_once(
+    factory: Any, tg: FakeTelegram, bot: Bot
+) -> None:
     queue(factory, "BTC/USDT", [40], [11, 12])
     d = dispatcher(factory, bot, Clock())
     result = await d.flush()
-    assert (result.sent, result.failed) == (2, 0)
-    photos = tg.calls("sendPhoto")
-    assert [p.params["chat_id"] for p in photos] == [11, 12]
-    assert photos[0].files["photo"].startswith(b"\x89PNG")
-    assert "<b>BTC/USDT</b>" in photos[0].params["caption"] and photos[0].params["parse_mode"] == "HTML"
-    buttons = [b["callback_data"] for row in photos[0].params["reply_markup"]["inline_keyboard"] for b in row]
+    assert (result.sent, result.failed, result.charts_sent, result.charts_failed) == (2, 0, 2, 0)
+    texts, photos = tg.calls("sendMessage"), tg.calls("sendPhoto")
+    assert [t.params["chat_id"] for t in texts] == [11, 12] and [p.params["chat_id"] for p in photos] == [11, 12]
+    assert "<b>BTC/USDT</b>" in texts[0].params["text"] and texts[0].params["parse_mode"] == "HTML"
+    buttons = [b["callback_data"] for row in texts[0].params["reply_markup"]["inline_keyboard"] for b in row]
     assert buttons == ["v1:m:1", "v1:c:1", "v1:b:1", "v1:d:1"]
-    assert [s for s, _, _ in statuses(factory)] == ["sent", "sent"]
+    assert photos[0].files["photo"].startswith(b"\x89PNG")
     with factory() as s:
-        assert all(d.message_id and d.sent_at for d in s.scalars(select(Delivery)))
-    assert (await d.flush()).sent == 0
-    assert len(tg.calls("sendPhoto")) == 2
+        rows = list(s.scalars(select(Delivery).order_by(Delivery.id)))
+    assert all(r.status == "sent" and r.chart_status == "sent" and r.sent_at for r in rows)
+    # each chart replies to its own chat's text message
+    assert [p.params["reply_parameters"]["message_id"] for p in photos] == [r.message_id for r in rows]
+    assert all(r.chart_message_id and r.chart_message_id != r.message_id for r in rows)
+    again = await d.flush()
+    assert (again.sent, again.charts_sent) == (0, 0)
+    assert (len(tg.calls("sendMessage")), len(tg.calls("sendPhoto"))) == (2, 2)
 
 
 async def test_429_waits_retry_after_without_counting_an_attempt(factory: Any, tg: FakeTelegram, bot: Bot) -> None:
     queue(factory, "BTC/USDT", [40], [11])
-    tg.inject("sendPhoto", 429, retry_after=30)
+    tg.inject("sendMessage", 429, retry_after=30)
     clock = Clock()
     d = dispatcher(factory, bot, clock)
     assert (await d.flush()).retried == 1
@@ -88,12 +98,12 @@ async def test_429_waits_retry_after_without_counting_an_attempt(factory: Any, t
     assert (await d.flush()).sent == 0
     clock.t = NOW + timedelta(seconds=30)
     assert (await d.flush()).sent == 1
-    assert len(tg.sent(11)) == 1
+    assert [r.method for r in tg.sent(11)] == ["sendMessage", "sendPhoto"]
 
 
 async def test_403_fails_delivery_and_marks_chat_inactive(factory: Any, tg: FakeTelegram, bot: Bot) -> None:
     queue(factory, "BTC/USDT", [40], [11, 12])
-    tg.inject("sendPhoto", 403)
+    tg.inject("sendMessage", 403)
     result = await dispatcher(factory, bot, Clock()).flush()
     assert (result.sent, result.failed) == (1, 1)
     assert statuses(factory)[0] == ("failed", 1, "403: Forbidden: bot was blocked by the user")
@@ -106,19 +116,19 @@ async def test_403_fails_delivery_and_marks_chat_inactive(factory: Any, tg: Fake
 
 async def test_400_is_failed_and_not_retried(factory: Any, tg: FakeTelegram, bot: Bot) -> None:
     queue(factory, "BTC/USDT", [40], [11])
-    tg.inject("sendPhoto", 400, description="Bad Request: chat not found")
+    tg.inject("sendMessage", 400, description="Bad Request: chat not found")
     clock = Clock()
     d = dispatcher(factory, bot, clock)
     assert (await d.flush()).failed == 1
     clock.t += timedelta(days=1)
     await d.flush()
     assert statuses(factory) == [("failed", 1, "400: Chat not found")]
-    assert len(tg.calls("sendPhoto")) == 1
+    assert len(tg.calls("sendMessage")) == 1 and not tg.calls("sendPhoto")  # no chart without its text
 
 
 async def test_5xx_retries_with_backoff_then_fails_at_max_attempts(factory: Any, tg: FakeTelegram, bot: Bot) -> None:
     queue(factory, "BTC/USDT", [40], [11])
-    tg.inject("sendPhoto", 500, times=10)
+    tg.inject("sendMessage", 500, times=10)
     clock = Clock()
     d = dispatcher(factory, bot, clock, max_attempts=3, backoff_base_s=10)
     waits = []
@@ -133,7 +143,7 @@ async def test_5xx_retries_with_backoff_then_fails_at_max_attempts(factory: Any,
     [(status, attempts, error)] = statuses(factory)
     assert (status, attempts) == ("failed", 3)
     assert "Internal Server Error" in error
-    assert len(tg.calls("sendPhoto")) == 3
+    assert len(tg.calls("sendMessage")) == 3
 
 
 async def test_dropped_connections_then_restart_deliver_each_alert_exactly_once(
@@ -142,14 +152,14 @@ async def test_dropped_connections_then_restart_deliver_each_alert_exactly_once(
     """The server drops connections mid-batch and the process dies mid-send; after a restart all go out once."""
     for i, sym in enumerate(["BTC/USDT", "ETH/USDT", "SOL/USDT", "DOGE/USDT", "ADA/USDT"]):
         queue(factory, sym, [30 + i], [11])
-    tg.inject("sendPhoto", None, times=2)  # two requests die on the wire (not delivered)
+    tg.inject("sendMessage", None, times=2)  # two requests die on the wire (not delivered)
     clock = Clock()
     async with Bot(tg.token, base_url=tg.base_url) as bot1:
         first = await dispatcher(factory, bot1, clock).flush()
         assert (first.sent, first.retried) == (3, 2)
         # the process is killed while the next request hangs on the wire
         clock.t += timedelta(minutes=1)
-        tg.inject("sendPhoto", 0)
+        tg.inject("sendMessage", 0)
         task = asyncio.create_task(dispatcher(factory, bot1, clock).flush())
         await tg.wait_for(lambda: any(r.outcome == "hung" for r in tg.requests))
         task.cancel()
@@ -164,8 +174,11 @@ async def test_dropped_connections_then_restart_deliver_each_alert_exactly_once(
         second = await dispatcher(factory2, bot2, clock).flush()
     assert second.recovered == 1
     assert [s for s, _, _ in statuses(factory2)] == ["sent"] * 5
-    delivered = Counter(json.dumps(r.params["caption"].split("\n")[0]) for r in tg.sent(11))
+    texts = [r for r in tg.sent(11) if r.method == "sendMessage"]
+    delivered = Counter(json.dumps(r.params["text"].split("\n")[0]) for r in texts)
     assert len(delivered) == 5 and set(delivered.values()) == {1}
+    charts = Counter(r.params["caption"] for r in tg.sent(11) if r.method == "sendPhoto")
+    assert len(charts) == 5 and set(charts.values()) == {1}
 
 
 @pytest.mark.parametrize(("resend", "copies", "status"), [(True, 2, "sent"), (False, 1, "failed")])
@@ -174,7 +187,7 @@ async def test_crash_after_telegram_accepted_is_the_documented_trade_off(
 ) -> None:
     """Telegram took the message but we died before recording it: at-least-once resends, at-most-once gives up."""
     queue(factory, "BTC/USDT", [40], [11])
-    tg.inject("sendPhoto", 0, after_processing=True)
+    tg.inject("sendMessage", 0, after_processing=True)
     clock = Clock()
     async with Bot(tg.token, base_url=tg.base_url) as bot:
         task = asyncio.create_task(dispatcher(factory, bot, clock).flush())
@@ -184,7 +197,7 @@ async def test_crash_after_telegram_accepted_is_the_documented_trade_off(
             await task
         clock.t += timedelta(minutes=10)
         await dispatcher(factory, bot, clock, resend_abandoned=resend).flush()
-    assert len(tg.sent(11)) == copies
+    assert len([r for r in tg.sent(11) if r.method == "sendMessage"]) == copies
     assert statuses(factory)[0][0] == status
 
 
@@ -197,16 +210,17 @@ async def test_console_sink_prints_and_writes_png(factory: Any, tmp_path: Path) 
     assert "BTC/USDT · binance · 1h" in text and "<b>" not in text
     [png] = list((tmp_path / "charts").glob("*.png"))
     assert png.read_bytes().startswith(b"\x89PNG") and png.name[:20] in text
+    assert text.index("BTC/USDT · binance · 1h") < text.index("chart of alert")  # the text first, then the chart
     assert statuses(factory) == [("sent", 1, None)]
 
 
-async def test_text_over_the_caption_limit_goes_as_a_message(factory: Any, tg: FakeTelegram, bot: Bot) -> None:
+async def test_text_longer_than_a_photo_caption_still_goes_whole(factory: Any, tg: FakeTelegram, bot: Bot) -> None:
     queue(factory, "BTC/USDT", [40], [11])
     with factory() as s:
         alert = s.scalars(select(Delivery)).one().alert
         _ = alert.events
     sink = TelegramSink(bot)
-    message_id = await sink.send(11, "x" * 1500, b"\x89PNG fake", alert)
+    message_id = await sink.send_text(11, "x" * 1500, alert)  # over the 1,024-character caption limit
     assert message_id and not tg.calls("sendPhoto")
     [msg] = tg.calls("sendMessage")
     assert len(msg.params["text"]) == 1500 and msg.params["reply_markup"]["inline_keyboard"]
@@ -225,3 +239,16 @@ def test_alert_chart_shows_stored_social_volume_and_earlier_events(factory: Any)
     assert chart["social_volume"].tolist() == [5.0] * 20
     assert [e.bar_ts for e in context] == [earlier[0].bar_ts, event.bar_ts]
     assert later[0].bar_ts not in {e.bar_ts for e in context}
+
+
+async def test_a_delivery_sent_after_a_failure_keeps_no_error(factory: Any, tg: FakeTelegram, bot: Bot) -> None:
+    queue(factory, "BTC/USDT", [40], [11])
+    tg.inject("sendMessage", 502)  # the alert's text (its chart follows once the text is out)
+    clock = Clock()
+    d = dispatcher(factory, bot, clock)
+    assert (await d.flush()).retried == 1
+    [(status, attempts, error)] = statuses(factory)
+    assert (status, attempts) == ("pending", 1) and error and "Bad Gateway" in error
+    clock.t += timedelta(hours=1)
+    assert (await d.flush()).sent == 1
+    assert statuses(factory) == [("sent", 2, None)]  # the old error no longer describes a sent message
