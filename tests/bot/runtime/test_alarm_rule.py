@@ -198,6 +198,7 @@ async def test_live_alarms_equal_walk_forward_with_a_stateful_policy_and_suppres
         scheduler={"history_bars": 50},
     )
     _engine, factory = open_database(cfg.database.url)
+    seed_watchlist_from_config(cfg, factory)  # what compose does on start
     index = next(iter(frames.values())).index
     closes = [int(index[60].value // 1_000_000) + STEP]
     rng = np.random.default_rng(3)

@@ -148,3 +148,31 @@ def test_a_switched_off_symbol_raises_nothing_but_keeps_its_incident_state() -> 
         )
     a_on, a_off = on.streams("counting_spikes", "1h")["x:AAA/USDT"], off.streams("counting_spikes", "1h")["x:AAA/USDT"]
     assert a_on.incident == a_off.incident
+
+
+class StaticSpikes(CountingSpikes):
+    """A fixed level (and suppression): the streams skip the rule for symbols that cannot fire."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from detectors.thresholds import StaticThreshold
+
+        self.threshold_ = StaticThreshold(12.0)
+        self.threshold_.suppress = 10
+
+    def constant_threshold(self) -> float | None:
+        return self.threshold_.level
+
+
+def test_symbols_that_cannot_fire_skip_the_rule_and_keep_the_incident_count() -> None:
+    frames, det, live = _series(seed=4), StaticSpikes(), LiveAlarms()
+    assert det.alarm_lookback == 0 and det.constant_threshold() == 12.0
+    seen: dict[str, list[pd.Timestamp]] = {k: [] for k in frames}
+    for end in range(100, 300, 3):
+        for key, fired in _judge(live, det, frames, end, new=3, last_n=3).items():
+            seen[key] += list(fired.index)
+    start = next(iter(frames.values())).index[100]
+    for key, frame in frames.items():
+        whole = detector_alarms(det, det.score(frame.iloc[20:]))
+        live_seen = [t for t in seen[key] if t >= start]
+        assert live_seen == list(whole.index[whole.index >= start]) and len(live_seen) >= 2
