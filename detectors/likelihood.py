@@ -16,6 +16,12 @@ its own bar. The history starts with the tail of the training scores (as teleman
 so the first scored rows already have a bar. Vectorised over rows (cumulative sums, or
 pandas' rolling median for the robust fit).
 
+``record`` (rows, 0 = off) adds one more condition: the short mean must also exceed the highest
+short mean of the previous ``record`` rows. The Gaussian tail test alone fires again and again on a
+pattern that recurs, such as an error spike at the same hour every day: rare rows make a skewed
+distribution whose mean and spread sit far below them. What the series already did within
+``record`` rows is no news. The raw-series default sets it to 576 rows (two days of 5-minute rows).
+
 ``suppress`` (rows; any policy, :func:`detectors.alarms.suppress_repeats`) drops a new alarm
 run that starts within ``suppress`` rows of the start of the previous kept run: one incident,
 one alert (Merlion's alarm suppression).
