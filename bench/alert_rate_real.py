@@ -7,7 +7,9 @@ Per timeframe (1h, 5m) one shared model per detector is fitted on the first 20 %
 every file (at most the last ``--max-rows`` rows of each file are used), then each file
 is scored in full and alarmed by the detector's default threshold. Reported: alerts per
 symbol-week on the part after training, where an alert is a run of consecutive alarmed
-bars (what a user would be messaged about), plus alarmed bars per 1,000.
+bars (what a user would be messaged about), plus alarmed bars per 1,000. A file whose training part
+is shorter than a detector's warm-up (zscore looks back a day of 5-minute bars) is left out of that
+detector's fit and scored from the first row the detector can score.
 
 ``--split`` keeps only the files of one part of the fixed split (``detectors/candle_split.py``):
 choices are made on ``tuning``; ``heldout`` is for the figure that is reported.
@@ -53,11 +55,20 @@ def main() -> None:
         frames = {p.stem: read_candle_csv(p).iloc[-args.max_rows :] for p in files}
         train = {s: f.iloc[: int(len(f) * args.train_fraction)] for s, f in frames.items()}
         for name in args.detectors.split(","):
-            det = create_detector(name, **params.get(name, {})).fit(train)
+            det = create_detector(name, **params.get(name, {}))
+            det._ensure_spec(next(iter(frames.values())))  # the warm-up can depend on the bar length (zscore)
+            need = det.warmup + 2
+            usable = {s: t for s, t in train.items() if len(t) >= need}
+            for sym in sorted(set(train) - set(usable)):  # fitted on the others, scored from where it can be
+                print(f"note: {sym}: {len(train[sym])} training rows, {name} needs {need}", file=sys.stderr)
+            det.fit(usable)
             alerts = bars = rows = 0
             weeks = 0.0
             for sym, frame in frames.items():
-                test = frame.iloc[len(train[sym]) - det.warmup :]
+                if len(frame) <= max(len(train[sym]), det.warmup) + 1:
+                    continue
+                # the test part (or, for a file too short to warm up on, the rows after the warm-up)
+                test = frame.iloc[max(0, len(train[sym]) - det.warmup) :]
                 alarms = det.is_anomaly(det.score(test)).to_numpy()[det.warmup :]
                 runs = int(np.sum(alarms[1:] & ~alarms[:-1]) + alarms[0])
                 alerts += runs
