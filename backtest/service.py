@@ -24,21 +24,25 @@ __all__ = ["backtest_symbol", "equity_png", "parse_period", "summarize"]
 
 log = logging.getLogger(__name__)
 
-_PERIOD = re.compile(r"^(\d+)([hdw])$")
-_UNIT_MS = {"h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
+_PERIOD = re.compile(r"^(\d{1,7})([mhdw])$")
+_UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
 
 
 def parse_period(
     period: str | tuple[int | None, int | None] | None, now_ms: int | None = None
 ) -> tuple[int | None, int | None]:
-    """``"30d"`` (the last 30 days), ``(start_ms, end_ms)`` or None -> (start_ms, end_ms), end exclusive."""
+    """``"30d"`` (the last 30 days; units m, h, d, w as in chat), ``(start_ms, end_ms)`` or None -> (start_ms, end_ms).
+
+    The end is exclusive. The units are the chat's (``bot.inputs.parse_duration``), so a period the
+    chat accepts is never refused here.
+    """
     if period is None:
         return None, None
     if isinstance(period, tuple):
         return period
     match = _PERIOD.match(period.strip().lower())
     if not match:
-        raise InputError(f"period {period!r}: expected a number and h, d or w (e.g. '30d')")
+        raise InputError(f"period {period!r}: expected a number and m, h, d or w (e.g. '30d')")
     now = int(time.time() * 1000) if now_ms is None else now_ms
     return now - int(match.group(1)) * _UNIT_MS[match.group(2)], None
 
@@ -56,6 +60,7 @@ def backtest_symbol(
     walk_forward: Mapping[str, Any] | None = None,
     random_draws: int = 100,
     progress: Callable[[int, int], None] | None = None,
+    max_bars: int | None = None,
 ) -> BacktestResult:
     """Backtest one stored symbol on its stored events (or walk-forward events).
 
@@ -63,7 +68,8 @@ def backtest_symbol(
     CLI arguments can be passed as they are). ``walk_forward`` (keys
     ``train_bars``, ``retrain_every``, ``detector_params``) regenerates events
     with ``detector`` retrained on rolling past windows instead of reading
-    stored ones. Raises ``InputError``/``BacktestError`` with a one-line reason.
+    stored ones. ``max_bars`` keeps only the newest bars of the period (and the events on them):
+    the chat's bound on memory and time. Raises ``InputError``/``BacktestError`` with a one-line reason.
     """
     from storage.candles import load_candles
     from storage.events import events_frame, list_events
@@ -72,7 +78,9 @@ def backtest_symbol(
     strat = make_strategy(strategy, {**({"detector": detector} if detector else {}), **dict(params or {})})
     start_ms, end_ms = parse_period(period)
     with session_factory() as session:
-        candles = load_candles(session, exchange, symbol, timeframe, start_ms=start_ms, end_ms=end_ms)
+        candles = load_candles(session, exchange, symbol, timeframe, start_ms=start_ms, end_ms=end_ms, limit=max_bars)
+        if max_bars is not None and len(candles) == max_bars:  # cut: events before the first bar have no prices
+            start_ms = int(candles.index[0].value // 1_000_000)
         stored = (
             []
             if walk_forward

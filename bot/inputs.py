@@ -11,6 +11,7 @@ import math
 import re
 from datetime import timedelta
 
+from bot.masking import mask
 from core.errors import InputError
 from core.timeframes import timeframe_to_ms
 
@@ -19,6 +20,7 @@ __all__ = [
     "parse_count",
     "parse_detector",
     "parse_duration",
+    "parse_exchange",
     "parse_exchanges",
     "parse_symbol",
     "parse_threshold_value",
@@ -27,15 +29,19 @@ __all__ = [
 ]
 
 MAX_ARG_LEN = 32
+MIN_THRESHOLD = 1e-6
 MAX_ARGS = 6
 MAX_TEXT_LEN = 200
 _SYMBOL_RE = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$")
 _DETECTOR_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_EXCHANGE_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")  # ccxt exchange ids: binance, coinbaseexchange, gate_io
 _DURATION_RE = re.compile(r"^([1-9][0-9]{0,4})([mhdw])$")
 _DURATION_UNIT = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def _shown(raw: str) -> str:
+    """The offending value as errors quote it: secrets masked first (a cut token no longer looks like one)."""
+    raw = mask(raw)
     return repr(raw if len(raw) <= MAX_ARG_LEN else raw[:MAX_ARG_LEN] + "…")
 
 
@@ -62,7 +68,14 @@ def parse_symbol(raw: str) -> str:
     return value
 
 
-_EXCHANGE_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+def parse_exchange(raw: str) -> str:
+    """A ccxt-style exchange id (``binance``, ``kraken``): lower-case letters, digits and ``_``."""
+    value = raw.strip().lower()
+    if not _EXCHANGE_RE.match(value):
+        raise InputError(f"bad exchange id {_shown(raw)}: expected a ccxt exchange id such as binance or kraken")
+    return value
+
+
 MAX_VENUES = 8
 
 
@@ -110,14 +123,19 @@ def parse_detector(raw: str, known: list[str] | None = None) -> str:
     return value
 
 
-def parse_threshold_value(raw: str, *, low: float = 0.0, high: float = 1e6) -> float:
-    """A finite number in ``(low, high]``."""
+def parse_threshold_value(raw: str, *, low: float = MIN_THRESHOLD, high: float = 1e6) -> float:
+    """A finite number in ``[low, high]``.
+
+    The floor is not 0: a threshold of ``1e-320`` (a subnormal float) passed a ``> 0`` check,
+    was stored, and made every score an alarm on one database and none on another. No detector's
+    score scale (z-scores, errors, probabilities) has a meaningful threshold below 1e-6.
+    """
     try:
         value = float(raw)
     except ValueError:
         raise InputError(f"bad threshold {_shown(raw)}: expected a number") from None
-    if not math.isfinite(value) or not (low < value <= high):
-        raise InputError(f"threshold {_shown(raw)} out of range: expected {low:g} < value <= {high:g}")
+    if not math.isfinite(value) or not (low <= value <= high):
+        raise InputError(f"threshold {_shown(raw)} out of range: expected {low:g} <= value <= {high:g}")
     return value
 
 

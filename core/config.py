@@ -7,13 +7,18 @@ into a :class:`~core.errors.ConfigError` of the form
 ``config.toml: telegram.allowed_chat_ids[1]: expected an integer, got 'abc'``.
 
 Secrets can stay out of the file: environment variables (``VIGIL_*``, see
-:data:`ENV_OVERRIDES`) override it. ``Secret`` values never show up in a
-``repr`` or a log line.
+:data:`ENV_OVERRIDES`) override it. Every secret is a pydantic ``SecretStr``
+(the bot token, the database URL, each ccxt credential in
+``exchanges.*.ccxt_config``): a ``repr``, a dump (``vigil config check``) or
+a validation error shows ``***`` instead (the database URL keeps everything
+but its password), and only the code that needs the value unwraps it with
+``get_secret_value()``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,8 +29,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     SecretStr,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -34,6 +41,8 @@ from core.errors import ConfigError
 from core.timeframes import timeframe_to_ms
 
 __all__ = [
+    "CCXT_CREDENTIAL_KEYS",
+    "SECRET_MASK",
     "AlertsConfig",
     "AssetGroupConfig",
     "BacktestConfig",
@@ -51,10 +60,12 @@ __all__ = [
     "TelegramConfig",
     "ThresholdConfig",
     "WatchEntry",
+    "SecretUrl",
     "THRESHOLD_POLICY_KEYS",
     "default_config",
     "default_data_dir",
     "load_config",
+    "mask_url_password",
     "validate_threshold",
 ]
 
@@ -70,17 +81,49 @@ def _check_timeframe(value: str) -> str:
 
 Timeframe = Annotated[str, AfterValidator(_check_timeframe)]
 
+SECRET_MASK = "***"
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^:/@\s'\"]*):([^@\s'\"/]+)@")
+#: ccxt constructor keys that hold credentials (``Exchange.requiredCredentials``); their values become secrets.
+CCXT_CREDENTIAL_KEYS = frozenset(
+    {"apiKey", "secret", "password", "uid", "login", "twofa", "privateKey", "walletAddress", "token", "accountId"}
+)
+
+
+def mask_url_password(url: str) -> str:
+    """``scheme://user:***@host/db``: the URL with its password (if any) hidden."""
+    return _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{SECRET_MASK}@", url)
+
+
+class SecretUrl(SecretStr):
+    """A URL that may hold a password: shown (``str``, ``repr``, dumps) with the password masked."""
+
+    def _display(self) -> str:  # type: ignore[override]
+        return mask_url_password(self.get_secret_value())
+
+
+Secret = Annotated[SecretStr, PlainSerializer(lambda _v: SECRET_MASK, return_type=str, when_used="json")]
+MaskedUrl = Annotated[SecretUrl, PlainSerializer(lambda v: str(v), return_type=str, when_used="json")]
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class DatabaseConfig(_Section):
-    url: str = Field(
-        default=DEFAULT_DATABASE_URL,
-        description="SQLAlchemy URL: sqlite:///path.db or postgresql+psycopg://user:pw@host/db",
+    url: MaskedUrl = Field(
+        default=SecretUrl(DEFAULT_DATABASE_URL),
+        description="SQLAlchemy URL: sqlite:///path.db or postgresql+psycopg://user:pw@host/db (password masked)",
     )
     echo: bool = False
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _url_is_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return SecretUrl(value)
+        if not isinstance(value, SecretStr):
+            raise ValueError(f"expected a URL string, got a {type(value).__name__}")
+        return value
 
 
 class LoggingConfig(_Section):
@@ -108,6 +151,27 @@ class ExchangeConfig(_Section):
         description="how the main job gets new candles: one REST request per symbol, or the exchange's "
         "kline WebSocket streams (ccxt.pro) with REST filling whatever the stream missed",
     )
+
+    @field_validator("ccxt_config", mode="after")
+    @classmethod
+    def _credentials_are_secret(cls, value: dict[str, Any]) -> dict[str, Any]:
+        out = dict(value)
+        for key in CCXT_CREDENTIAL_KEYS & set(out):
+            raw = out[key]
+            if isinstance(raw, SecretStr):
+                continue
+            if not isinstance(raw, str):
+                raise ValueError(f"{key}: expected a string, got a {type(raw).__name__} (value not shown: a secret)")
+            out[key] = SecretStr(raw)
+        return out
+
+    @field_serializer("ccxt_config", when_used="json")
+    def _dump_ccxt_config(self, value: dict[str, Any]) -> dict[str, Any]:
+        return {k: SECRET_MASK if isinstance(v, SecretStr) else v for k, v in value.items()}
+
+    def client_config(self) -> dict[str, Any]:
+        """``ccxt_config`` with the credentials unwrapped: what the ccxt constructor gets, and nothing else."""
+        return {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in self.ccxt_config.items()}
 
 
 class WatchEntry(_Section):
@@ -339,7 +403,7 @@ class DetectorConfig(_Section):
 
 
 class TelegramConfig(_Section):
-    token: SecretStr | None = None
+    token: Secret | None = None
     base_url: str = PUBLIC_BOT_API
     base_file_url: str = PUBLIC_BOT_FILE_API
     allowed_chat_ids: list[int] = Field(default_factory=list)
@@ -579,6 +643,14 @@ def _is_type_tag(part: int | str) -> bool:
     )
 
 
+_SECRET_KEYS = CCXT_CREDENTIAL_KEYS | {"token", "url"}
+
+
+def _is_secret_location(loc: tuple[int | str, ...]) -> bool:
+    """A key whose value is a secret: its value never appears in an error message."""
+    return any(isinstance(p, str) and p in _SECRET_KEYS for p in loc[-2:])
+
+
 def _format_validation_error(err: ValidationError, source: str) -> str:
     lines = []
     for item in err.errors(include_url=False):
@@ -597,6 +669,8 @@ def _format_validation_error(err: ValidationError, source: str) -> str:
         shown = "" if isinstance(value, dict) else f", got {value!r}"
         if "got " in msg:
             shown = ""
+        if _is_secret_location(loc) or isinstance(value, SecretStr):
+            shown = " (value not shown: a secret)" if shown else ""
         lines.append(f"{source}: {key}: {msg}{shown}")
     return "\n".join(lines)
 
@@ -606,6 +680,21 @@ def _validate(data: dict[str, Any], source: str) -> Config:
         return Config.model_validate(data)
     except ValidationError as err:
         raise ConfigError(_format_validation_error(err, source)) from None
+
+
+def _config_text(p: Path, raw: bytes) -> str:
+    """The file's text, or a one-line ConfigError for a binary or non-UTF-8 file (TOML is UTF-8 by definition)."""
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        line = raw.count(b"\n", 0, nul) + 1
+        raise ConfigError(f"{p}:{line}: binary data (a NUL byte), expected a UTF-8 TOML file")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise ConfigError(
+            f"{p}:{line}: not UTF-8 text (byte 0x{raw[err.start]:02x}; Latin-1 or cp1252?), save the file as UTF-8"
+        ) from None
 
 
 def _anchor_paths(data: dict[str, Any], base: Path) -> None:
@@ -632,11 +721,14 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
         p = Path(path)
         source = str(p)
         try:
-            text = p.read_text(encoding="utf-8")
+            raw = p.read_bytes()
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {p}") from None
+        except IsADirectoryError:
+            raise ConfigError(f"config file {p} is a directory") from None
         except OSError as err:
             raise ConfigError(f"cannot read config file {p}: {err.strerror}") from None
+        text = _config_text(p, raw)
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -52,6 +52,10 @@ _TIME_WHY = {
     "iso_or_epoch": "expected an ISO-8601 time or epoch seconds/ms",
 }
 _MS_FLOOR = 10**11  # 1973-03-03 in ms; 5138 AD in seconds: smaller epoch numbers are seconds
+# The latest time a nanosecond timestamp (pandas, and int64 milliseconds in the database) can hold, kept a
+# day short of pandas' own limit (2262-04-11T23:47:16) so nothing near it wraps or overflows.
+_LAST_MS = int(pd.Timestamp("2262-04-11", tz="UTC").value // 10**6)
+_OUT_OF_RANGE = "out of range: times must be from 1970-01-01 to before 2262-04-11 (what the database can hold)"
 _WHITESPACE = np.array([ord(" "), ord("\t"), ord("\r")], dtype=np.uint8)
 
 
@@ -84,14 +88,18 @@ class CsvTable:
 
     # -- naming a row ---------------------------------------------------------------------------------------
     def _scan(self) -> _Scan:
-        scan = _scan_any(self.data)
+        scan = _scan_any(self.data, self.path)
         if len(scan.lines) != len(self.frame) + 1 and scan.starts is not None:  # pandas saw other records
-            scan = _scan_with_csv(self.data)
+            scan = _scan_with_csv(self.data, self.path)
         return scan
 
     def line(self, row: int) -> int:
         """The physical line (1-based, header included) of data row ``row``."""
         return int(self._scan().lines[row + 1])
+
+    def lines(self) -> np.ndarray:
+        """The physical line (1-based, header included) of every data row, in row order."""
+        return self._scan().lines[1:].astype(np.int64)
 
     def raw_value(self, row: int, column: str, scan: _Scan | None = None) -> str:
         """The value of ``column`` in data row ``row`` as written in the file (stripped)."""
@@ -101,7 +109,7 @@ class CsvTable:
             text = self.data[scan.starts[row + 1] : scan.ends[row + 1]].decode("utf-8")
             parts = text.rstrip("\r").split(",")
         else:
-            parts = _csv_record(self.data, int(scan.lines[row + 1]))
+            parts = _csv_record(self.data, int(scan.lines[row + 1]), self.path)
         return parts[pos].strip() if pos < len(parts) else ""
 
     def error(self, row: int, column: str, why: str) -> InputError:
@@ -175,17 +183,27 @@ class CsvTable:
             num = pd.to_numeric(self.text(column).to_numpy(dtype=object), errors="coerce").astype("float64")
             self.fail_first(np.isnan(num), column, why)
             return self._epoch(num, column, "ms", why)
+        if not numeric and accept != "iso":  # digits pandas could not hold in an int64 (1e20): still numbers
+            text = self.text(column).to_numpy(dtype=object)
+            as_numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+            if len(as_numbers) and not np.isnan(as_numbers).any():
+                values, numeric = pd.Series(as_numbers), True
         if numeric:
             self.fail_first(np.full(len(values), accept == "iso"), column, why)
             num = values.to_numpy(dtype="float64")
             seconds = accept == "iso_or_epoch" and not column.endswith("_ms") and bool(np.nanmax(num) < _MS_FLOOR)
             return self._epoch(num, column, "s" if seconds else "ms", why)
-        parsed = pd.to_datetime(self.text(column), utc=True, errors="coerce", format="ISO8601")
-        self.fail_first(parsed.isna().to_numpy(), column, why)
-        return pd.DatetimeIndex(parsed).as_unit("ns")
+        parsed = pd.DatetimeIndex(pd.to_datetime(self.text(column), utc=True, errors="coerce", format="ISO8601"))
+        self.fail_first(parsed.isna(), column, why)
+        # pandas may parse into microseconds, which reach far past what nanoseconds (and the database) hold
+        us = parsed.as_unit("us").asi8
+        self.fail_first((us >= _LAST_MS * 1000) | (us < 0), column, _OUT_OF_RANGE)
+        return parsed.as_unit("ns")
 
     def _epoch(self, num: np.ndarray, column: str, unit: str, why: str) -> pd.DatetimeIndex:
         self.fail_first(~np.isfinite(num) | (num < 0), column, why)
+        ms = num if unit == "ms" else num * 1000.0
+        self.fail_first(ms >= _LAST_MS, column, _OUT_OF_RANGE)  # checked before any cast to int64 can wrap
         if unit == "ms":
             self.fail_first(num % 1 != 0, column, "expected whole epoch milliseconds")
             self.fail_first(num < _MS_FLOOR, column, "looks like seconds, expected milliseconds")
@@ -223,7 +241,7 @@ def read_csv_table(
         )
     except pd.errors.ParserError as err:
         table = CsvTable(p, pd.DataFrame(columns=names), data)
-        _check_ragged(table, len(names), _scan_any(data))
+        _check_ragged(table, len(names), _scan_any(data, p))
         raise InputError(f"{p}: not a valid CSV: {str(err).strip()}") from None
     table = CsvTable(p, frame, data)
     if frame.empty:
@@ -259,8 +277,7 @@ def _read_text(p: Path) -> bytes:
         except UnicodeDecodeError as err:
             line = data.count(b"\n", 0, err.start) + 1
             raise InputError(
-                f"{p}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x}; Latin-1 or cp1252?), "
-                "save the file as UTF-8"
+                f"{p}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x}; Latin-1 or cp1252?), save the file as UTF-8"
             ) from None
     if not data.strip():
         raise InputError(f"{p}: file is empty")
@@ -271,7 +288,10 @@ def _header(p: Path, data: bytes) -> list[str]:
     """Header names, stripped and lower-cased; empty or duplicated names refused."""
     end = data.find(b"\n", 65536)
     head = (data if end < 0 else data[:end]).decode("utf-8", errors="replace")
-    header = next((row for row in csv.reader(io.StringIO(head), skipinitialspace=True) if not _blank(row)), [])
+    try:
+        header = next((row for row in csv.reader(io.StringIO(head), skipinitialspace=True) if not _blank(row)), [])
+    except csv.Error as err:
+        raise InputError(f"{p}:1: not a valid CSV header ({err})") from None
     names = [c.strip().lower() for c in header]
     empty = [str(i + 1) for i, c in enumerate(names) if not c]
     if empty:
@@ -294,7 +314,10 @@ def _may_be_ragged(frame: pd.DataFrame, data: bytes, width: int) -> bool:
         return True
     end = data.find(b"\n", 65536)
     head = (data if end < 0 else data[:end]).decode("utf-8", errors="replace")
-    records = [row for row in csv.reader(io.StringIO(head), skipinitialspace=True) if not _blank(row)]
+    try:
+        records = [row for row in csv.reader(io.StringIO(head), skipinitialspace=True) if not _blank(row)]
+    except csv.Error:
+        return True  # let the full scan name the record
     return len(records) > 1 and len(records[1]) != width
 
 
@@ -307,10 +330,10 @@ def _check_ragged(table: CsvTable, width: int, scan: _Scan) -> None:
         )
 
 
-def _scan_any(data: bytes) -> _Scan:
+def _scan_any(data: bytes, path: Path) -> _Scan:
     """The numpy scan for plain files; the csv module's for quoted fields or bare-CR line ends."""
     if b'"' in data or data.count(b"\r") != data.count(b"\r\n"):
-        return _scan_with_csv(data)
+        return _scan_with_csv(data, path)
     return _scan(data)
 
 
@@ -329,21 +352,30 @@ def _scan(data: bytes) -> _Scan:
     return _Scan(lines[keep], fields[keep], starts[keep], ends[keep])
 
 
-def _scan_with_csv(data: bytes) -> _Scan:
+def _records(data: bytes, path: Path) -> Iterator[tuple[int, list[str]]]:
+    """``(first physical line, fields)`` of every record, by the csv module; a malformed record is an InputError."""
+    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), skipinitialspace=True)
+    previous = 0
+    try:
+        for row in reader:
+            yield previous + 1, row
+            previous = reader.line_num
+    except csv.Error as err:  # a bare CR inside a field, a field past the csv module's size limit
+        raise InputError(f"{path}:{reader.line_num}: not a valid CSV record ({err})") from None
+
+
+def _scan_with_csv(data: bytes, path: Path) -> _Scan:
     """Lines and field counts by the csv module: for quoted fields (which may hold commas or newlines).
 
     A Python loop over records, so it only runs to name a row, never on a
     clean file's way in.
     """
-    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), skipinitialspace=True)
     lines: list[int] = []
     fields: list[int] = []
-    previous = 0
-    for row in reader:
+    for line, row in _records(data, path):
         if not _blank(row):
-            lines.append(previous + 1)
+            lines.append(line)
             fields.append(len(row))
-        previous = reader.line_num
     return _Scan(np.array(lines), np.array(fields), None, None)
 
 
@@ -352,12 +384,9 @@ def _blank(row: list[str]) -> bool:
     return not row or (len(row) == 1 and not row[0].strip())
 
 
-def _csv_record(data: bytes, line: int) -> list[str]:
+def _csv_record(data: bytes, line: int, path: Path) -> list[str]:
     """The fields of the record starting on physical ``line`` (quoted files; error path only)."""
-    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), skipinitialspace=True)
-    previous = 0
-    for row in reader:
-        if previous + 1 == line:
+    for first, row in _records(data, path):
+        if first == line:
             return row
-        previous = reader.line_num
     return []

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from core.config import ThresholdConfig
-from core.errors import DetectorError
+from core.errors import BotError, DetectorError
 from detectors.alarms import fires, suppress_repeats
 from detectors.features import (
     FeatureSpec,
@@ -56,6 +56,7 @@ from detectors.features import (
     infer_spec,
     raw_values,
 )
+from detectors.metadata import check_param_types, check_series_metadata, one_line_reason
 from detectors.thresholds import ThresholdPolicy, make_threshold, threshold_from_dict
 
 __all__ = ["METADATA_FILE", "Detector", "SeriesDetector", "as_frames", "saved_detector_name"]
@@ -509,15 +510,28 @@ class SeriesDetector(Detector):
             raise DetectorError(f"no saved detector in {path} ({METADATA_FILE} not found)") from None
         except json.JSONDecodeError as err:
             raise DetectorError(f"{path / METADATA_FILE}: invalid JSON: {err}") from None
-        if meta.get("detector") != cls.name:
-            raise DetectorError(f"{path / METADATA_FILE}: holds a {meta.get('detector')!r} model, not {cls.name!r}")
-        det = cls(**meta["params"])
-        det.spec_ = FeatureSpec.from_dict(meta["features"]) if meta["features"] else None
-        det.scaler_ = RobustScaler.from_dict(meta["scaler"]) if meta["scaler"] else None
-        det.threshold_ = threshold_from_dict(meta["threshold"])
-        det.train_range_ = tuple(meta["train_range_ms"]) if meta["train_range_ms"] else None  # type: ignore[assignment]
-        det.fitted_ = bool(meta["fitted"])
-        det._set_extra_state(meta.get("state") or {})
+        except UnicodeDecodeError:
+            raise DetectorError(f"{path / METADATA_FILE}: not UTF-8 text") from None
+        meta = check_series_metadata(
+            path / METADATA_FILE,
+            meta,
+            name=cls.name,
+            format_version=FORMAT_VERSION,
+            requires_training=cls.requires_training,
+        )
+        try:  # the types are checked; what is left is the detector's own judgement of its parameters
+            check_param_types(path / METADATA_FILE, meta["params"], cls().params)
+            det = cls(**meta["params"])
+            det.spec_ = FeatureSpec.from_dict(meta["features"]) if meta["features"] else None
+            det.scaler_ = RobustScaler.from_dict(meta["scaler"]) if meta["scaler"] else None
+            det.threshold_ = threshold_from_dict(meta["threshold"])
+            det.train_range_ = tuple(meta["train_range_ms"]) if meta["train_range_ms"] else None  # type: ignore[assignment]
+            det.fitted_ = bool(meta["fitted"])
+            det._set_extra_state(meta.get("state") or {})
+        except BotError as err:  # DetectorError, or ConfigError from a threshold policy
+            raise DetectorError(f"{path / METADATA_FILE}: {one_line_reason(err)}") from None
+        except (TypeError, ValueError, KeyError, OverflowError) as err:
+            raise DetectorError(f"{path / METADATA_FILE}: params or state rejected: {one_line_reason(err)}") from None
         det._load_model(path)
         return det
 

@@ -19,6 +19,7 @@ unless something asks for the Keras model itself (``model_``).
 from __future__ import annotations
 
 import logging
+import zipfile
 from abc import abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -339,4 +340,8 @@ class KerasWindowDetector(SeriesDetector):
     def _read_keras(directory: Path) -> Any:
         import keras
 
-        return keras.models.load_model(directory / MODEL_FILE, safe_mode=True)
+        path = directory / MODEL_FILE
+        try:
+            return keras.models.load_model(path, safe_mode=True)
+        except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as err:
+            raise DetectorError(f"{path}: cannot load the Keras model ({err})") from None

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 
+from core.errors import ConfigError
 from detectors.base import SeriesDetector
 from detectors.features import sliding_windows
 from detectors.thresholds import RAW_SERIES_DEFAULT
@@ -42,6 +43,9 @@ class ZScoreDetector(SeriesDetector):
     default_threshold_columns: ClassVar[dict[str, Any] | None] = RAW_SERIES_DEFAULT
 
     def __init__(self, *, window: int | None = None, min_scale: float = 0.05, **kwargs: Any) -> None:
+        if (window is not None and int(window) < 2) or not float(min_scale) > 0:
+            # a 0/1-row window or a zero floor scores nothing but NaN
+            raise ConfigError(f"zscore: window must be >= 2 rows and min_scale > 0, got {window!r} and {min_scale!r}")
         super().__init__(window=None if window is None else int(window), min_scale=float(min_scale), **kwargs)
 
     @property

@@ -134,7 +134,7 @@ class ExchangeFeed:
             hint = f" (did you mean {', '.join(near)}?)" if near else ""
             key = f"exchanges.{self.name}.ccxt_id" if self.cfg.ccxt_id else f"exchange {self.name!r}"
             raise ConfigError(f"{key}: {ccxt_id!r} is not a ccxt exchange id{hint}")
-        config = {"enableRateLimit": True, **self.cfg.ccxt_config}
+        config = {"enableRateLimit": True, **self.cfg.client_config()}
         self._client = getattr(ccxt, ccxt_id)(config)
         try:
             await self._call(self._client.load_markets, what="load_markets")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.csvfiles import read_csv_table
 from core.errors import BadSymbolError, InputError
 from core.timeframes import timeframe_to_ms
 
@@ -130,6 +131,18 @@ class ReplaySocialSource:
         return frame.loc[mask, "social_volume"].dropna().astype("float64")
 
 
+def _read_social(path: Path) -> pd.Series:
+    """``social-<candle file>``: a time column (epoch ms/s or ISO) then the mentions per bar (blank = missing)."""
+    table = read_csv_table(path)
+    if len(table.frame.columns) < 2:
+        raise InputError(f"{path}:1: expected a time column and a value column, got {','.join(table.frame.columns)!r}")
+    time_col, value_col = table.frame.columns[:2]
+    index = table.times(time_col, "iso_or_epoch")
+    values = table.numbers(value_col, blank_ok=True)
+    table.fail_first(index.duplicated(), time_col, "duplicate timestamp")
+    return pd.Series(values, index=index.rename("time"), name="social_volume")
+
+
 def load_csv_dir(directory: str | Path, timeframe: str | None = None) -> tuple[dict[str, pd.DataFrame], str]:
     """Candle CSVs named ``BASE_QUOTE-<tf>.csv`` (as ``vigil synth`` and the shared data name them).
 
@@ -162,12 +175,6 @@ def load_csv_dir(directory: str | Path, timeframe: str | None = None) -> tuple[d
         frame = read_candle_csv(path)
         social = path.with_name(f"social-{path.name}")
         if social.is_file():
-            s = pd.read_csv(social)
-            idx = (
-                pd.to_datetime(s.iloc[:, 0], unit="ms", utc=True)
-                if s.iloc[:, 0].dtype.kind in "iu"
-                else pd.to_datetime(s.iloc[:, 0], utc=True)
-            )
-            frame["social_volume"] = pd.Series(s.iloc[:, 1].to_numpy(dtype="float64"), index=idx).reindex(frame.index)
+            frame["social_volume"] = _read_social(social).reindex(frame.index)
         frames[symbol] = frame
     return frames, tf

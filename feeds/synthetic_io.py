@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.csvfiles import read_csv_table
 from core.errors import InputError
 from feeds.synthetic import SyntheticMarket
 from storage.candle_csv import write_candle_csv
@@ -55,8 +56,16 @@ def write_market(market: SyntheticMarket, out: str | Path, *, on_file: Callable[
 
 
 def read_labels(path: str | Path) -> pd.DataFrame:
-    """Read a ``labels.csv`` back with UTC timestamps."""
-    frame = pd.read_csv(path, dtype={"symbol": str, "kind": str})
-    for col in ("start", "end"):
-        frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
-    return frame
+    """Read a ``labels.csv`` back with UTC timestamps (strictly: :mod:`core.csvfiles`; errors name the line)."""
+    columns = ["symbol", "start", "end", "kind"]
+    table = read_csv_table(path, required=columns, text=["symbol", "kind"], allow_no_rows=True)
+    if table.frame.empty:
+        return pd.DataFrame({c: [] for c in columns})
+    return pd.DataFrame(
+        {
+            "symbol": table.text("symbol").to_numpy(),
+            "start": table.times("start", "iso"),
+            "end": table.times("end", "iso"),
+            "kind": table.text("kind").to_numpy(),
+        }
+    )

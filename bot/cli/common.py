@@ -2,8 +2,9 @@
 
 Each package that adds commands (feeds, detectors, backtest, bot) imports
 these rather than re-implementing option parsing, so ``--config`` and
-``--db`` mean the same everywhere and every user error ends the same way:
-one line on stderr and exit code 1, never a traceback.
+``--db`` mean the same everywhere and every error ends the same way: one line
+on stderr, secrets masked, and exit code 1 (130 when interrupted), never a
+traceback (:mod:`bot.toplevel` decides what the line says).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from core.config import Config, load_config
-from core.errors import BotError
+from bot.masking import config_secrets, mask, register_secrets
+from core.config import Config, SecretUrl, load_config
 
 __all__ = [
     "ConfigOption",
@@ -62,8 +63,9 @@ def load_cli_config(path: Path | None, db: str | None = None) -> Config:
     if path is None and Path("config.toml").is_file():
         path = Path("config.toml")
     cfg = load_config(path)
+    register_secrets(config_secrets(cfg))
     if db:
-        cfg = cfg.model_copy(update={"database": cfg.database.model_copy(update={"url": db})})
+        cfg = cfg.model_copy(update={"database": cfg.database.model_copy(update={"url": SecretUrl(db)})})
     return cfg
 
 
@@ -76,17 +78,21 @@ def open_cli_database(cfg: Config) -> Any:
 
 
 class GuardedGroup(TyperGroup):
-    """A command group that turns BotError into a one-line message and exit 1."""
+    """A command group that turns any exception into one masked line on stderr and exit 1 (130 on Ctrl-C)."""
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except BotError as err:
-            print_error(str(err))
-            raise typer.Exit(1) from None
+        except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - the top: nothing may escape as a traceback
+            if type(err).__module__.partition(".")[0] in {"typer", "click"}:
+                raise  # typer's own exits and usage errors (typer vendors click) print themselves
+            from bot.toplevel import exit_code, report
+
+            report(err, printer=print_error)
+            raise typer.Exit(exit_code(err)) from None
 
 
 def print_error(message: str) -> None:
-    for i, line in enumerate(message.splitlines() or [message]):
-        prefix = "[bold red]error:[/] " if i == 0 else "       "
-        err_console.print(prefix + escape(line), highlight=False, soft_wrap=True)
+    """``error: <message>`` on stderr, on one line, secrets masked."""
+    line = " ".join(mask(message).split())
+    err_console.print("[bold red]error:[/] " + escape(line), highlight=False, soft_wrap=True)

@@ -231,11 +231,19 @@ def _plot(sc: Any, labels: Any, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(12, 4))
-    ax.plot(sc["time"], sc["score"], lw=0.8, label="score")
+    score = _plottable(sc["score"].to_numpy(dtype="float64"))
+    ax.plot(sc["time"], score, lw=0.8, label="score")
     if "threshold" in sc.columns:
-        ax.plot(sc["time"], sc["threshold"], lw=0.8, color="red", ls="--", label="threshold")
-    hits = sc[sc["is_anomaly"]]
-    ax.scatter(hits["time"], hits["score"], s=10, color="red", zorder=3, label="alarm")
+        ax.plot(
+            sc["time"],
+            _plottable(sc["threshold"].to_numpy(dtype="float64")),
+            lw=0.8,
+            color="red",
+            ls="--",
+            label="threshold",
+        )
+    hits = sc["is_anomaly"].to_numpy(dtype=bool)
+    ax.scatter(sc["time"][hits], score[hits], s=10, color="red", zorder=3, label="alarm")
     for _, row in labels.iterrows():
         fault = row["kind"] in ("gap", "stale")
         ax.axvspan(row["start"], row["end"], color="grey" if fault else "orange", alpha=0.3)
@@ -248,6 +256,23 @@ def _plot(sc: Any, labels: Any, out: Path) -> None:
     fig.savefig(out, dpi=100)
     plt.close(fig)
     console.print(f"wrote {out}")
+
+
+def _plottable(values: Any) -> Any:
+    """Scores as matplotlib can draw them: +-inf pinned to the top/bottom of the finite range, huge values capped.
+
+    Scores may be infinite (``read_scores`` allows it); an axis reaching to inf, or to 1e308 where
+    the margins overflow, makes matplotlib's tick locator fail.
+    """
+    import numpy as np
+
+    out = np.clip(values, -1e300, 1e300)
+    finite = out[np.isfinite(values)]
+    top = float(finite.max()) if len(finite) else 1.0
+    bottom = float(finite.min()) if len(finite) else 0.0
+    out[np.isposinf(values)] = top
+    out[np.isneginf(values)] = bottom
+    return out
 
 
 def _progress_callback(progress: Any, task: Any) -> Any:

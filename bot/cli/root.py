@@ -40,13 +40,22 @@ app.add_typer(config_app, name="config")
 
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None, db: DbOption = None) -> None:
-    """Create or migrate the database schema to the latest version (safe to repeat); seed the watchlist."""
+    """Create or migrate the schema (safe to repeat), repair missing tables and indexes, seed the watchlist."""
     from bot.runtime.seed import seed_watchlist_from_config
+    from core.errors import StorageError
     from storage.db import make_engine, make_sessionmaker, upgrade
+    from storage.schema import repair_schema, unrepaired_message
 
     cfg = load_cli_config(config, db)
     engine = make_engine(cfg.database.url)
     revision = upgrade(engine)
+    report = repair_schema(engine)
+    for line in report.repaired:
+        console.print(f"[yellow]repaired:[/] {line} (it was missing although the revision is {revision})")
+    for line in report.extra:
+        console.print(f"note: {line} (left alone)")
+    if not report.ok:
+        raise StorageError(unrepaired_message(report))
     console.print(f"database at revision {revision}: {engine.url.render_as_string(hide_password=True)}")
     seeded = seed_watchlist_from_config(cfg, make_sessionmaker(engine))
     if seeded:
@@ -72,6 +81,18 @@ def config_check(config: ConfigOption = None) -> None:
     console.print_json(json.dumps(data))
 
 
+def _market_options(exchange: str, symbol: str) -> tuple[str, str]:
+    """``--exchange`` and ``--symbol`` checked like chat input (an empty or marked-up value is refused)."""
+    from bot.inputs import parse_exchange, parse_symbol
+    from core.errors import InputError
+
+    try:
+        return parse_exchange(exchange), parse_symbol(symbol)
+    except InputError as err:
+        option = "--exchange" if "exchange" in str(err) else "--symbol"
+        raise InputError(f"{option}: {err}") from None
+
+
 @app.command("import-candles")
 def import_candles(
     file: Annotated[Path, typer.Argument(help="CSV with timestamp_ms (or ISO timestamp),open,high,low,close,volume.")],
@@ -88,6 +109,7 @@ def import_candles(
     from storage.candles import candle_count, upsert_candles
     from storage.db import session_scope
 
+    exchange, symbol = _market_options(exchange, symbol)
     try:
         step = timeframe_to_ms(timeframe)
     except ValueError as err:
@@ -123,6 +145,7 @@ def export_candles(
     from storage.candles import load_candles
     from storage.db import session_scope
 
+    exchange, symbol = _market_options(exchange, symbol)
     factory = open_cli_database(load_cli_config(config, db))
     with session_scope(factory) as session:
         frame = load_candles(session, exchange, symbol.upper(), timeframe)
@@ -144,6 +167,10 @@ _register_subcommands()
 
 
 def main() -> None:
+    """The ``vigil`` entry point: last-resort handlers first, so nothing escapes as a traceback."""
+    from bot.toplevel import install
+
+    install()
     app(prog_name="vigil")
 
 

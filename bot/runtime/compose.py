@@ -46,10 +46,14 @@ def make_backtest_runner(cfg: Config, session_factory: sessionmaker[Session]) ->
     except ImportError:
         log.info("backtest package not available: /backtest is disabled")
         return None
+    from bot.telegram.limits import CHAT_LIMITS
+
     b = cfg.backtest
     params = {"hold_bars": b.hold_bars, "fees": b.fees, "slippage": b.slippage, "init_cash": b.init_cash}
+    default_period = f"{int(CHAT_LIMITS.backtest_default_period.total_seconds() // 60)}m"
 
     def run_backtest_for_chat(symbol: str, strategy: str | None, period: str | None) -> tuple[str, bytes]:
+        """Bounded (``bot.telegram.limits``): the default period when none is named, the newest bars only."""
         from storage.watchlist import list_watch
 
         with session_factory() as session:  # watched first; a removed market's stored data still backtests
@@ -64,9 +68,14 @@ def make_backtest_runner(cfg: Config, session_factory: sessionmaker[Session]) ->
             timeframe=entry.timeframe,
             strategy=strategy or cfg.backtest.strategy,
             params=params,
-            period=period,
+            period=period or default_period,
+            max_bars=CHAT_LIMITS.backtest_max_bars,
         )
-        return summarize(result), equity_png(result)
+        text = summarize(result)
+        if len(result.index) >= CHAT_LIMITS.backtest_max_bars:
+            cap = CHAT_LIMITS.backtest_max_bars
+            text += f"\n(only the newest {cap} bars: the chat's limit; vigil backtest has none)"
+        return text, equity_png(result)
 
     return run_backtest_for_chat
 

@@ -91,9 +91,9 @@ def _market(options: DemoOptions) -> tuple[dict[str, pd.DataFrame], str, pd.Data
         labels_path = options.csv_dir / "labels.csv"
         labels = None
         if labels_path.is_file():
-            labels = pd.read_csv(labels_path)
-            for col in ("start", "end"):
-                labels[col] = pd.to_datetime(labels[col], utc=True)
+            from feeds.synthetic_io import read_labels
+
+            labels = read_labels(labels_path)
         return frames, timeframe, labels
     from feeds.synthetic import generate_market
 
@@ -156,7 +156,7 @@ async def run_demo(options: DemoOptions, base: Config | None = None, progress: A
         events=events,
         labels=labels,
         chart_dir=Path(cfg.alerts.chart_dir),
-        db_url=cfg.database.url,
+        db_url=str(cfg.database.url),  # the URL with any password masked
         stage_s=stage_s,
     )
     if labels is not None:

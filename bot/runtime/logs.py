@@ -3,35 +3,43 @@
 Secrets must never reach a log line, whichever library writes it. The
 python-telegram-bot and httpx loggers print request URLs, and a Bot API URL
 contains the token (``/bot<TOKEN>/sendMessage``), so every handler gets a
-filter that masks the configured secrets and anything shaped like a bot token.
+filter that masks them. What counts as a secret is decided in one place,
+:mod:`bot.masking`; this module only applies it to log records.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
 
-__all__ = ["RedactingFilter", "config_secrets", "configure_logging", "redact"]
+from bot.masking import config_secrets, mask, register_secrets
 
-_BOT_TOKEN = re.compile(r"(?<![0-9])\d{5,}:[A-Za-z0-9_-]{20,}")
-_MASK = "***"
+__all__ = ["RedactingFilter", "config_secrets", "configure_logging", "configured_format", "redact"]
+
+_configured_format: str | None = None
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every known secret and every bot-token-shaped string masked."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, _MASK)
-    return _BOT_TOKEN.sub(_MASK, text)
+    """``text`` with every known secret masked (:func:`bot.masking.mask`)."""
+    return mask(text, secrets)
+
+
+def configured_format() -> str | None:
+    """``"text"`` or ``"json"`` once :func:`configure_logging` ran in this process, else None."""
+    return _configured_format
 
 
 class RedactingFilter(logging.Filter):
-    """Masks secrets in the fully formatted message of every record."""
+    """Masks secrets in the fully formatted message of every record.
+
+    A record carrying an *expected* failure (:func:`bot.toplevel.expected`: a rejected token, an
+    unreachable server, a locked database, bad input) keeps one line: its message plus the
+    failure's one-line description; the traceback is kept (masked) for bugs, and for everything
+    when the root logger is at DEBUG.
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
@@ -43,8 +51,14 @@ class RedactingFilter(logging.Filter):
         if clean != message:
             record.msg, record.args = clean, None
         if record.exc_info and record.exc_info[1] is not None:
-            # Exceptions are rendered later by the formatter; pre-render and mask them.
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info), self.secrets)
+            from bot.toplevel import describe, expected
+
+            exc = record.exc_info[1]
+            if expected(exc) and not logging.getLogger().isEnabledFor(logging.DEBUG):
+                record.msg, record.args = f"{record.getMessage()}: {describe(exc)}", None
+                record.exc_text = None
+            else:  # rendered later by the formatter: pre-render and mask it
+                record.exc_text = redact(logging.Formatter().formatException(record.exc_info), self.secrets)
             record.exc_info = None
         return True
 
@@ -67,17 +81,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
-def config_secrets(cfg: Any) -> list[str]:
-    """Every secret a config holds: the bot token and exchange credentials."""
-    token = cfg.telegram.token
-    out = [token.get_secret_value()] if token is not None else []
-    for ex in cfg.exchanges.values():
-        out += [str(v) for k, v in ex.ccxt_config.items() if k in {"apiKey", "secret", "password", "uid"} and v]
-    return out
-
-
 def configure_logging(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = ()) -> None:
-    """Install one stderr handler on the root logger, with redaction."""
+    """Install one stderr handler on the root logger, with redaction; ``secrets`` are registered for every output."""
+    global _configured_format
+    register_secrets(secrets)
+    _configured_format = fmt
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

@@ -37,6 +37,7 @@ from telegram.ext import (
 )
 
 from bot.alerts.dispatcher import make_dispatcher
+from bot.masking import mask
 from bot.telegram.buttons import EXPIRED, answer_once, on_button
 from bot.telegram.context import BotServices, CustomContext, NotAdmin
 from bot.telegram.handlers import COMMANDS, Command, Usage, on_unknown_command
@@ -52,8 +53,10 @@ REFUSAL = "Sorry, this bot is private."
 async def _guard(update: Update, context: CustomContext) -> None:
     """Stop updates from outside the allowlist, with one short refusal for commands and buttons."""
     if update.my_chat_member is not None:
-        await _membership_changed(update, context)
-        raise ApplicationHandlerStop
+        try:
+            await _membership_changed(update, context)
+        finally:
+            raise ApplicationHandlerStop  # noqa: B012 - the update stops here even if the bookkeeping failed
     chat, user = update.effective_chat, update.effective_user
     query = update.callback_query
     msg = update.message
@@ -66,12 +69,17 @@ async def _guard(update: Update, context: CustomContext) -> None:
     if context.access.chat_allowed(chat.id, chat.type, user.id if user else None):
         return
     log.warning("refused %s from chat %s user %s", "button" if query else "command", chat.id, user.id if user else None)
-    if query is not None:
-        await answer_once(context, query, REFUSAL)
-    elif msg is not None and msg.text is not None:
-        target = msg.text.split()[0].partition("@")[2]
-        if not target or target.lower() == (context.bot.username or "").lower():
-            await msg.reply_text(REFUSAL)
+    try:
+        if query is not None:
+            await answer_once(context, query, REFUSAL)
+        elif msg is not None and msg.text is not None:
+            target = msg.text.split()[0].partition("@")[2]
+            if not target or target.lower() == (context.bot.username or "").lower():
+                await msg.reply_text(REFUSAL)
+    except Exception as err:  # noqa: BLE001 - a lost refusal must not let the update through
+        # python-telegram-bot hands an update to the next handler group when a handler raises anything
+        # but ApplicationHandlerStop: a 5xx on the refusal used to run the outsider's command.
+        log.warning("refusal to chat %s not delivered: %s", chat.id, err)
     raise ApplicationHandlerStop
 
 
@@ -104,14 +112,14 @@ def _wrap(cmd: Command) -> Any:
                 context.access.require_admin(user.id if user else None)
             await cmd.callback(update, context)
         except Usage as err:
-            reason = f"{err}\n" if str(err) else ""
+            reason = f"{mask(str(err))}\n" if str(err) else ""
             await msg.reply_text(f"{reason}Usage: {cmd.usage}")
         except NotAdmin as err:
             await msg.reply_text(str(err))
-        except InputError as err:
-            await msg.reply_text(f"{err}\nUsage: {cmd.usage}"[:4000])
+        except InputError as err:  # errors echo what was typed: a secret pasted into chat is not repeated
+            await msg.reply_text(f"{mask(str(err))}\nUsage: {cmd.usage}"[:4000])
         except BotError as err:
-            await msg.reply_text(str(err)[:4000])
+            await msg.reply_text(mask(str(err))[:4000])
 
     handler.__name__ = f"cmd_{cmd.name}"
     handler.__doc__ = cmd.callback.__doc__

@@ -80,9 +80,11 @@ async def _act(update: Update, context: CustomContext, query: CallbackQuery, act
         until = await context.service.mute_symbol(chat.id, alert.symbol, timedelta(hours=1))
         await answer_once(context, query, f"{alert.symbol} muted until {until:%H:%M} UTC.")
     elif action == "c":
+        ticket = context.services.gates.charts.admit()  # busy: answered by the caller, before anything was said
         await answer_once(context, query, f"Drawing {alert.symbol}, 7 days…")  # answered now: drawing takes a while
         try:
-            await send_chart(update, context, alert.symbol, timedelta(days=7), market=(alert.exchange, alert.timeframe))
+            market = (alert.exchange, alert.timeframe)
+            await send_chart(update, context, alert.symbol, timedelta(days=7), market=market, ticket=ticket)
         except BotError as err:
             await context.bot.send_message(chat.id, f"Could not draw {alert.symbol}: {err}"[:4000])
     elif action == "b":

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from telegram.ext import CallbackContext, ExtBot
 
+from bot.telegram.limits import ChatGates
 from core.errors import BotError
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ class BotServices:
     access: AccessPolicy
     dispatcher: Dispatcher | None = None
     background: set[Any] = field(default_factory=set)
+    gates: ChatGates = field(default_factory=ChatGates)  # how many backtests/charts run at once, for all chats
 
 
 class CustomContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):

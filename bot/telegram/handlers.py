@@ -30,9 +30,11 @@ from bot.inputs import (
     parse_timeframe,
     split_args,
 )
+from bot.masking import mask
 from bot.telegram.background import send_chart, start_backtest
 from bot.telegram.context import CustomContext
 from bot.telegram.describe import describe_detector, describe_status
+from bot.telegram.limits import CHAT_LIMITS
 from core.errors import BadSymbolError, BotError, InputError
 
 __all__ = ["COMMANDS", "Command", "Usage", "on_unknown_command"]
@@ -57,7 +59,7 @@ class Command:
 async def _reply(update: Update, text: str, *, html_mode: bool = False) -> Any:
     msg = update.effective_message
     assert msg is not None
-    return await msg.reply_text(text[:4000], parse_mode=ParseMode.HTML if html_mode else None)
+    return await msg.reply_text(mask(text)[:4000], parse_mode=ParseMode.HTML if html_mode else None)
 
 
 def _args(update: Update) -> list[str]:
@@ -268,7 +270,7 @@ async def cmd_events(update: Update, context: CustomContext) -> None:
     symbol, n = None, 10
     for arg in args:
         if arg.isdigit():
-            n = parse_count(arg)
+            n = parse_count(arg, high=CHAT_LIMITS.events_max)
         else:
             symbol = parse_symbol(arg)
     events = await context.service.events(symbol, n)
@@ -288,7 +290,7 @@ async def cmd_chart(update: Update, context: CustomContext) -> None:
     if not 1 <= len(args) <= 2:
         raise Usage("")
     symbol = parse_symbol(args[0])
-    period = parse_duration(args[1], maximum=timedelta(days=90)) if len(args) > 1 else timedelta(days=7)
+    period = parse_duration(args[1], maximum=CHAT_LIMITS.chart_max_period) if len(args) > 1 else timedelta(days=7)
     await send_chart(update, context, symbol, period)
 
 
@@ -300,8 +302,8 @@ async def cmd_backtest(update: Update, context: CustomContext) -> None:
     symbol = parse_symbol(args[0])
     strategy = parse_detector(args[1]) if len(args) > 1 else None  # same shape: lower-case identifier
     period = args[2] if len(args) > 2 else None
-    if period is not None:
-        parse_duration(period, maximum=timedelta(days=3650))
+    if period is not None:  # the runner defaults to CHAT_LIMITS.backtest_default_period
+        parse_duration(period, maximum=CHAT_LIMITS.backtest_max_period)
     start_backtest(update, context, symbol, strategy, period)
 
 

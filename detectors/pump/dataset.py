@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.csvfiles import read_csv_table
 from core.errors import DataSourceError, InputError
 
 __all__ = ["build_pump_dataset", "label_event_candles", "read_pump_events"]
@@ -36,26 +37,20 @@ def read_pump_events(path: str | Path, exchange: str | None = None) -> pd.DataFr
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: events file not found")
-    frame = pd.read_csv(path, dtype=str)
-    frame.columns = [c.strip() for c in frame.columns]
-    missing = [c for c in ("symbol", "date", "hour") if c not in frame.columns]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
-    if frame.empty:
-        raise InputError(f"{path}: no events")
-    text = frame["date"].str.strip() + " " + frame["hour"].str.strip()
+    table = read_csv_table(path, required=["symbol", "date", "hour"], text=["symbol", "date", "hour", "exchange"])
+    frame = table.frame
+    symbols = table.text("symbol")
+    text = table.text("date") + " " + table.text("hour")
     times = pd.to_datetime(text, format="%Y-%m-%d %H:%M", errors="coerce", utc=True)
     if times.isna().any():
         first = int(np.flatnonzero(times.isna().to_numpy())[0])
-        raise InputError(f"{path}: line {first + 2}, columns date/hour: cannot parse {text.iloc[first]!r}")
-    bad = frame["symbol"].isna() | (frame["symbol"].str.strip() == "")
-    if bad.any():
-        raise InputError(f"{path}: line {int(np.flatnonzero(bad.to_numpy())[0]) + 2}, column symbol: empty")
+        raise InputError(f"{path}:{table.line(first)}: columns 'date'/'hour': cannot parse {text.iloc[first]!r}")
+    table.fail_first((symbols == "").to_numpy(), "symbol", "empty")
     out = pd.DataFrame(
         {
             "pump_index": np.arange(len(frame)),
-            "symbol": frame["symbol"].str.strip().str.upper(),
-            "exchange": frame["exchange"].str.strip().str.lower() if "exchange" in frame.columns else "",
+            "symbol": symbols.str.upper().to_numpy(),
+            "exchange": table.text("exchange").str.lower().to_numpy() if "exchange" in frame.columns else "",
             "time": times,
         }
     )

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -31,6 +32,7 @@ import pandas as pd
 from core.errors import DetectorError
 from detectors.base import Detector
 from detectors.features import extra_input_features
+from detectors.metadata import check_pump_metadata, check_pump_scaler_width
 from detectors.onnx_runtime import OnnxModel, export_onnx, load_onnx, onnx_enabled
 from detectors.pump.features import (
     SOCIAL_COLUMNS,
@@ -590,7 +592,11 @@ class PumpDumpDetector(Detector):
         if not meta_path.is_file() or not (directory / _MODEL).is_file():
             raise DetectorError(f"{directory}: not a saved pump_dump model (needs {_MODEL} and {_META})")
         try:
-            meta = json.loads(meta_path.read_text())
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise DetectorError(f"{meta_path}: not a JSON model description ({err})") from None
+        meta = check_pump_metadata(meta_path, meta, grains=("chunks", "candles"))
+        try:
             meta["params"].setdefault("chunk_inputs", "scaled")  # models saved before relative inputs existed
             det = cls(**meta["params"])
             det.grain_ = meta["grain"]
@@ -611,6 +617,8 @@ class PumpDumpDetector(Detector):
             det._model = _read_keras(directory)
         else:
             det._model_dir = directory
+        if det._model is not None:  # served by Keras: its input width is known now (ONNX keeps TensorFlow out)
+            check_pump_scaler_width(meta_path, det.scaler_, det._model)
         return det
 
 
@@ -619,4 +627,7 @@ def _read_keras(directory: Path) -> Any:
 
     with warnings.catch_warnings():  # a loaded model only scores; its members' unbuilt optimizers do not matter
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-        return keras.models.load_model(directory / _MODEL, safe_mode=True)
+        try:
+            return keras.models.load_model(directory / _MODEL, safe_mode=True)
+        except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as err:
+            raise DetectorError(f"{directory / _MODEL}: cannot load the Keras model ({err})") from None

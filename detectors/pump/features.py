@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.csvfiles import read_csv_table
 from core.errors import InputError
 
 __all__ = [
@@ -95,11 +96,9 @@ def read_feature_file(path: str | Path, *, require_label: bool = True) -> pd.Dat
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: features file not found")
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not a readable CSV ({err})") from None
-    frame = frame.rename(columns={k: v for k, v in _ALIASES.items() if k in frame.columns})
+    table = read_csv_table(path, text=["date", "symbol"])  # encoding, header, ragged rows: core/csvfiles.py
+    frame = table.frame
+    frame.columns = [_ALIASES.get(c, c) for c in frame.columns]  # the same frame the table's parsers read
     required = _REQUIRED_META + LA_MORGIA_COLUMNS
     if not require_label:
         required = [c for c in required if c != "gt"]
@@ -107,34 +106,21 @@ def read_feature_file(path: str | Path, *, require_label: bool = True) -> pd.Dat
     if missing:
         hint = " (std_order/avg_order are accepted for the rush-order columns)" if "std_rush_order" in missing else ""
         raise InputError(f"{path}: missing column(s) {', '.join(missing)}{hint}")
-    if frame.empty:
-        raise InputError(f"{path}: no data rows (an events file needs at least one event with rows)")
-    frame["line"] = np.arange(2, len(frame) + 2)
     numeric = LA_MORGIA_COLUMNS + ["pump_index"] + (["gt"] if "gt" in frame.columns else [])
-    for col in numeric:
-        values = pd.to_numeric(frame[col], errors="coerce")
-        bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
-        if bad.any():
-            first = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(
-                f"{path}: line {first + 2}, column {col}: value {frame[col].iloc[first]!r} is missing or not a "
-                f"finite number ({int(bad.sum())} such row(s) in this column)"
-            )
-        frame[col] = values.astype(float)
-    dates = pd.to_datetime(frame["date"], errors="coerce", utc=True)
-    if dates.isna().any():
-        first = int(np.flatnonzero(dates.isna().to_numpy())[0])
-        raise InputError(f"{path}: line {first + 2}, column date: cannot parse {frame['date'].iloc[first]!r}")
+    values = {col: table.numbers(col) for col in numeric}  # finite numbers, or file:line: column 'c': ... got 'v'
+    table.fail_first(values["pump_index"] % 1 != 0, "pump_index", "expected a whole number")
+    if "gt" in values:
+        table.fail_first(~np.isin(values["gt"], [0.0, 1.0]), "gt", "label must be 0 or 1")
+    dates = pd.to_datetime(table.text("date"), errors="coerce", utc=True)
+    table.fail_first(dates.isna().to_numpy(), "date", "cannot parse the date")
+    for col, vals in values.items():
+        frame[col] = vals
     frame["date"] = dates
+    frame["symbol"] = table.text("symbol").to_numpy()
     frame["pump_index"] = frame["pump_index"].astype(np.int64)
     if "gt" in frame.columns:
-        bad = ~frame["gt"].isin([0.0, 1.0])
-        if bad.any():
-            first = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(
-                f"{path}: line {first + 2}, column gt: label must be 0 or 1, got {frame['gt'].iloc[first]!r}"
-            )
         frame["gt"] = frame["gt"].astype(np.int64)
+    frame["line"] = table.lines()
     _check_consecutive_events(frame, path)
     return frame
 
@@ -156,7 +142,8 @@ def _check_consecutive_events(frame: pd.DataFrame, path: Path) -> None:
     back = frame.groupby("pump_index", sort=False)["date"].diff() < pd.Timedelta(0)
     if back.any():
         first = int(np.flatnonzero(back.to_numpy())[0])
-        raise InputError(f"{path}: line {first + 2}, column date: goes back in time inside event {ids[first]}")
+        line = int(frame["line"].iloc[first])
+        raise InputError(f"{path}: line {line}, column date: goes back in time inside event {ids[first]}")
 
 
 def causal_windows(values: np.ndarray, groups: np.ndarray, steps: int, rows: np.ndarray | None = None) -> np.ndarray:

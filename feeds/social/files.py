@@ -4,7 +4,10 @@
 or ``{symbol}``, so one config line serves a folder of per-coin files; a file
 with a ``symbol`` column (set ``symbol_column``) serves many coins at once.
 Parquet needs pyarrow; without it the error says so instead of failing
-deep inside pandas.
+deep inside pandas. CSV files go through the strict reader every user CSV
+passes (:mod:`core.csvfiles`: encoding, header, ragged rows, and each time
+and value named by file, line and column when it is wrong; header names are
+compared lower-case).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from core.errors import ConfigError, DataSourceError
+from core.csvfiles import read_csv_table
+from core.errors import ConfigError, DataSourceError, InputError
 from feeds.social.base import empty_series, symbol_parts, to_series
 
 __all__ = ["FileSocialSource"]
@@ -51,21 +55,21 @@ class FileSocialSource:
         self.value_column = options.get("value_column")
         self.symbol_column = options.get("symbol_column")
 
-    def _read(self, path: Path) -> pd.DataFrame:
+    def _read_parquet(self, path: Path) -> pd.DataFrame:
         try:
-            if self.kind == "parquet":
-                return pd.read_parquet(path)
-            return pd.read_csv(path)
+            return pd.read_parquet(path)
         except FileNotFoundError:
             raise DataSourceError(f"social source {self.name!r}: no such file {path}") from None
-        except (ValueError, OSError, pd.errors.ParserError) as err:
+        except (ValueError, OSError) as err:
             raise DataSourceError(f"social source {self.name!r}: cannot read {path}: {err}") from None
 
     def _load(self, symbol: str, start_ms: int, end_ms: int) -> pd.Series:
         parts = symbol_parts(symbol)
         path = Path(self.path_template.format(**parts))
+        if self.kind == "csv":
+            return self._load_csv(path, parts, start_ms, end_ms)
         where = f"social source {self.name!r} ({path})"
-        frame = self._read(path)
+        frame = self._read_parquet(path)
         frame.columns = [str(c).strip() for c in frame.columns]
         if self.symbol_column:
             if self.symbol_column not in frame.columns:
@@ -90,6 +94,43 @@ class FileSocialSource:
             unit = "iso"
         return to_series(
             times, frame[value_col], unit=unit, start_ms=start_ms, end_ms=end_ms, name=self.metric, where=where
+        )
+
+    def _load_csv(self, path: Path, parts: dict[str, str], start_ms: int, end_ms: int) -> pd.Series:
+        """The strict path: every row's time and value checked, a bad one named by line (not coerced to NaN)."""
+        where = f"social source {self.name!r} ({path})"
+        symbol_col = self.symbol_column.strip().lower() if self.symbol_column else None
+        try:
+            table = read_csv_table(path, text=[symbol_col] if symbol_col else (), allow_no_rows=True)
+        except InputError as err:
+            if not path.is_file():
+                raise DataSourceError(f"social source {self.name!r}: no such file {path}") from None
+            raise DataSourceError(f"social source {self.name!r}: {err}") from None
+        names = list(table.frame.columns)
+        if symbol_col and symbol_col not in names:
+            raise DataSourceError(f"{where}: no column {self.symbol_column!r}")
+        time_col = (self.time_column or "").strip().lower() or next((c for c in _TIME_COLUMNS if c in names), None)
+        if time_col is None or time_col not in names:
+            raise DataSourceError(f"{where}: no time column (tried {time_col or ', '.join(_TIME_COLUMNS)})")
+        value_col = (self.value_column or "").strip().lower() or None
+        if value_col is None:
+            numeric = [c for c in table.frame.select_dtypes("number").columns if c not in (time_col, symbol_col)]
+            metric = self.metric.lower()
+            value_col = metric if metric in names else (numeric[0] if len(numeric) == 1 else None)
+        if value_col is None or value_col not in names:
+            raise DataSourceError(f"{where}: set options.value_column (columns: {', '.join(names)})")
+        if table.frame.empty:
+            return empty_series(self.metric)
+        try:
+            times = table.times(time_col, "iso_or_epoch")
+            values = table.numbers(value_col, blank_ok=True)
+        except InputError as err:
+            raise DataSourceError(f"social source {self.name!r}: {err}") from None
+        if symbol_col:
+            mine = table.text(symbol_col).str.upper().isin([parts["base"], parts["symbol"], parts["symbol_file"]])
+            times, values = times[mine.to_numpy()], values[mine.to_numpy()]
+        return to_series(
+            times.as_unit("ms").asi8, values, unit="ms", start_ms=start_ms, end_ms=end_ms, name=self.metric, where=where
         )
 
     async def fetch(self, symbol: str, start_ms: int, end_ms: int) -> pd.Series:

@@ -26,7 +26,7 @@ def test_example_config_is_valid() -> None:
 
 def test_defaults_need_no_file() -> None:
     cfg = load_config(None, environ={})
-    assert cfg.database.url.startswith("sqlite:///")
+    assert cfg.database.url.get_secret_value().startswith("sqlite:///")
     assert cfg.telegram.token is None
     assert cfg.telegram.base_url == "https://api.telegram.org/bot"
 
@@ -96,7 +96,7 @@ def test_env_overrides_file(tmp_path: Path) -> None:
             "VIGIL_TELEGRAM_ALLOWED_CHAT_IDS": "1, -100200",
         },
     )
-    assert cfg.database.url == "sqlite:///b.db"
+    assert cfg.database.url.get_secret_value() == "sqlite:///b.db"
     assert cfg.telegram.token is not None and cfg.telegram.token.get_secret_value() == "from-env"
     assert cfg.telegram.allowed_chat_ids == [1, -100200]
 
@@ -109,7 +109,7 @@ def test_env_list_with_garbage_is_named() -> None:
 def test_exchange_keys_come_from_env(tmp_path: Path) -> None:
     path = _write(tmp_path, "[exchanges.binance]\n")
     cfg = load_config(path, environ={"VIGIL_EXCHANGE_BINANCE_API_KEY": "k", "VIGIL_EXCHANGE_BINANCE_SECRET": "s"})
-    assert cfg.exchanges["binance"].ccxt_config == {"apiKey": "k", "secret": "s"}
+    assert cfg.exchanges["binance"].client_config() == {"apiKey": "k", "secret": "s"}
 
 
 def test_token_never_appears_in_repr_or_dump() -> None:

@@ -14,6 +14,10 @@ from backtest.events import read_events_csv
 from core.csvfiles import read_csv_table
 from core.errors import InputError
 from detectors.io import read_labels, read_scores, read_series_csv
+from detectors.pump.dataset import read_pump_events
+from detectors.pump.features import LA_MORGIA_COLUMNS, read_feature_file
+from feeds.replay import _read_social
+from feeds.synthetic_io import read_labels as read_synthetic_labels
 from storage.candle_csv import read_candle_csv
 
 
@@ -220,6 +224,18 @@ _READERS: dict[str, tuple[Callable[[Path], object], str]] = {
     "read_scores": (read_scores, "timestamp,score,is_anomaly\n2024-01-01T00:00:00Z,0.5,0\n"),
     "read_labels": (read_labels, "start,end\n2024-01-01T00:00:00Z,2024-01-01T01:00:00Z\n"),
     "read_events_csv": (read_events_csv, "timestamp,score\n2024-01-01T00:00:00Z,1\n"),
+    # issue 17: the readers that bypassed it (synthetic labels also feed the demo's --csv-dir summary)
+    "synthetic read_labels": (
+        read_synthetic_labels,
+        "symbol,start,end,kind\nBTC/USDT,2024-01-01T00:00:00Z,2024-01-01T01:00:00Z,pump\n",
+    ),
+    "replay social file": (_read_social, "timestamp_ms,social_volume\n1704067200000,12\n"),
+    "read_pump_events": (read_pump_events, "symbol,date,hour\nBTC,2022-09-20,12:00\n"),
+    "read_feature_file": (
+        read_feature_file,
+        f"date,pump_index,symbol,gt,{','.join(LA_MORGIA_COLUMNS)}\n"
+        f"2021-10-23 15:16:00,0,ABC,0,{','.join('1' for _ in LA_MORGIA_COLUMNS)}\n",
+    ),
 }
 
 

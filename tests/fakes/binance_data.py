@@ -10,7 +10,7 @@ import pandas as pd
 __all__ = ["INTERVAL_MS", "make_candles", "market_id", "symbol_info"]
 
 INTERVAL_MS = {
-    "1s": 1_000,
+    "1s": 1_000,  # Binance serves one-second klines (the soak test runs on them)
     "1m": 60_000,
     "3m": 180_000,
     "5m": 300_000,

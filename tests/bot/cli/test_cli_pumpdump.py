@@ -65,7 +65,7 @@ def test_pumpdump_train_on_malformed_file_prints_one_line_error(tmp_path: Path) 
     bad.to_csv(path, index=False)
     res = runner.invoke(app, ["pumpdump", "train", "--features", str(path), "--model", str(tmp_path / "m")])
     assert res.exit_code == 1
-    assert "bad.csv: line 5, column std_price" in res.output
+    assert "bad.csv:5: column 'std_price'" in res.output
 
 
 def test_pumpdump_train_rejects_event_ids_shared_between_files(tmp_path: Path) -> None:

@@ -25,5 +25,5 @@ def test_backtest_runner_answers_text_and_an_equity_png(sqlite_url: str, tmp_pat
     store(factory, "BTC/USDT", candles(300, spike_at=200), [(100, "zscore", 6.0), (200, "zscore", 9.0)])
     runner: Any = make_backtest_runner(cfg, factory)
     assert runner is not None
-    text, png = runner("BTC/USDT", None, None)
+    text, png = runner("BTC/USDT", None, "3650d")  # the default period (90 days) would miss 2024
     assert "BTC/USDT" in text and png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -78,7 +78,7 @@ def test_build_dataset_writes_labelled_candles_around_each_pump(tmp_path: Path) 
 def test_read_pump_events_names_the_bad_line(tmp_path: Path) -> None:
     path = tmp_path / "e.csv"
     path.write_text("symbol,date,hour\nADX,2022-9-20,15:56\nBTS,2022-13-01,12:00\n")
-    with pytest.raises(InputError, match=r"e\.csv: line 3, columns date/hour: cannot parse '2022-13-01 12:00'"):
+    with pytest.raises(InputError, match=r"e\.csv:3: columns 'date'/'hour': cannot parse '2022-13-01 12:00'"):
         read_pump_events(path)
 
 

@@ -49,7 +49,7 @@ def test_read_feature_file_missing_column_names_file_and_column(tmp_path: Path) 
 def test_read_feature_file_nan_names_line_and_column(tmp_path: Path) -> None:
     frame = feature_table(2, 5)
     frame.loc[6, "avg_volume"] = np.nan
-    with pytest.raises(InputError, match=r"f\.csv: line 8, column avg_volume"):
+    with pytest.raises(InputError, match=r"f\.csv:8: column 'avg_volume'"):
         read_feature_file(_write(tmp_path, frame))
 
 
@@ -63,14 +63,14 @@ def test_read_feature_file_empty_and_split_events_are_rejected(tmp_path: Path) -
     no_event = frame.copy()
     no_event["pump_index"] = no_event["pump_index"].astype(object)
     no_event.loc[4, "pump_index"] = ""
-    with pytest.raises(InputError, match=r"line 6, column pump_index"):
+    with pytest.raises(InputError, match=r":6: column 'pump_index'"):
         read_feature_file(_write(tmp_path, no_event, "noevent.csv"))
 
 
 def test_read_feature_file_bad_label_is_rejected(tmp_path: Path) -> None:
     frame = feature_table(2, 5)
     frame.loc[2, "gt"] = 2
-    with pytest.raises(InputError, match=r"line 4, column gt: label must be 0 or 1"):
+    with pytest.raises(InputError, match=r":4: column 'gt': label must be 0 or 1"):
         read_feature_file(_write(tmp_path, frame))
 
 
