@@ -79,13 +79,17 @@ class ThresholdPolicy:
         on 5-minute bars, keeps its alarms per hour instead of multiplying them by 12. The mean
         excess over the 90th percentile is larger than over higher percentiles when the tail thins
         out, so the raise errs on the side of fewer alarms. Only ``static`` and ``k_sigma`` use it.
+
+        The scale is estimated from the median excess (``median / ln 2`` is the exponential's scale),
+        not the mean: the scores a detector is fitted on at start include the latest bars, and one
+        blatant spike among them (a +25 % minute) pulled the mean up far enough to hide itself.
         """
         values = np.asarray(scores, dtype="float64")
         values = values[np.isfinite(values)]
         if len(values) >= 20:
             u = float(np.quantile(values, 0.9))
             above = values[values > u]
-            self.excess_ = float(above.mean() - u) if len(above) else 0.0
+            self.excess_ = float(np.median(above - u) / np.log(2.0)) if len(above) else 0.0
         return self
 
     @property
