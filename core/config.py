@@ -62,10 +62,12 @@ __all__ = [
     "ThresholdConfig",
     "WatchEntry",
     "SecretUrl",
+    "THRESHOLD_POLICY_KEYS",
     "default_config",
     "default_data_dir",
     "load_config",
     "mask_url_password",
+    "validate_threshold",
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///vigil.db"
@@ -290,18 +292,109 @@ class OnchainSourceConfig(_Section):
     options: dict[str, Any] = Field(default_factory=dict, description="provider settings (metric id, asset map, ...)")
 
 
+# The keys each threshold policy reads, with their defaults (``value`` has none: static needs it).
+# ``suppress`` applies to every policy. The windows differ by policy: 500 rows for a rolling
+# quantile or telemanom's dynamic threshold, 2000 for the likelihood's fit of its short means.
+THRESHOLD_POLICY_KEYS: dict[str, dict[str, Any]] = {
+    "static": {"value": None},
+    "k_sigma": {"k": 4.0},
+    "rolling_quantile": {"quantile": 0.995, "window": 500},
+    "dynamic": {"window": 500},
+    "likelihood": {
+        "short": 10,
+        "window": 2000,
+        "probability": 1e-4,
+        "robust": False,
+        "min_scale": 0.05,
+        "min_history": 100,
+        "record": 0,
+    },
+}
+_POLICY_ONLY_KEYS = {key for keys in THRESHOLD_POLICY_KEYS.values() for key in keys}
+
+
 class ThresholdConfig(_Section):
-    policy: Literal["static", "k_sigma", "rolling_quantile", "dynamic"] = "k_sigma"
-    value: float | None = Field(default=None, description="the threshold for policy 'static'")
-    k: float = Field(default=4.0, gt=0)
-    quantile: float = Field(default=0.995, gt=0, lt=1)
-    window: int = Field(default=500, ge=10)
+    """A detector's alarm policy (``detectors/thresholds.py``, ``detectors/likelihood.py``).
+
+    Only the keys of the chosen policy may be set (``THRESHOLD_POLICY_KEYS``); the others are
+    filled with that policy's defaults, so what is validated is what runs (``vigil config check``
+    shows it).
+    """
+
+    policy: Literal["static", "k_sigma", "rolling_quantile", "dynamic", "likelihood"] = "k_sigma"
+    value: float | None = Field(default=None, description="static: the threshold")
+    k: float | None = Field(default=None, gt=0, le=1000, description="k_sigma: median + k * 1.4826 MAD")
+    quantile: float | None = Field(default=None, gt=0, lt=1, description="rolling_quantile: the quantile")
+    window: int | None = Field(
+        default=None, ge=10, le=1_000_000, description="rows of past scores (500; likelihood: 2000)"
+    )
+    short: int | None = Field(default=None, ge=1, le=10_000, description="likelihood: rows of the compared mean")
+    probability: float | None = Field(default=None, gt=0, lt=0.5, description="likelihood: tail probability")
+    robust: bool | None = Field(default=None, description="likelihood: median and MAD instead of mean and std")
+    min_scale: float | None = Field(default=None, ge=0, description="likelihood: floor of the spread")
+    min_history: int | None = Field(default=None, ge=2, description="likelihood: rows before the first threshold")
+    record: int | None = Field(
+        default=None,
+        ge=0,
+        le=1_000_000,
+        description="likelihood: rows whose highest short mean must be beaten (0: off)",
+    )
+    suppress: int = Field(
+        default=0, ge=0, le=1_000_000, description="rows after an alarm's start in which a new alarm is dropped"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keys_of_the_policy(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        policy = data.get("policy", "k_sigma")
+        keys = THRESHOLD_POLICY_KEYS.get(policy) if isinstance(policy, str) else None
+        if keys is None:
+            return data  # the Literal names the valid policies
+        data = dict(data)
+        if {"k", "quantile", "window"} <= data.keys():
+            # Saved models of before carry the old model's dump, which filled k, quantile and
+            # window for every policy: what the policy does not read is dropped (only in that shape).
+            data = {key: value for key, value in data.items() if key not in _POLICY_ONLY_KEYS or key in keys}
+        wrong = sorted(key for key in data if key in _POLICY_ONLY_KEYS and key not in keys)
+        if wrong:
+            raise ValueError(
+                f"{', '.join(repr(k) for k in wrong)} not used by policy {policy!r} "
+                f"(its keys: {', '.join(sorted(keys))}, suppress)"
+            )
+        for key, default in keys.items():
+            if default is not None:
+                data.setdefault(key, default)
+        return data
 
     @model_validator(mode="after")
-    def _static_needs_value(self) -> ThresholdConfig:
+    def _consistent(self) -> ThresholdConfig:
         if self.policy == "static" and self.value is None:
             raise ValueError("policy 'static' needs a 'value'")
+        if self.policy == "likelihood":
+            assert self.window is not None and self.short is not None and self.min_history is not None
+            if self.short > self.window:
+                raise ValueError(f"likelihood: short ({self.short}) must not exceed window ({self.window})")
+            if self.min_history > self.window:
+                raise ValueError(f"likelihood: min_history ({self.min_history}) must not exceed window ({self.window})")
         return self
+
+
+def validate_threshold(data: Mapping[str, Any], source: str = "threshold") -> ThresholdConfig:
+    """A ``ThresholdConfig`` from a plain dict (a ``-p threshold=...`` or a saved model's), errors as ConfigError."""
+    try:
+        return ThresholdConfig.model_validate(dict(data))
+    except ValidationError as err:
+        lines = _format_validation_error(err, source).splitlines()  # "source: key: msg" -> "source.key: msg"
+        head = f"{source}: "
+        message = "\n".join(
+            line.replace(f"{head}(top level): ", head, 1)
+            if "(top level)" in line
+            else line.replace(head, f"{source}.", 1)
+            for line in lines
+        )
+        raise ConfigError(message) from None
 
 
 class DetectorConfig(_Section):

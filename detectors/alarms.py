@@ -22,6 +22,7 @@ The rule:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -32,12 +33,15 @@ from storage.models import SEVERITY_RANK, Severity
 __all__ = [
     "ALARM_COLUMNS",
     "HIGH_RATIO",
+    "Incident",
     "MEDIUM_RATIO",
     "Thresholded",
+    "alarm_frame",
     "alarms",
     "detector_alarms",
     "fires",
     "severity_for",
+    "suppress_from",
     "suppress_repeats",
 ]
 
@@ -64,6 +68,49 @@ def fires(values: pd.Series, thresholds: pd.Series | float) -> pd.Series:
     return (values.notna() & thr.notna() & (values > thr)).astype(bool)
 
 
+@dataclass(frozen=True)
+class Incident:
+    """Where suppression stands after some rows: what the next rows' alarms depend on from the past.
+
+    ``age``: rows from the start of the last kept alarm run to the next row (None: no run kept
+    yet); ``tail``: the last row fired and was kept (1), fired and was dropped (-1), did not fire (0).
+    """
+
+    age: int | None = None
+    tail: int = 0
+
+
+def suppress_from(hit: np.ndarray, rows: int, before: Incident | None = None) -> tuple[np.ndarray, Incident]:
+    """:func:`suppress_repeats` on boolean ``hit`` continuing after rows summed up by ``before``.
+
+    A run that starts within ``rows`` rows of the previous kept run's start is dropped; a run
+    that continues the previous rows' run is kept or dropped with it. Returns the kept rows and
+    the incident state after them, so a series cut into pieces gets exactly the alarms of the
+    whole series. Loops over run starts, not rows; ``rows`` <= 0 keeps every run.
+    """
+    a = np.asarray(hit, dtype=bool)
+    state = before or Incident()
+    n = len(a)
+    if n == 0:
+        return a.copy(), state
+    if rows <= 0:  # nothing is suppressed: no incident to remember
+        return a.copy(), Incident(None, int(a[-1]))
+    last = None if state.age is None else -state.age  # start of the last kept run, relative to row 0
+    out = np.zeros_like(a)
+    if a.any():
+        edges = np.diff(np.concatenate([[0], a.astype(np.int8), [0]]))
+        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)  # ends exclusive
+        for s, e in zip(starts, ends, strict=True):
+            if s == 0 and state.tail:  # the run of the previous rows goes on
+                keep = state.tail > 0
+            else:
+                keep = last is None or s - last > rows
+                last = s if keep else last
+            out[s:e] = keep
+    tail = 0 if not a[-1] else (1 if out[-1] else -1)
+    return out, Incident(None if last is None else n - last, tail)
+
+
 def suppress_repeats(hit: pd.Series, rows: int) -> pd.Series:
     """``hit`` less every alarm run that starts within ``rows`` rows of the previous kept run's start.
 
@@ -73,14 +120,7 @@ def suppress_repeats(hit: pd.Series, rows: int) -> pd.Series:
     a = hit.to_numpy(dtype=bool)
     if rows <= 0 or not a.any():
         return hit
-    edges = np.diff(np.concatenate([[0], a.astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)  # ends exclusive
-    out = np.zeros_like(a)
-    last_kept = None
-    for s, e in zip(starts, ends, strict=True):
-        if last_kept is None or s - last_kept > rows:
-            out[s:e] = True
-            last_kept = s
+    out, _ = suppress_from(a, rows)
     return pd.Series(out, index=hit.index, name=hit.name)
 
 
@@ -145,10 +185,30 @@ def alarms(
     """
     thr = _align(values, thresholds)
     hit = suppress_repeats(fires(values, thr), suppress).to_numpy()
-    v = values.to_numpy(dtype="float64")[hit]
-    t = thr.to_numpy(dtype="float64")[hit]
+    return alarm_frame(
+        values.index,
+        values.to_numpy(dtype="float64"),
+        thr.to_numpy(dtype="float64"),
+        hit,
+        probability=probability,
+        min_severity=min_severity,
+    )
+
+
+def alarm_frame(
+    index: pd.Index,
+    values: np.ndarray,
+    thresholds: np.ndarray,
+    kept: np.ndarray,
+    *,
+    probability: bool = False,
+    min_severity: Severity | str = Severity.LOW,
+) -> pd.DataFrame:
+    """The rows of ``index`` flagged in ``kept`` as alarms (``ALARM_COLUMNS``), at or above ``min_severity``."""
+    v = values[kept]
+    t = thresholds[kept]
     severity = _severities(v, t, probability)
-    out = pd.DataFrame({"score": v, "threshold": t, "severity": severity}, index=values.index[hit])
+    out = pd.DataFrame({"score": v, "threshold": t, "severity": severity}, index=index[kept])
     floor = SEVERITY_RANK[Severity(min_severity).value]
     if floor:
         out = out[out["severity"].map(SEVERITY_RANK) >= floor]

@@ -31,6 +31,7 @@ Two classes:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from abc import ABC, abstractmethod
@@ -63,6 +64,14 @@ __all__ = ["METADATA_FILE", "Detector", "SeriesDetector", "as_frames", "saved_de
 log = logging.getLogger(__name__)
 METADATA_FILE = "metadata.json"
 FORMAT_VERSION = 1
+
+
+def _rows_per_day(frame: pd.DataFrame) -> int:
+    """Rows in one day at the frame's median step (0 when that is not 4 to 2016 rows: no daily season)."""
+    diffs = np.diff(frame_times(frame))
+    step = float(np.median(diffs[diffs > 0])) if (diffs > 0).any() else 0.0
+    rows = round(86_400.0 / step) if step > 0 else 0
+    return int(rows) if 4 <= rows <= 2016 else 0
 
 
 def as_frames(frames: pd.DataFrame | Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -137,6 +146,19 @@ class Detector(ABC):
         """Rows after an alarm run's start in which a new run is dropped (one incident, one alert)."""
         return 0
 
+    @property
+    def alarm_lookback(self) -> int:
+        """Past scores the alarm value and threshold of a row depend on (0: that row's score alone).
+
+        The live loop carries this many recent scores per symbol from cycle to cycle
+        (``detectors.alarm_stream``), so its alarms equal those of the whole series.
+        """
+        return 0
+
+    def last_thresholds(self, scores: pd.Series, n: int) -> pd.Series:
+        """``thresholds(scores)`` of the last ``n`` rows; override when computing only those is cheaper."""
+        return self.thresholds(scores).iloc[len(scores) - n :]
+
     def constant_threshold(self) -> float | None:
         """The threshold when it is one number for every bar and the raw score is what is compared.
 
@@ -188,6 +210,10 @@ class SeriesDetector(Detector):
     calibration_fraction: ClassVar[float] = 0.0
     #: scale features by the training median/MAD (clipped to +-50); scale-free detectors turn it off
     robust_scaling: ClassVar[bool] = True
+    #: bar length (s) the candle defaults were tuned on (the synthetic market is hourly): on shorter
+    #: bars a default fixed level (``static``, ``k_sigma``) is raised so its alarms per hour stay
+    #: those of hourly bars (``ThresholdPolicy.fit_tail``); None: never
+    reference_bar_s: ClassVar[float | None] = 3600.0
 
     def __init__(
         self,
@@ -198,6 +224,7 @@ class SeriesDetector(Detector):
         norm_window: int = 48,
         inputs: list[str] | None = None,
         input_window: int = 720,
+        seasonal: bool = False,
         **params: Any,
     ) -> None:
         if isinstance(threshold, ThresholdConfig):
@@ -212,6 +239,8 @@ class SeriesDetector(Detector):
         if inputs:  # kept out of params when unused, so saved models of before read back unchanged
             self.params["inputs"] = [str(c) for c in inputs]
             self.params["input_window"] = int(input_window)
+        if seasonal:  # raw series: each column's change from the same time the day before (kept out when off)
+            self.params["seasonal"] = True
         self.threshold_: ThresholdPolicy = make_threshold(self.params["threshold"])
         self._auto_threshold = threshold is None  # the default follows the input mode at fit time
         self.spec_: FeatureSpec | None = None
@@ -313,6 +342,11 @@ class SeriesDetector(Detector):
             required = list(spec.required)
             usable = [f for f in data.values() if np.isfinite(f[required].to_numpy(dtype="float64")).all()]
             spec = fit_daily_profile([raw_values(f, spec) for f in usable], [frame_times(f) for f in usable], spec)
+        if spec.mode == "columns" and self.params.get("seasonal"):
+            season = _rows_per_day(next(iter(data.values())))
+            if 2 * season > min(len(f) for f in data.values()):
+                season = 0  # less than two days to train on: no day before to compare with
+            spec = dataclasses.replace(spec, season=season)
         self.spec_ = spec
         if self._auto_threshold and spec.mode == "columns" and self.default_threshold_columns is not None:
             # Raw series (server metrics, counts, traffic) drift and change scale, candle features
@@ -340,8 +374,23 @@ class SeriesDetector(Detector):
         self._fit_kwargs = kwargs
         self._fit_model(fit_parts, cal_parts)
         self.fitted_ = True
-        if self.threshold_.policy != "static":  # a static threshold learns nothing from training scores
-            self.threshold_.fit(np.concatenate([self._score_rows(x) for x in cal_parts]))
+        reference = self.reference_bar_s
+        raise_level = (
+            self._auto_threshold
+            and spec.mode == "candles"
+            and reference is not None
+            and 0 < spec.step_s < reference
+            and self.threshold_.policy in ("static", "k_sigma")
+        )
+        if self.threshold_.policy != "static" or raise_level:  # a plain static threshold learns nothing from them
+            train_scores = np.concatenate([self._score_rows(x) for x in cal_parts])
+            if self.threshold_.policy != "static":
+                self.threshold_.fit(train_scores)
+            if raise_level and reference is not None:
+                # The default was tuned on hourly bars: 12 times as many 5-minute bars would raise 12 times
+                # as many alarms per hour at the same level per bar.
+                self.threshold_.rarer = reference / spec.step_s
+                self.threshold_.fit_tail(train_scores)
         starts = [int(f.index[0].value // 1_000_000) for f in data.values()]
         ends = [int(f.index[-1].value // 1_000_000) for f in data.values()]
         self.train_range_ = (min(starts), max(ends))
@@ -412,15 +461,22 @@ class SeriesDetector(Detector):
     def suppress_rows(self) -> int:
         return self.threshold_.suppress
 
+    @property
+    def alarm_lookback(self) -> int:
+        return self.threshold_.lookback
+
+    def last_thresholds(self, scores: pd.Series, n: int) -> pd.Series:
+        return self.threshold_.thresholds_last(scores, n)
+
     def constant_threshold(self) -> float | None:
-        """``static`` and ``k_sigma`` compare the raw score with one fitted value; the others look at history."""
+        """``static`` and ``k_sigma`` compare the raw score with one fitted level; the others look at history."""
         from detectors.thresholds import KSigmaThreshold, StaticThreshold
 
         policy = self.threshold_
-        if type(policy) in (StaticThreshold, KSigmaThreshold):
-            value = getattr(policy, "value", None)
-            if value is not None and np.isfinite(value):
-                return float(value)
+        if type(policy) in (StaticThreshold, KSigmaThreshold) and policy.fitted_:
+            level = policy.level  # what thresholds() gives every row (the bar-length raise included)
+            if np.isfinite(level):
+                return float(level)
         return None
 
     # --------------------------------------------------------------- storage

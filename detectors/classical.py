@@ -14,17 +14,24 @@
   range, where NAB uses the whole file's minimum and maximum, which a live detector cannot
   know; values below or above that range count in two extra bins of their own (folded into
   the end bins, a jump beyond the training range would look like the top of it).
+  The test is sequential (each new hypothesis changes what later windows meet), but is
+  vectorised a block of rows at a time; Python steps once per new hypothesis.
 
-Both read the scaled features (one column per feature) and take the largest score over features.
+Both score each frame whole in ``score_batch`` too: their history grows from the frame's
+start, so cutting every frame to a common tail would change the scores. Both read the
+scaled features (one column per feature) and take the largest score over features.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 
 from detectors.base import SeriesDetector
+from detectors.thresholds import RAW_SERIES_DEFAULT
 
 __all__ = ["RelativeEntropyDetector", "WindowedGaussianDetector"]
 
@@ -35,7 +42,7 @@ class WindowedGaussianDetector(SeriesDetector):
     name: ClassVar[str] = "windowed_gaussian"
     requires_training: ClassVar[bool] = False
     default_threshold: ClassVar[dict[str, Any]] = {"policy": "static", "value": 6.0, "suppress": 48}
-    default_threshold_columns: ClassVar[dict[str, Any] | None] = {"policy": "likelihood", "suppress": 48}
+    default_threshold_columns: ClassVar[dict[str, Any] | None] = RAW_SERIES_DEFAULT
     robust_scaling: ClassVar[bool] = False  # a z-score needs no scaling, and clipping would cap it
 
     def __init__(self, *, window: int = 1000, min_periods: int = 48, **kwargs: Any) -> None:
@@ -45,9 +52,10 @@ class WindowedGaussianDetector(SeriesDetector):
     def model_warmup(self) -> int:
         return int(self.params["min_periods"])
 
-    @property
-    def batch_context(self) -> int:
-        return self.warmup + int(self.params["window"])
+    def score_batch(self, frames: Mapping[str, pd.DataFrame], last_n: int = 1) -> dict[str, pd.Series]:
+        """Every frame scored whole, as ``score`` would (the growing window reaches back to its start;
+        a common tail cut to the shortest frame would shorten it for the others)."""
+        return {sym: self.score(frame).iloc[-last_n:] for sym, frame in frames.items()}
 
     def _fit_model(self, train: list[np.ndarray], calibration: list[np.ndarray]) -> None:
         """Nothing to learn beyond the base's scaling."""
@@ -93,11 +101,6 @@ class RelativeEntropyDetector(SeriesDetector):
     def model_warmup(self) -> int:
         return int(self.params["W"]) - 1
 
-    @property
-    def batch_context(self) -> int:
-        # The hypotheses grow with the whole series; the batched path sees this many rows of it.
-        return 20 * int(self.params["W"])
-
     def _fit_model(self, train: list[np.ndarray], calibration: list[np.ndarray]) -> None:
         rows = np.concatenate(train)
         self.low_ = np.nanmin(rows, axis=0)
@@ -132,29 +135,57 @@ class RelativeEntropyDetector(SeriesDetector):
         return out
 
     @staticmethod
-    def _hypothesis_test(hist: np.ndarray, W: int, limit: float, c_th: int) -> np.ndarray:
-        """Sequential test of each window's histogram against the hypotheses so far (1 = anomalous)."""
-        hypotheses = np.empty((0, hist.shape[1]))
-        counts: list[int] = []
-        scores = np.zeros(len(hist))
+    def _hypothesis_test(hist: np.ndarray, W: int, limit: float, c_th: int, chunk: int = 256) -> np.ndarray:
+        """Sequential test of each window's histogram against the hypotheses so far (1 = anomalous).
+
+        Row ``i`` is compared with every hypothesis made before it; it joins the agreeing one
+        with the smallest statistic (anomalous while that hypothesis has at most ``c_th``
+        members), or, with none agreeing, becomes a new hypothesis (anomalous). Only a new
+        hypothesis changes what later rows are compared with, so rows are taken a block at a
+        time: the statistics of a whole block against all hypotheses in one matrix product, up
+        to the first row that agrees with none, which is added before the next block starts.
+        Python steps once per new hypothesis, not once per row.
+        """
+        n = len(hist)
+        scores = np.zeros(n)
+        if n == 0:
+            return scores
+        hypotheses = hist[:1].copy()  # the first window is the first hypothesis (score 0, as NAB)
+        counts = np.ones(1, dtype=np.int64)
         with np.errstate(divide="ignore", invalid="ignore"):
-            for i, p in enumerate(hist):
-                if not len(hypotheses):
-                    hypotheses = p[None, :]
-                    counts.append(1)
-                    continue
-                ratio = np.where(p > 0, p * np.log(p / hypotheses), 0.0)
-                stat = 2 * W * ratio.sum(axis=1)  # inf where a hypothesis has 0 where p > 0
-                agree = np.flatnonzero(stat < limit)
-                if len(agree):
-                    best = int(agree[np.argmin(stat[agree])])
-                    counts[best] += 1
-                    scores[i] = 1.0 if counts[best] <= c_th else 0.0
-                else:
-                    scores[i] = 1.0
-                    hypotheses = np.vstack([hypotheses, p])
-                    counts.append(1)
+            plogp = np.where(hist > 0, hist * np.log(hist), 0.0).sum(axis=1)  # (n,)
+            i = 1
+            while i < n:
+                block = hist[i : i + chunk]
+                logq = np.log(hypotheses)  # -inf where a hypothesis has an empty bin
+                finite = np.isfinite(logq)
+                cross = block @ np.where(finite, logq, 0.0).T  # sum_b p_b log q_b over finite q: (rows, H)
+                impossible = (block > 0).astype(np.float64) @ (~finite).astype(np.float64).T > 0
+                stat = 2 * W * (plogp[i : i + len(block), None] - cross)
+                stat[impossible] = np.inf  # p > 0 where q = 0: KL is infinite
+                agree = stat < limit
+                lost = ~agree.any(axis=1)
+                stop = int(np.argmax(lost)) if lost.any() else len(block)
+                if stop:
+                    best = np.where(agree[:stop], stat[:stop], np.inf).argmin(axis=1)
+                    order = np.argsort(best, kind="stable")  # the rank of each row among its hypothesis' joiners
+                    ranked = best[order]
+                    first = np.r_[0, np.flatnonzero(np.diff(ranked)) + 1]
+                    rank = np.empty(stop, dtype=np.int64)
+                    rank[order] = np.arange(stop) - np.repeat(first, np.diff(np.r_[first, stop])) + 1
+                    scores[i : i + stop] = (counts[best] + rank <= c_th).astype(np.float64)
+                    counts += np.bincount(best, minlength=len(counts))
+                if stop < len(block):  # a histogram no hypothesis explains: anomalous, and a new hypothesis
+                    scores[i + stop] = 1.0
+                    hypotheses = np.vstack([hypotheses, block[stop]])
+                    counts = np.append(counts, 1)
+                i += stop + 1 if stop < len(block) else len(block)
         return scores
+
+    def score_batch(self, frames: Mapping[str, pd.DataFrame], last_n: int = 1) -> dict[str, pd.Series]:
+        """Every frame scored whole, as ``score`` would: the hypotheses grow with the series, so a tail
+        would start them afresh and give other scores (no model call to batch: it is vectorised per frame)."""
+        return {sym: self.score(frame).iloc[-last_n:] for sym, frame in frames.items()}
 
     def _extra_state(self) -> dict[str, Any]:
         return {

@@ -75,11 +75,14 @@ class FeatureSpec:
     extras: tuple[str, ...] = ()
     #: rows of history each extra input is judged against
     extra_window: int = 720
+    #: raw series (columns mode): rows in one day; each column gets a second feature, its change
+    #: from the same time the day before (0: none)
+    season: int = 0
 
     @property
     def names(self) -> tuple[str, ...]:
         if self.mode == "columns":
-            return self.columns
+            return self.columns + tuple(f"{c}_vs_day_before" for c in self.columns if self.season)
         return CANDLE_FEATURES + (("social_volume",) if self.social else ()) + self.extras
 
     @property
@@ -91,7 +94,7 @@ class FeatureSpec:
     def warmup(self) -> int:
         """Rows consumed before the first complete feature row."""
         if self.mode != "candles":
-            return 0
+            return self.season
         return max(self.norm_window, self.extra_window if self.extras else 0) + 1
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,6 +108,8 @@ class FeatureSpec:
         }
         if self.extras:
             out.update({"extras": list(self.extras), "extra_window": self.extra_window})
+        if self.season:
+            out["season"] = self.season
         return out
 
     @classmethod
@@ -118,6 +123,7 @@ class FeatureSpec:
             tuple(tuple(float(c) for c in row) for row in data.get("daily", ())),
             tuple(data.get("extras", ())),
             int(data.get("extra_window", 720)),
+            int(data.get("season", 0)),
         )
 
 
@@ -408,7 +414,12 @@ def features_from_values(values: np.ndarray, spec: FeatureSpec, times: np.ndarra
     the return at ``t`` uses rows ``< t``.
     """
     if spec.mode == "columns":
-        return values.astype("float64", copy=False)
+        x = values.astype("float64", copy=False)
+        if not spec.season:
+            return x
+        before = np.full(x.shape, np.nan)
+        before[..., spec.season :, :] = x[..., : -spec.season, :]
+        return np.concatenate([x, x - before], axis=-1)
     v = np.moveaxis(values, -1, 0)  # (n_columns, ..., n)
     w = spec.norm_window
     base = _base_features(v, spec, times)

@@ -30,6 +30,7 @@ from core.errors import DetectorError
 from detectors.base import SeriesDetector
 from detectors.features import sliding_windows
 from detectors.onnx_runtime import OnnxModel, export_onnx, load_onnx, onnx_enabled
+from detectors.thresholds import RAW_SERIES_DEFAULT
 
 __all__ = ["KerasWindowDetector", "MODEL_FILE", "smoothing_weights"]
 
@@ -61,7 +62,7 @@ class KerasWindowDetector(SeriesDetector):
     calibration_fraction: ClassVar[float] = 0.2
     default_threshold: ClassVar[dict[str, Any]] = {"policy": "k_sigma", "k": 10.0, "suppress": 48}
     # Raw series: Numenta's anomaly likelihood, one alert per incident (chosen on the NAB tuning half).
-    default_threshold_columns: ClassVar[dict[str, Any] | None] = {"policy": "likelihood", "suppress": 48}
+    default_threshold_columns: ClassVar[dict[str, Any] | None] = RAW_SERIES_DEFAULT
 
     def __init__(
         self,

@@ -16,6 +16,12 @@ its own bar. The history starts with the tail of the training scores (as teleman
 so the first scored rows already have a bar. Vectorised over rows (cumulative sums, or
 pandas' rolling median for the robust fit).
 
+``record`` (rows, 0 = off) adds one more condition: the short mean must also exceed the highest
+short mean of the previous ``record`` rows. The Gaussian tail test alone fires again and again on a
+pattern that recurs, such as an error spike at the same hour every day: rare rows make a skewed
+distribution whose mean and spread sit far below them. What the series already did within
+``record`` rows is no news. The raw-series default sets it to 576 rows (two days of 5-minute rows).
+
 ``suppress`` (rows; any policy, :func:`detectors.alarms.suppress_repeats`) drops a new alarm
 run that starts within ``suppress`` rows of the start of the previous kept run: one incident,
 one alert (Merlion's alarm suppression).
@@ -53,12 +59,14 @@ class LikelihoodThreshold(ThresholdPolicy):
         robust: bool = False,
         min_scale: float = 0.05,
         min_history: int = 100,
+        record: int = 0,
     ) -> None:
         super().__init__()
-        if short < 1 or window < 10 or not 0 < probability < 0.5 or min_history < 2:
+        if short < 1 or window < 10 or not 0 < probability < 0.5 or min_history < 2 or record < 0:
             raise ValueError(
-                f"likelihood: need short >= 1, window >= 10, 0 < probability < 0.5, min_history >= 2; "
-                f"got short={short}, window={window}, probability={probability}, min_history={min_history}"
+                f"likelihood: need short >= 1, window >= 10, 0 < probability < 0.5, min_history >= 2, record >= 0; "
+                f"got short={short}, window={window}, probability={probability}, min_history={min_history}, "
+                f"record={record}"
             )
         self.short = int(short)
         self.window = int(window)
@@ -66,6 +74,7 @@ class LikelihoodThreshold(ThresholdPolicy):
         self.robust = bool(robust)
         self.min_scale = float(min_scale)
         self.min_history = int(min_history)
+        self.record = int(record)
         self.history_: list[float] = []
 
     @property
@@ -97,7 +106,14 @@ class LikelihoodThreshold(ThresholdPolicy):
             center = roll.mean()
             scale = roll.std(ddof=0)
         thr = center + self.z * np.maximum(scale, self.min_scale)
+        if self.record:  # also above the highest short mean of the last `record` rows: no news in a repeat
+            thr = np.maximum(thr, m.rolling(self.record, min_periods=1).max())
         return thr.to_numpy()[len(self.history_) :]
+
+    @property
+    def lookback(self) -> int:
+        # the robust scale is a rolling median of distances to a rolling median: two windows back
+        return max((2 if self.robust else 1) * self.window, self.record) + self.short
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -107,13 +123,20 @@ class LikelihoodThreshold(ThresholdPolicy):
             "robust": self.robust,
             "min_scale": self.min_scale,
             "min_history": self.min_history,
+            **({"record": self.record} if self.record else {}),
             "history": self.history_,
         }
 
     @classmethod
     def from_state(cls, data: dict[str, Any]) -> LikelihoodThreshold:
         policy = cls(
-            data["short"], data["window"], data["probability"], data["robust"], data["min_scale"], data["min_history"]
+            data["short"],
+            data["window"],
+            data["probability"],
+            data["robust"],
+            data["min_scale"],
+            data["min_history"],
+            int(data.get("record", 0)),
         )
         policy.history_ = [float(v) for v in data["history"]]
         return policy

@@ -28,6 +28,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "available_detectors",
     "create_detector",
+    "default_thresholds",
     "detector_from_config",
     "get_detector_class",
     "load_detector",
@@ -134,6 +135,25 @@ def create_detector(name: str, **params: Any) -> Detector:
         return klass(**params)
     except TypeError as err:
         raise ConfigError(f"detector {name!r}: bad parameters {sorted(params)}: {err}") from None
+
+
+def default_thresholds(name: str) -> dict[str, Any]:
+    """What ``name`` alarms with when its config sets no threshold: per input kind, every key filled in.
+
+    ``SeriesDetector`` classes have one default for candles and one for raw series; other
+    detectors (``pump_dump``) decide theirs when they are fitted.
+    """
+    from core.config import validate_threshold
+
+    klass = get_detector_class(name)
+    candles = getattr(klass, "default_threshold", None)
+    if candles is None:
+        return {"all inputs": "chosen when fitted"}
+    raw = getattr(klass, "default_threshold_columns", None) or candles
+    return {
+        "candles": validate_threshold(candles).model_dump(exclude_none=True),
+        "raw series": validate_threshold(raw).model_dump(exclude_none=True),
+    }
 
 
 def detector_from_config(name: str, cfg: DetectorConfig) -> Detector:

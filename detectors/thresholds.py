@@ -23,11 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.config import ThresholdConfig
+from core.config import THRESHOLD_POLICY_KEYS, ThresholdConfig, validate_threshold
 from core.errors import ConfigError, DetectorError
 from detectors.alarms import fires, suppress_repeats
 
 __all__ = [
+    "RAW_SERIES_DEFAULT",
     "DynamicThreshold",
     "KSigmaThreshold",
     "RollingQuantileThreshold",
@@ -36,6 +37,12 @@ __all__ = [
     "make_threshold",
     "threshold_from_dict",
 ]
+
+
+#: The default threshold of the unsupervised detectors on raw series (``columns`` mode), chosen on the
+#: NAB tuning half: Numenta's likelihood, one alert per incident (48 rows), and no alarm for a short mean
+#: the series already reached in the last 576 rows (two days of 5-minute rows: a daily pattern is no news).
+RAW_SERIES_DEFAULT: dict[str, Any] = {"policy": "likelihood", "suppress": 48, "record": 576}
 
 
 class ThresholdPolicy:
@@ -47,6 +54,10 @@ class ThresholdPolicy:
         self.fitted_ = False
         #: rows after an alarm run's start during which a new run is dropped (0: off); see likelihood.py
         self.suppress = 0
+        #: how many times rarer per row a fixed level's exceedances must be than its tuned value
+        #: gives (bars shorter than the ones it was tuned on); see :meth:`fit_tail`
+        self.rarer = 1.0
+        self.excess_ = 0.0
 
     def fit(self, scores: pd.Series | np.ndarray) -> ThresholdPolicy:
         values = np.asarray(scores, dtype="float64")
@@ -60,6 +71,32 @@ class ThresholdPolicy:
     def _fit(self, values: np.ndarray) -> None:  # noqa: B027 (optional hook)
         """Learn from finite training scores (nothing for static)."""
 
+    def fit_tail(self, scores: pd.Series | np.ndarray) -> ThresholdPolicy:
+        """Fit the tail the ``rarer`` shift extrapolates along: the mean excess over the 90th percentile.
+
+        Under an exponential tail above that percentile, ``P(score > t + excess * ln(r))`` is
+        ``P(score > t) / r``: a fixed level tuned on hourly bars, raised by ``excess * ln(12)``
+        on 5-minute bars, keeps its alarms per hour instead of multiplying them by 12. The mean
+        excess over the 90th percentile is larger than over higher percentiles when the tail thins
+        out, so the raise errs on the side of fewer alarms. Only ``static`` and ``k_sigma`` use it.
+
+        The scale is estimated from the median excess (``median / ln 2`` is the exponential's scale),
+        not the mean: the scores a detector is fitted on at start include the latest bars, and one
+        blatant spike among them (a +25 % minute) pulled the mean up far enough to hide itself.
+        """
+        values = np.asarray(scores, dtype="float64")
+        values = values[np.isfinite(values)]
+        if len(values) >= 20:
+            u = float(np.quantile(values, 0.9))
+            above = values[values > u]
+            self.excess_ = float(np.median(above - u) / np.log(2.0)) if len(above) else 0.0
+        return self
+
+    @property
+    def shift(self) -> float:
+        """What a fixed level is raised by: ``excess * ln(rarer)`` (0 unless ``rarer`` > 1)."""
+        return self.excess_ * float(np.log(self.rarer)) if self.rarer > 1 else 0.0
+
     def transform(self, scores: pd.Series) -> pd.Series:
         return scores
 
@@ -71,6 +108,20 @@ class ThresholdPolicy:
     def _thresholds(self, values: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    @property
+    def lookback(self) -> int:
+        """Past scores the value and threshold at a row read (0: none beyond the fitted state).
+
+        Carrying this many recent scores from one live cycle to the next gives new rows the
+        thresholds they get in the whole series (``detectors.alarm_stream``).
+        """
+        return 0
+
+    def thresholds_last(self, scores: pd.Series, n: int) -> pd.Series:
+        """The thresholds of the last ``n`` rows of ``scores`` (what a live cycle needs); same values as
+        ``thresholds(scores).iloc[-n:]``, cheaper where a policy's work is per row."""
+        return self.thresholds(scores).iloc[len(scores) - n :]
+
     def is_anomaly(self, scores: pd.Series) -> pd.Series:
         """True where the (transformed) score exceeds its threshold (:func:`detectors.alarms.fires`),
         less the repeats inside one incident when ``suppress`` is set (:func:`detectors.alarms.suppress_repeats`)."""
@@ -78,7 +129,8 @@ class ThresholdPolicy:
         return suppress_repeats(hit, self.suppress)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"policy": self.policy, "fitted": self.fitted_, "suppress": self.suppress, **self._state()}
+        tail = {"rarer": self.rarer, "excess": self.excess_} if self.rarer > 1 else {}
+        return {"policy": self.policy, "fitted": self.fitted_, "suppress": self.suppress, **tail, **self._state()}
 
     def _state(self) -> dict[str, Any]:
         return {}
@@ -92,8 +144,13 @@ class StaticThreshold(ThresholdPolicy):
         self.value = float(value)
         self.fitted_ = True
 
+    @property
+    def level(self) -> float:
+        """The threshold of every row: the value, raised by :attr:`shift` on short bars."""
+        return self.value + self.shift
+
     def _thresholds(self, values: np.ndarray) -> np.ndarray:
-        return np.full(len(values), self.value)
+        return np.full(len(values), self.level)
 
     def _state(self) -> dict[str, Any]:
         return {"value": self.value}
@@ -114,8 +171,13 @@ class KSigmaThreshold(ThresholdPolicy):
         self.scale_ = mad if mad > 1e-12 else max(float(values.std()), 1e-12)
 
     @property
+    def level(self) -> float:
+        """The threshold of every row: median + k * scale of the training scores, raised by :attr:`shift`."""
+        return self.center_ + self.k * self.scale_ + self.shift
+
+    @property
     def value(self) -> float:
-        return self.center_ + self.k * self.scale_
+        return self.level
 
     def _thresholds(self, values: np.ndarray) -> np.ndarray:
         return np.full(len(values), self.value)
@@ -141,6 +203,10 @@ class RollingQuantileThreshold(ThresholdPolicy):
         min_periods = max(10, self.window // 5)
         rolled = pd.Series(values).shift(1).rolling(self.window, min_periods=min_periods).quantile(self.quantile)
         return rolled.fillna(self.train_value_).to_numpy()
+
+    @property
+    def lookback(self) -> int:
+        return self.window
 
     def _state(self) -> dict[str, Any]:
         return {"quantile": self.quantile, "window": self.window, "train_value": self.train_value_}
@@ -179,7 +245,19 @@ class DynamicThreshold(ThresholdPolicy):
     def transform(self, scores: pd.Series) -> pd.Series:
         return pd.Series(self._smooth(scores.to_numpy(dtype="float64")), index=scores.index)
 
-    def _thresholds(self, values: np.ndarray) -> np.ndarray:
+    @property
+    def lookback(self) -> int:
+        # the window, plus the rows after which the EWMA's weight (1 - 2 / (span + 1))^k is below
+        # double precision: a carried history of this length smooths like the whole series
+        return self.window + 64 * self.span
+
+    def thresholds_last(self, scores: pd.Series, n: int) -> pd.Series:
+        if not self.fitted_:
+            raise DetectorError(f"threshold {self.policy!r} is not fitted: fit it on training scores first")
+        out = self._thresholds(scores.to_numpy(dtype="float64"), first=len(scores) - n)
+        return pd.Series(out[len(scores) - n :], index=scores.index[len(scores) - n :], name="threshold")
+
+    def _thresholds(self, values: np.ndarray, first: int = 0) -> np.ndarray:
         hist = np.asarray(self.history_, dtype="float64")
         smoothed = self._smooth(values)
         full = np.concatenate([hist, smoothed])
@@ -193,13 +271,13 @@ class DynamicThreshold(ThresholdPolicy):
         padded = np.concatenate([np.full(w - 1, np.nan), full])
         zs = np.arange(2.0, self.z_max + 0.01, 0.5)
         chunk = 2048
-        for lo in range(start, len(full), chunk):
+        for lo in range(start + max(first, 0), len(full), chunk):
             hi = min(lo + chunk, len(full))
             win = np.lib.stride_tricks.sliding_window_view(padded, w)[lo:hi]  # (m, w) ending at each point
             eps = self._epsilon(win, zs)
             out[lo - start : hi - start] = eps
         cur = smoothed
-        cand = np.flatnonzero(np.isfinite(cur) & (cur > out))
+        cand = np.flatnonzero(np.isfinite(cur) & (cur > out))  # NaN (rows before `first`) compares False
         for i in cand:
             win = padded[start + i : start + i + w]
             if self._pruned(win, out[i]):
@@ -262,46 +340,34 @@ class DynamicThreshold(ThresholdPolicy):
 def make_threshold(cfg: ThresholdConfig | dict[str, Any]) -> ThresholdPolicy:
     """A fresh (unfitted unless static) policy from a ``ThresholdConfig`` or its dict.
 
-    ``suppress`` (rows, any policy) and the ``likelihood`` policy's keys (``short``, ``window``,
-    ``probability``, ``robust``, ``min_scale``, ``min_history``) are read from the dict.
+    A dict is validated by the config model (``core.config.validate_threshold``): only the
+    chosen policy's keys, within their ranges, plus ``suppress`` (rows, any policy).
     """
     if isinstance(cfg, dict):
-        cfg = dict(cfg)
-        suppress = int(cfg.pop("suppress", 0) or 0)
-        if suppress < 0:
-            raise ConfigError(f"threshold.suppress: must be >= 0 rows, got {suppress}")
-        policy = (
-            _likelihood(cfg)
-            if cfg.get("policy") == "likelihood"
-            else make_threshold(ThresholdConfig.model_validate(cfg))
-        )
-        policy.suppress = suppress
-        return policy
+        cfg = validate_threshold(cfg)
+    policy: ThresholdPolicy
     if cfg.policy == "static":
         assert cfg.value is not None
-        return StaticThreshold(cfg.value)
-    if cfg.policy == "k_sigma":
-        return KSigmaThreshold(cfg.k)
-    if cfg.policy == "rolling_quantile":
-        return RollingQuantileThreshold(cfg.quantile, cfg.window)
-    if cfg.policy == "dynamic":
-        return DynamicThreshold(cfg.window)
-    raise ConfigError(f"threshold.policy: unknown policy {cfg.policy!r}")
+        policy = StaticThreshold(cfg.value)
+    elif cfg.policy == "k_sigma":
+        assert cfg.k is not None
+        policy = KSigmaThreshold(cfg.k)
+    elif cfg.policy == "rolling_quantile":
+        assert cfg.quantile is not None and cfg.window is not None
+        policy = RollingQuantileThreshold(cfg.quantile, cfg.window)
+    elif cfg.policy == "dynamic":
+        assert cfg.window is not None
+        policy = DynamicThreshold(cfg.window)
+    elif cfg.policy == "likelihood":
+        from detectors.likelihood import LikelihoodThreshold
 
-
-_LIKELIHOOD_KEYS = ("short", "window", "probability", "robust", "min_scale", "min_history")
-
-
-def _likelihood(cfg: dict[str, Any]) -> ThresholdPolicy:
-    from detectors.likelihood import LikelihoodThreshold
-
-    unknown = sorted(set(cfg) - {"policy", *_LIKELIHOOD_KEYS})
-    if unknown:
-        raise ConfigError(f"threshold: unknown key(s) for policy 'likelihood': {', '.join(unknown)}")
-    try:
-        return LikelihoodThreshold(**{k: cfg[k] for k in _LIKELIHOOD_KEYS if k in cfg})
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"threshold: {err}") from None
+        policy = LikelihoodThreshold(
+            **{key: getattr(cfg, key) for key in THRESHOLD_POLICY_KEYS["likelihood"] if getattr(cfg, key) is not None}
+        )
+    else:  # pragma: no cover - the config model's Literal lists the policies
+        raise ConfigError(f"threshold.policy: unknown policy {cfg.policy!r}")
+    policy.suppress = int(cfg.suppress)
+    return policy
 
 
 def threshold_from_dict(data: dict[str, Any]) -> ThresholdPolicy:
@@ -327,4 +393,6 @@ def threshold_from_dict(data: dict[str, Any]) -> ThresholdPolicy:
         raise DetectorError(f"saved threshold has unknown policy {kind!r}")
     policy.fitted_ = bool(data.get("fitted", True))
     policy.suppress = int(data.get("suppress", 0))
+    policy.rarer = float(data.get("rarer", 1.0))
+    policy.excess_ = float(data.get("excess", 0.0))
     return policy

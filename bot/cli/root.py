@@ -64,9 +64,21 @@ def db_upgrade(config: ConfigOption = None, db: DbOption = None) -> None:
 
 @config_app.command("check")
 def config_check(config: ConfigOption = None) -> None:
-    """Validate a config file and print what it resolves to (secrets hidden)."""
+    """Validate a config file and print what it resolves to (secrets hidden).
+
+    A detector whose table sets no ``threshold`` runs with its own tuned defaults (one for
+    candles, one for raw series); those are shown in its place, with every key filled in.
+    """
+    import json
+
+    from detectors.registry import default_thresholds
+
     cfg = load_cli_config(config)
-    console.print_json(cfg.model_dump_json(exclude_none=True))
+    data = json.loads(cfg.model_dump_json(exclude_none=True))
+    for name, table in data.get("detectors", {}).items():
+        if "threshold" not in cfg.detectors[name].model_fields_set:
+            table["threshold"] = {"detector default": default_thresholds(name)}
+    console.print_json(json.dumps(data))
 
 
 def _market_options(exchange: str, symbol: str) -> tuple[str, str]:

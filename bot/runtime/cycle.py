@@ -9,7 +9,8 @@ A cycle, for one timeframe at time ``now``:
 3. take the recent history of every symbol from the in-memory ring of stored
    bars (``bot.runtime.candle_ring``, filled from the database at start) and
    score it with every enabled detector, all symbols in one batched model call
-   per detector;
+   per detector; alarms are judged on each symbol's recent scores carried from
+   cycle to cycle (``bot.runtime.live_alarms``), as over the whole series;
 4. store the events (only new ones come back), group them into alerts and
    queue one delivery per chat in the same transaction;
 5. flush the outbox;
@@ -217,15 +218,24 @@ class Runtime:
         events: list[NewEvent] = []
         for name, detector, version in self.detectors.active():
             t0 = time.perf_counter()
-            try:
-                batch = detector.score_batch(frames, last_n=last_n)
+            try:  # one batched model call; alarms judged on each symbol's carried recent scores
+                fired_by_key = self.detectors.live_alarms(
+                    name,
+                    detector,
+                    version,
+                    frames,
+                    timeframe=timeframe,
+                    last_n=last_n,
+                    since=since,
+                    min_severity=min_sev,
+                )
             except Exception as err:  # one failing detector must not kill the tick
                 report.errors[f"detector:{name}"] = f"{type(err).__name__}: {err}"
                 log.exception("detector %s failed", name)
                 self.detectors.note_failure(name, err)  # /detectors and /status show it
                 continue
             self.detectors.note_success(name)
-            for key, fired in self.detectors.alarms_many(name, detector, batch, min_severity=min_sev).items():
+            for key, fired in fired_by_key.items():
                 exchange, _, symbol = key.partition(":")
                 events += events_from_alarms(
                     fired,

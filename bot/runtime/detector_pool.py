@@ -9,7 +9,10 @@ Chat commands can switch a detector off for a symbol or override its
 threshold (``threshold_overrides``, global rows with ``chat_id = 0``); the
 pool reads them once per cycle and resolves them with
 ``storage.thresholds.resolve_override``, the same function the outbox uses.
-Alarms come from ``detectors.alarms.detector_alarms``, the rule backtests use.
+Alarms come from ``detectors.alarms.detector_alarms``, the rule backtests use; in
+the live cycle through ``bot.runtime.live_alarms``, which carries each symbol's
+recent scores and incident state from cycle to cycle so the rule sees the series,
+not just the bars of one cycle.
 
 Nothing here knows a detector by name: what kind of training a detector needs
 (``supervised``) and the settings it pretrains with (``live_defaults``) are
@@ -31,6 +34,7 @@ import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.reports import DetectorRun
+from bot.runtime.live_alarms import LiveAlarms
 from core.config import DEFAULT_DETECTORS, Config, DetectorConfig
 from storage.models import Severity, ThresholdOverride, utcnow
 from storage.thresholds import Resolved, list_overrides, resolve_override
@@ -102,6 +106,7 @@ class DetectorPool:
         self._lock = threading.Lock()
         # Cycles of different timeframes run at once; one of them loads or trains a missing model.
         self._ready_lock = threading.Lock()
+        self.live = LiveAlarms()
 
     @property
     def names(self) -> list[str]:
@@ -297,6 +302,32 @@ class DetectorPool:
     def override(self, detector: str, symbol: str) -> Resolved:
         """The threshold override and on/off switch for ``detector`` on ``symbol`` (as read this cycle)."""
         return resolve_override(self._overrides, symbol, detector)
+
+    def live_alarms(
+        self,
+        name: str,
+        detector: Any,
+        version: str | None,
+        frames: Mapping[str, pd.DataFrame],
+        *,
+        timeframe: str,
+        last_n: int,
+        since: pd.Timestamp | None,
+        min_severity: Severity | str = Severity.LOW,
+    ) -> dict[str, pd.DataFrame]:
+        """The cycle's alarms of ``detector`` per ``exchange:symbol`` (bars at or after ``since``), under each
+        symbol's override, from one batched model call (``bot.runtime.live_alarms``)."""
+        return self.live.judge(
+            name,
+            timeframe,
+            detector,
+            (version, id(detector)),
+            frames,
+            last_n=last_n,
+            since=since,
+            override=lambda symbol: self.override(name, symbol),
+            min_severity=min_severity,
+        )
 
     def alarms_many(
         self,

@@ -94,4 +94,3 @@ async def _act(update: Update, context: CustomContext, query: CallbackQuery, act
         text = await context.service.alert_details(alert_id)
         await answer_once(context, query)
         await context.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML)
-

@@ -45,17 +45,57 @@ def test_obvious_anomaly_scores_above_the_default_threshold(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", list(PARAMS))
-def test_batch_scoring_matches_score_on_long_enough_frames(name: str) -> None:
+def test_batch_scoring_matches_score_whatever_the_frame_lengths(name: str) -> None:
+    """The history of both grows from the frame's start: the batch scores every frame whole, never a common tail."""
     det = create_detector(name, **PARAMS[name]).fit(_series(seed=1).iloc[:150])
-    frames = {"A": _series(seed=2), "B": _series(seed=3, spike_at=598)}
+    frames = {"A": _series(seed=2), "B": _series(seed=3, spike_at=598), "C": _series(n=260, seed=4)}
     batch = det.score_batch(frames, last_n=3)
-    if name == "windowed_gaussian":  # finite memory: the batch sees all of it
-        for sym, frame in frames.items():
-            np.testing.assert_allclose(batch[sym].to_numpy(), det.score(frame).to_numpy()[-3:])
-    else:  # the hypotheses grow with the series: the batch path sees the last batch_context rows
-        for sym, frame in frames.items():
-            tail = frame.iloc[-(det.batch_context + 3) :]
-            np.testing.assert_allclose(batch[sym].to_numpy(), det.score(tail).to_numpy()[-3:])
+    for sym, frame in frames.items():
+        np.testing.assert_array_equal(batch[sym].to_numpy(), det.score(frame).to_numpy()[-3:])
+        assert batch[sym].index.equals(frame.index[-3:])
+
+
+def _hypothesis_loop(hist: np.ndarray, W: int, limit: float, c_th: int) -> np.ndarray:
+    """The row-by-row test as written first (and as NAB runs it), the reference for the vectorised one."""
+    hypotheses = np.empty((0, hist.shape[1]))
+    counts: list[int] = []
+    scores = np.zeros(len(hist))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for i, p in enumerate(hist):
+            if not len(hypotheses):
+                hypotheses = p[None, :]
+                counts.append(1)
+                continue
+            stat = 2 * W * np.where(p > 0, p * np.log(p / hypotheses), 0.0).sum(axis=1)
+            agree = np.flatnonzero(stat < limit)
+            if len(agree):
+                best = int(agree[np.argmin(stat[agree])])
+                counts[best] += 1
+                scores[i] = 1.0 if counts[best] <= c_th else 0.0
+            else:
+                scores[i] = 1.0
+                hypotheses = np.vstack([hypotheses, p])
+                counts.append(1)
+    return scores
+
+
+@pytest.mark.parametrize(("c_th", "chunk", "seed"), [(1, 256, 0), (3, 7, 1), (2, 1, 2), (1, 64, 3)])
+def test_vectorised_hypothesis_test_equals_the_row_by_row_one(c_th: int, chunk: int, seed: int) -> None:
+    from scipy.stats import chi2
+
+    from detectors.classical import RelativeEntropyDetector
+
+    rng = np.random.default_rng(seed)
+    W, bins = 24, 7
+    values = np.concatenate([rng.normal(0, 1, 900), rng.normal(2, 0.5, 300), rng.uniform(-4, 4, 400)])
+    b = np.clip(np.digitize(values, np.linspace(-3, 3, bins - 1)), 0, bins - 1)
+    onehot = np.eye(bins)[b]
+    counts = np.cumsum(np.vstack([np.zeros((1, bins)), onehot]), axis=0)
+    hist = (counts[W:] - counts[:-W]) / W
+    limit = float(chi2.isf(0.01, bins - 1))
+    fast = RelativeEntropyDetector._hypothesis_test(hist, W, limit, c_th, chunk=chunk)
+    np.testing.assert_array_equal(fast, _hypothesis_loop(hist, W, limit, c_th))
+    assert 5 < fast.sum() < len(fast) / 2
 
 
 @pytest.mark.parametrize("name", list(PARAMS))

@@ -93,3 +93,33 @@ def test_static_policy_with_suppression() -> None:
 def test_tail_probability() -> None:
     assert tail_probability(0.0) == pytest.approx(0.5)
     assert tail_probability(1.959964) == pytest.approx(0.025, rel=1e-4)
+
+
+def test_record_lets_a_repeating_pattern_pass_and_still_flags_something_bigger() -> None:
+    """A daily error spike fires every day under the Gaussian tail test alone; with `record` only a bigger one."""
+    values = np.full(288 * 8, 0.5)
+    values[100::288] = 6.0  # the same spike every day: part of the series' pattern
+    values[288 * 6 + 200] = 15.0  # something the series never did
+    base = _fitted(short=3)
+    with_record = _fitted(short=3, record=576)
+    daily = np.flatnonzero(base.is_anomaly(_series(values)).to_numpy())
+    assert len(daily) >= 5  # the likelihood alone keeps flagging the daily spike
+    fired = np.flatnonzero(with_record.is_anomaly(_series(values)).to_numpy())
+    new_spike = 288 * 6 + 200
+    assert new_spike in fired  # never seen before: news
+    assert set(fired) <= {100, new_spike}  # the daily spike only the first time, when it was news too
+    assert with_record.lookback == 576 + 3  # what a live stream carries
+
+
+def test_record_thresholds_are_causal_and_round_trip() -> None:
+    rng = np.random.default_rng(5)
+    values = np.abs(rng.normal(size=1500))
+    values[[300, 700, 1100]] += [6.0, 9.0, 5.0]
+    policy = _fitted(record=400, suppress=10)
+    full, head = policy.thresholds(_series(values)), policy.thresholds(_series(values[:900]))
+    np.testing.assert_array_equal(full.to_numpy()[:900], head.to_numpy())
+    again = threshold_from_dict(policy.to_dict())
+    assert again.record == 400
+    np.testing.assert_array_equal(again.thresholds(_series(values)).to_numpy(), full.to_numpy())
+    with pytest.raises(ConfigError, match="record"):
+        make_threshold({"policy": "likelihood", "record": -1})

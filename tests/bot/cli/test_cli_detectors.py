@@ -48,13 +48,13 @@ def test_cli_score_and_evaluate_univariate(tmp_path) -> None:
 
 def test_cli_score_reads_candle_import_format(tmp_path, shared_data) -> None:
     src = pd.read_csv(shared_data / "candles" / "XRP_ETH-5m.csv")
-    src.iloc[:400].to_csv(tmp_path / "c.csv", index=False)
+    src.iloc[:700].to_csv(tmp_path / "c.csv", index=False)  # zscore looks back a day of 5-minute bars (288)
     out = tmp_path / "s.csv"
     res = runner.invoke(
-        app, ["score", "-d", "zscore", "-i", str(tmp_path / "c.csv"), "-o", str(out), "--train-fraction", "0.5"]
+        app, ["score", "-d", "zscore", "-i", str(tmp_path / "c.csv"), "-o", str(out), "--train-fraction", "0.6"]
     )
     assert res.exit_code == 0, res.output
-    assert len(pd.read_csv(out)) == 400
+    assert len(pd.read_csv(out)) == 700
 
 
 def test_cli_score_errors_are_one_line(tmp_path) -> None:

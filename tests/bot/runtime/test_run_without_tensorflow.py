@@ -77,7 +77,7 @@ async def test_vigil_run_serves_onnx_models_without_importing_tensorflow(tmp_pat
             f"ccxt_config = {_toml(ex.ccxt_config())}\n{watch}"
             "[detectors.zscore]\n[detectors.lstm_forecaster]\n[detectors.lstm_autoencoder]\n[detectors.pump_dump]\n"
             f'[alerts]\nchart_dir = "{tmp_path / "charts"}"\nchart_workers = 0\n'
-            "[scheduler]\nclose_delay_seconds = 30\nhistory_bars = 200\n"
+            "[scheduler]\nclose_delay_seconds = 30\nhistory_bars = 400\n"  # zscore looks back a day of bars (288 at 1m)
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
         env.update({"NO_PROXY": "127.0.0.1,localhost", "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"})
