@@ -57,6 +57,7 @@ __all__ = [
     "PathsConfig",
     "SchedulerConfig",
     "SocialSourceConfig",
+    "StreamsConfig",
     "TelegramConfig",
     "ThresholdConfig",
     "WatchEntry",
@@ -178,6 +179,10 @@ class WatchEntry(_Section):
     exchange: str = Field(min_length=1)
     symbol: str = Field(min_length=3)
     timeframe: Timeframe = "1h"
+    stream: list[Literal["trades"]] = Field(
+        default_factory=list,
+        description='live streams for this market besides candles: ["trades"] scores pump chunks in seconds',
+    )
     book_depth: int | None = Field(
         default=None,
         ge=5,
@@ -463,6 +468,42 @@ class BacktestConfig(_Section):
     init_cash: float = Field(default=10_000.0, gt=0)
 
 
+class StreamsConfig(_Section):
+    """``[streams]``: live trade streams and the pump scoring of their chunks (issue 18).
+
+    Streamed symbols are the watchlist entries with ``stream = ["trades"]`` plus ``symbols``
+    here, all on ``exchange``. Nothing streams unless one of them is set.
+    """
+
+    enabled: bool = True
+    exchange: str = Field(default="binance", min_length=1, description="ccxt exchange with a ccxt.pro client")
+    symbols: list[str] = Field(default_factory=list, description="symbols to stream besides flagged watchlist entries")
+    chunk_seconds: int = Field(default=15, ge=5, le=60, description="chunk length; each close scores all symbols")
+    settle_seconds: float = Field(default=0.2, ge=0, le=10, description="wait after a chunk end for in-flight trades")
+    verify_after_seconds: float = Field(
+        default=1.0, ge=0, le=30, description="a symbol silent this long after a chunk end is checked over REST"
+    )
+    alert_budget: float = Field(
+        default=0.1, gt=0, le=100, description="alert episodes per symbol-week on pump-free data (sets the threshold)"
+    )
+    episode_gap_chunks: int = Field(default=8, ge=1, le=240, description="quiet chunks that end one pump's episode")
+    keep_raw_minutes: int = Field(default=0, ge=0, le=1440, description="raw trades kept in the database (0: none)")
+    keep_chunks_days: float = Field(default=7.0, gt=0, le=365)
+    group_size: int = Field(default=100, ge=1, le=200, description="symbols per WebSocket")
+    model_dir: str | None = Field(default=None, description="chunk model folder; default: the one shipped")
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols_have_quote(cls, value: list[str]) -> list[str]:
+        out = []
+        for i, sym in enumerate(value):
+            base, sep, quote = sym.partition("/")
+            if not sep or not base or not quote:
+                raise ValueError(f"symbols[{i}]: expected BASE/QUOTE such as 'BTC/USDT', got {sym!r}")
+            out.append(sym.upper())
+        return out
+
+
 def default_data_dir() -> Path:
     """Where vigil keeps its files unless told otherwise: ``$XDG_DATA_HOME/vigil`` (``~/.local/share/vigil``)."""
     xdg = os.environ.get("XDG_DATA_HOME")
@@ -518,6 +559,7 @@ class Config(_Section):
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
+    streams: StreamsConfig = Field(default_factory=StreamsConfig)
 
     def detectors_in_use(self) -> dict[str, DetectorConfig]:
         """The ``[detectors.*]`` tables, or the default set when the config names none (enabled or not)."""
@@ -537,6 +579,14 @@ class Config(_Section):
                 raise ValueError(f"groups: two groups named {name[0]!r} on {name[1]}; give one a name")
         object.__setattr__(self, "watchlist", [*self.watchlist, *extra])  # frozen model: set once, here
         return self
+
+    @property
+    def streamed_symbols(self) -> list[str]:
+        """Symbols whose trades stream: ``[streams] symbols`` plus watchlist entries flagged ``stream = ["trades"]``."""
+        if not self.streams.enabled:
+            return []
+        flagged = [e.symbol for e in self.watchlist if "trades" in e.stream and e.exchange == self.streams.exchange]
+        return list(dict.fromkeys([*self.streams.symbols, *flagged]))
 
     @model_validator(mode="after")
     def _watchlist_exchanges_are_configured(self) -> Config:
@@ -558,6 +608,12 @@ class Config(_Section):
             if key in seen:
                 raise ValueError(f"{where(i, entry)}: duplicate entry {'/'.join(key)!r}")
             seen.add(key)
+        for i, entry in enumerate(self.watchlist):
+            if entry.stream and entry.exchange != self.streams.exchange:
+                raise ValueError(
+                    f"watchlist[{i}].stream: trades stream from streams.exchange {self.streams.exchange!r}, "
+                    f"but this entry is on {entry.exchange!r}"
+                )
         names = [s.name for s in self.social]
         for name in names:
             if names.count(name) > 1:

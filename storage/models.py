@@ -46,8 +46,10 @@ __all__ = [
     "ModelRecord",
     "Severity",
     "SocialPoint",
+    "StreamTrade",
     "SymbolMute",
     "ThresholdOverride",
+    "TradeChunk",
     "UTCDateTime",
     "WatchlistEntry",
     "utcnow",
@@ -351,3 +353,39 @@ class SymbolMute(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     symbol: Mapped[str] = mapped_column(String(64), primary_key=True)
     until: Mapped[utc_ts]
+
+
+class TradeChunk(Base):
+    """One closed chunk of a live trade stream: La Morgia counts and the pump score (issue 18).
+
+    ``ts`` is the chunk's start; ``chunk_s`` its length. Kept for ``streams.keep_chunks_days``;
+    the stream alerts' charts (price and rush orders of the last minutes) read these rows.
+    """
+
+    __tablename__ = "trade_chunks"
+
+    exchange: Mapped[name32] = mapped_column(primary_key=True)
+    symbol: Mapped[name64] = mapped_column(primary_key=True)
+    chunk_s: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[ts_ms] = mapped_column(primary_key=True)
+    rush: Mapped[float] = mapped_column(Float)
+    trades: Mapped[float] = mapped_column(Float)
+    volume: Mapped[float] = mapped_column(Float)
+    price: Mapped[float] = mapped_column(Float)
+    price_max: Mapped[float] = mapped_column(Float)
+    score: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class StreamTrade(Base):
+    """A raw streamed trade, kept only for ``streams.keep_raw_minutes`` (0 keeps none)."""
+
+    __tablename__ = "stream_trades"
+    __table_args__ = (Index("ix_stream_trades_ts", "ts"),)
+
+    exchange: Mapped[name32] = mapped_column(primary_key=True)
+    symbol: Mapped[name64] = mapped_column(primary_key=True)
+    trade_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    ts: Mapped[ts_ms]
+    price: Mapped[float] = mapped_column(Float)
+    amount: Mapped[float] = mapped_column(Float)
+    is_buy: Mapped[bool]

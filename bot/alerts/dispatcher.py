@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from typing import Any, Protocol
 import pandas as pd
 from rich.console import Console
 from rich.panel import Panel
+from rich.text import Text
 from sqlalchemy.orm import Session, sessionmaker
 from telegram import ReplyParameters
 from telegram.constants import ParseMode
@@ -49,6 +51,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.alerts.chart_pool import ChartPool, ChartRenderer, ThreadCharts
+from bot.alerts.stream_chart import load_stream_chart_inputs, render_chunk_chart, stream_grain
 from bot.alerts.text import alert_keyboard, compose_alert, html_to_text
 from bot.runtime.faults import crash_point
 from core.config import Config
@@ -130,7 +133,8 @@ class ConsoleSink:
         self.console = console or Console()
 
     async def send_text(self, chat_id: int, text: str, alert: Alert) -> int | None:
-        self.console.print(Panel(html_to_text(text), title=f"alert {alert.id}", expand=False), highlight=False)
+        # Text, not a markup string: "[pump_dump]" in an alert is data, not rich markup
+        self.console.print(Panel(Text(html_to_text(text)), title=f"alert {alert.id}", expand=False), highlight=False)
         return None
 
     async def send_chart(self, chat_id: int, png: bytes, alert: Alert, reply_to: int | None) -> int | None:
@@ -214,6 +218,9 @@ class Dispatcher:
 
     async def _prepare(self, alert: Alert) -> tuple[str, asyncio.Task[bytes | None]]:
         """The alert's text now, and a task drawing its chart meanwhile."""
+        chunk_s = stream_grain(alert)
+        if chunk_s is not None:  # from the live trade stream: chunks, not candles
+            return await self._prepare_stream(alert, chunk_s)
         frame, context, venues = await self._db(partial(_alert_inputs, alert=alert, bars=self.chart_bars))
         text = compose_alert(alert, alert.events, frame)
 
@@ -228,6 +235,28 @@ class Dispatcher:
                 return await self.charts.render(frame, events_for_chart(context), title, venues=venues, venue=own)
             except Exception:  # noqa: BLE001 - an alert without a picture beats no alert
                 log.exception("chart for alert %s failed; its text went alone", alert.id)
+                return None
+
+        return text, asyncio.create_task(draw())
+
+    async def _prepare_stream(self, alert: Alert, chunk_s: int) -> tuple[str, asyncio.Task[bytes | None]]:
+        """A trade-stream alert: its text (with the seconds since the first abnormal chunk closed, on the
+        wall clock right before the text goes out) and its chunk chart, drawn in a thread meanwhile."""
+        chunks = await self._db(lambda s: load_stream_chart_inputs(s, alert, chunk_s))
+        text = compose_alert(alert, alert.events, None, now_ms=int(time.time() * 1000))
+
+        async def draw() -> bytes | None:
+            if chunks.empty:
+                return None
+            try:
+                title = f"{alert.exchange}:{alert.symbol} trades, {chunk_s} s chunks"
+                when = pd.Timestamp(int(alert.bar_ts), unit="ms", tz="UTC")
+                threshold = max((float(e.threshold) for e in alert.events), default=None)
+                return await asyncio.to_thread(
+                    render_chunk_chart, chunks, alert_ts=when, threshold=threshold, title=title
+                )
+            except Exception:  # noqa: BLE001 - an alert without a picture beats no alert
+                log.exception("chart for stream alert %s failed; its text went alone", alert.id)
                 return None
 
         return text, asyncio.create_task(draw())

@@ -31,6 +31,7 @@ __all__ = [
     "decode_callback",
     "encode_callback",
     "html_to_text",
+    "stream_facts",
 ]
 
 CALLBACK_VERSION = "v1"
@@ -82,20 +83,63 @@ def _fmt_price(x: float) -> str:
     return f"{x:,.2f}" if abs(x) >= 100 else f"{x:.6g}"
 
 
-def compose_alert(alert: Any, events: Sequence[Any], candles: pd.DataFrame | None = None) -> str:
+def _fmt_score(x: float) -> str:
+    """Three significant digits, but enough decimals to tell probabilities near 1 apart (0.99968, not 1)."""
+    if 0.99 < x < 1.0:
+        return f"{x:.6f}".rstrip("0")
+    return f"{x:.3g}"
+
+
+def stream_facts(events: Sequence[Any], now_ms: int | None = None) -> list[str]:
+    """Lines for an alert from the live trade stream (events whose ``details["grain"]`` is ``"trades"``).
+
+    What the chunk showed (price move, rush orders against the usual) and, given the wall-clock
+    ``now_ms`` of sending, how many seconds after the first abnormal chunk closed the alert went
+    out (``details["first_abnormal_close_wall_ms"]``, set when the chunk was scored).
+    """
+    lines: list[str] = []
+    for e in events:
+        d = getattr(e, "details", None) or {}
+        if d.get("grain") != "trades":
+            continue
+        facts = []
+        if d.get("price_change") is not None:
+            facts.append(f"price {float(d['price_change']):+.2%} in {int(d.get('change_seconds', 60))} s")
+        if d.get("rush_orders") is not None:
+            usual = d.get("rush_multiple")
+            tail = f" (×{float(usual):.0f} the usual)" if usual is not None and math.isfinite(float(usual)) else ""
+            facts.append(f"{int(d['rush_orders'])} rush orders in {int(d.get('chunk_s', 15))} s{tail}")
+        if facts:
+            lines.append(" · ".join(facts))
+        closed = d.get("first_abnormal_close_wall_ms")
+        if now_ms is not None and closed is not None:
+            lines.append(
+                f"⏱ sent {max(0.0, (now_ms - float(closed)) / 1000):.1f} s after the first abnormal chunk closed"
+            )
+        break
+    return lines
+
+
+def compose_alert(
+    alert: Any, events: Sequence[Any], candles: pd.DataFrame | None = None, *, now_ms: int | None = None
+) -> str:
     """The alert message (HTML) for one symbol and bar, listing every detector that fired.
 
     ``alert`` needs ``exchange, symbol, timeframe, bar_ts, severity``; each event
     ``detector, score, threshold, kind``. ``candles`` (optional) supplies price,
-    volume and social-volume context.
+    volume and social-volume context. ``now_ms`` (wall clock at sending, optional) lets a
+    stream alert say how fast it was (:func:`stream_facts`).
     """
     esc = html.escape
     sev = str(alert.severity)
-    when = pd.Timestamp(int(alert.bar_ts), unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
+    seconds = str(alert.timeframe).endswith("s")  # a trade-stream chunk, not a candle
+    when = pd.Timestamp(int(alert.bar_ts), unit="ms", tz="UTC").strftime(
+        "%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC"
+    )
     lines = [
         f"{_SEVERITY_ICON.get(sev, '⚪')} <b>{esc(alert.symbol)}</b> · {esc(alert.exchange)} · "
         f"{esc(alert.timeframe)} — <b>{esc(sev.upper())}</b>",
-        f"bar {when}",
+        f"{'trade chunk' if seconds else 'bar'} {when}",
     ]
     m = alert_metrics(candles, int(alert.bar_ts))
     facts = []
@@ -107,11 +151,14 @@ def compose_alert(alert: Any, events: Sequence[Any], candles: pd.DataFrame | Non
         facts.append(f"social ×{m.social_multiple:.1f}")
     if facts:
         lines.append(" · ".join(facts))
+    lines += [esc(line) for line in stream_facts(events, now_ms)]
     lines += _group_lines(alert, events)
     for e in sorted(events, key=lambda ev: -(ev.score / ev.threshold if ev.threshold else ev.score)):
         ratio = f" (×{e.score / e.threshold:.1f})" if e.threshold else ""
         kind = "" if e.kind in ("anomaly", "") else f" [{esc(e.kind)}]"
-        lines.append(f"• {esc(e.detector)}{kind}: score {e.score:.3g} / threshold {e.threshold:.3g}{ratio}")
+        lines.append(
+            f"• {esc(e.detector)}{kind}: score {_fmt_score(e.score)} / threshold {_fmt_score(e.threshold)}{ratio}"
+        )
     return "\n".join(lines)
 
 

@@ -94,6 +94,27 @@ def evaluate(
         console.print(f"metrics written to {json_out}")
 
 
+@pump_app.command("pretrain")
+def pretrain(
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the model folders (the package's own: detectors/pump/pretrained).")
+    ],
+    grain: Annotated[str, typer.Option(help="candles, chunks or both.")] = "both",
+    tiny: Annotated[bool, typer.Option(help="The same recipe on a sliver of the data (seconds; for tests).")] = False,
+) -> None:
+    """Make the shipped pump models: seeded training on synthetic data, then the alert-budget threshold
+    (bot/pretrain.py says which data and seeds; they are recorded in each model's pump_dump.json)."""
+    from bot.pretrain import make_pretrained
+    from core.errors import InputError
+
+    grains = {"both": ("candles", "chunks"), "candles": ("candles",), "chunks": ("chunks",)}.get(grain)
+    if grains is None:
+        raise InputError(f"--grain: expected candles, chunks or both, got {grain!r}")
+    with console.status("training and calibrating (minutes; --tiny takes seconds)"):
+        make_pretrained(out, tiny=tiny, grains=grains, say=console.print)
+    console.print(f"models written under {out}")
+
+
 @pump_app.command("build-dataset")
 def build_dataset(
     events: Annotated[Path, typer.Option("--events", help="Events CSV: symbol,date,hour[,exchange] (UTC).")],

@@ -42,10 +42,23 @@ def demo(
         Path | None, typer.Option(help="Replay real candle CSVs (BASE_QUOTE-<tf>.csv) instead of a synthetic market.")
     ] = None,
     keep: Annotated[bool, typer.Option(help="Keep the demo folder from a previous run.")] = False,
+    streams: Annotated[
+        bool,
+        typer.Option("--streams", help="Replay live trades with planted pumps through a loopback WebSocket exchange."),
+    ] = False,
+    minutes: Annotated[float, typer.Option(min=15, max=600, help="--streams: market minutes to replay.")] = 40.0,
+    speed: Annotated[float, typer.Option(min=1, max=100, help="--streams: market seconds per wall second.")] = 10.0,
+    faults: Annotated[
+        bool, typer.Option(help="--streams: disconnect every 30 s, drop and repeat 1 % of messages.")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Run the main job offline on a synthetic (or CSV) market in accelerated time, then summarize."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if streams:
+        _demo_streams(directory, symbols, minutes, speed, seed, faults, keep, config)
+        return
 
     from bot.runtime.demo import DemoOptions, run_demo, summarize_demo
     from bot.runtime.logs import config_secrets, configure_logging
@@ -75,6 +88,36 @@ def demo(
     ) as progress:
         result = asyncio.run(run_demo(options, base, progress=progress))
     summarize_demo(result, console)
+
+
+def _demo_streams(
+    directory: Path,
+    symbols: int,
+    minutes: float,
+    speed: float,
+    seed: int,
+    faults: bool,
+    keep: bool,
+    config: Path | None,
+) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from bot.runtime.demo_streams import StreamDemoOptions, run_stream_demo, summarize_stream_demo
+    from bot.runtime.logs import config_secrets, configure_logging
+
+    base = load_cli_config(config)
+    configure_logging("WARNING", base.logging.format, config_secrets(base))
+    folder = directory if directory != Path("vigil-demo") else Path("vigil-demo-streams")
+    options = StreamDemoOptions(
+        directory=folder, symbols=symbols, minutes=minutes, speed=speed, seed=seed, faults=faults, keep=keep
+    )
+    console.print(
+        f"vigil demo --streams: {symbols} coins, {minutes:g} minutes of trades at {speed:g}x through a loopback "
+        f"Binance WebSocket, folder {folder}/ (the shipped chunk model: no training)"
+    )
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as progress:
+        result = asyncio.run(run_stream_demo(options, base, progress=progress))
+    summarize_stream_demo(result, console)
 
 
 def register(app: typer.Typer) -> None:

@@ -122,6 +122,7 @@ class System:
     application: Any = None  # telegram.ext.Application when a token is set and the bot runs in-process
     bot: Any = None  # a bare telegram.Bot when alerts go to Telegram without the application
     link: Any = None  # bot.telegram.link.TelegramLink: connects the application in the background
+    stream: Any = None  # bot.runtime.stream_job.StreamJob when symbols stream trades (started by the host)
 
     async def aclose(self) -> None:
         """Close everything :func:`compose` opened, each step even when an earlier one failed.
@@ -131,6 +132,8 @@ class System:
         workers (charts due are sent first), then the bare Bot.
         """
         try:
+            if self.stream is not None:  # the trade streams first: their alerts in flight go out
+                await self.stream.stop()
             if self.link is not None:
                 await self.link.aclose()
         finally:
@@ -156,6 +159,7 @@ async def compose(
     console: Console | None = None,
     console_too: bool = False,
     with_application: bool = True,
+    stream_clock: Any = None,
 ) -> System:
     """Build the running system for ``cfg``.
 
@@ -175,6 +179,8 @@ async def compose(
         With a Telegram token, print alerts on the console as well (the demo).
     with_application : bool
         Build the Telegram ``Application`` (chat commands) or, when False, only a bare ``Bot`` to send alerts.
+    stream_clock : feeds.clock.MarketClock, optional
+        The trade-stream job's clock (default the wall clock; the streaming demo replays faster).
     """
     seed_watchlist_from_config(cfg, factory)
     feeds = feeds if feeds is not None else FeedPool(cfg.exchanges)
@@ -236,6 +242,34 @@ async def compose(
     runtime = Runtime(
         cfg, factory, feeds, pool, dispatcher=dispatcher, social=social, alert_targets=targets, onchain=onchain
     )
+    stream = None
+    if cfg.streamed_symbols:
+        from bot.runtime.stream_job import StreamJob, load_chunk_model
+
+        stream = StreamJob(
+            cfg,
+            factory,
+            load_chunk_model(cfg),
+            symbols=cfg.streamed_symbols,
+            exchange=cfg.streams.exchange,
+            ccxt_config=feeds.config(cfg.streams.exchange).ccxt_config,
+            clock=stream_clock,
+            dispatcher=dispatcher,
+            alert_targets=targets,
+        )
     return System(
-        cfg, factory, feeds, pool, service, dispatcher, targets, runtime, backfiller, view, application, bot, link
+        cfg,
+        factory,
+        feeds,
+        pool,
+        service,
+        dispatcher,
+        targets,
+        runtime,
+        backfiller,
+        view,
+        application,
+        bot,
+        link,
+        stream,
     )

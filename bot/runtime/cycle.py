@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.runtime.candle_ring import CandleRing
 from bot.runtime.enrich import Enricher
-from bot.runtime.events import events_from_alarms
+from bot.runtime.events import events_from_alarms, queue_for_targets
 from bot.runtime.faults import crash_point
 from bot.runtime.fetch import CandleSync
 from core.config import Config, WatchEntry
@@ -336,23 +336,4 @@ class Runtime:
         return report
 
     def _queue(self, session: Session, new: Sequence[Any]) -> list[Any]:
-        if not new or not self.alert_targets:
-            return []
-        from datetime import timedelta
-
-        from storage.outbox import queue_alerts
-
-        alerts: list[Any] = []
-        by_channel: dict[str, list[int]] = {}
-        for channel, chat_id in self.alert_targets:
-            by_channel.setdefault(channel, []).append(chat_id)
-        for channel, chat_ids in by_channel.items():
-            alerts += queue_alerts(
-                session,
-                list(new),
-                chat_ids=chat_ids,
-                channel=channel,
-                cooldown=timedelta(minutes=self.cfg.alerts.cooldown_minutes),
-                now=utcnow(),
-            )
-        return alerts
+        return queue_for_targets(session, new, self.alert_targets, self.cfg.alerts.cooldown_minutes, utcnow())

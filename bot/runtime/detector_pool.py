@@ -149,6 +149,8 @@ class DetectorPool:
             slot.version = f"v{record.version}"
             log.info("detector %s: loaded model %s", slot.name, slot.version)
             return
+        if self._load_shipped(slot, frames):
+            return
         detector = self._create(slot)
         usable = self._usable(detector, frames)
         slot.waiting = not usable
@@ -162,6 +164,30 @@ class DetectorPool:
             slot.detector, slot.version, slot.failing = detector, "untrained", False
             return
         self._train_and_store(slot, detector, usable)
+
+    def _load_shipped(self, slot: _Slot, frames: Mapping[str, pd.DataFrame]) -> bool:
+        """Use the model the package ships for this timeframe (``Detector.pretrained``), if there is one.
+
+        Only when the config asks for nothing but the defaults (an ``alert_budget`` aside): custom
+        hyper-parameters mean the user wants their own training.
+        """
+        from detectors.registry import get_detector_class
+
+        shipped = getattr(get_detector_class(slot.name), "pretrained", None)
+        first = next((f for f in frames.values() if len(f) > 1), None)
+        params = dict(slot.config.params)
+        budget = params.pop("alert_budget", None)
+        if shipped is None or first is None or params or self._param_overrides.get(slot.name):
+            return False
+        detector = shipped("candles", _timeframe_of(first.index[1] - first.index[0]), alert_budget=budget)
+        if detector is None:
+            return False
+        with self._lock:
+            slot.detector, slot.version = detector, "shipped"
+        log.info(
+            "detector %s: using the model shipped for this timeframe (threshold %.4f)", slot.name, detector.threshold_
+        )
+        return True
 
     def _usable(self, detector: Any, frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         """The symbols with enough history to fit ``detector`` on."""

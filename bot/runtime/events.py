@@ -7,15 +7,17 @@ Which bars fire and how severe they are is decided by ``detectors.alarms``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.orm import Session
 
 from storage.events import NewEvent
 
-__all__ = ["bar_context", "events_from_alarms", "group_context"]
+__all__ = ["bar_context", "events_from_alarms", "group_context", "queue_for_targets"]
 
 
 def bar_context(frame: pd.DataFrame, ts: pd.Timestamp, baseline: int = 24) -> dict[str, Any]:
@@ -99,3 +101,28 @@ def events_from_alarms(
             )
         )
     return events
+
+
+def queue_for_targets(
+    session: Session, new: Sequence[Any], targets: Sequence[tuple[str, int]], cooldown_minutes: int, now: datetime
+) -> list[Any]:
+    """Queue alerts for newly stored events to every (channel, chat) target; the candle cycle and the
+    stream job both call this, in the transaction that stored the events."""
+    if not new or not targets:
+        return []
+    from storage.outbox import queue_alerts
+
+    alerts: list[Any] = []
+    by_channel: dict[str, list[int]] = {}
+    for channel, chat_id in targets:
+        by_channel.setdefault(channel, []).append(chat_id)
+    for channel, chat_ids in by_channel.items():
+        alerts += queue_alerts(
+            session,
+            list(new),
+            chat_ids=chat_ids,
+            channel=channel,
+            cooldown=timedelta(minutes=cooldown_minutes),
+            now=now,
+        )
+    return alerts

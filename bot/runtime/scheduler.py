@@ -242,6 +242,8 @@ class MainJob:
             self._schedule(scheduler)
             scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
             scheduler.start()
+            if self.system.stream is not None:  # pump alerts in seconds, beside the cycles; nothing waits for it
+                self._spawn(self._start_stream(), "streams")
             if self.cfg.metrics.prometheus_port:
                 from bot.runtime.metrics import start_metrics
 
@@ -273,6 +275,15 @@ class MainJob:
             if self.metrics is not None:
                 self.metrics.shutdown()
             log.info("stopped")
+
+    async def _start_stream(self) -> None:
+        """Start the trade-stream job; if the exchange cannot be reached, the candle cycles go on without it."""
+        assert self.system is not None and self.system.stream is not None
+        try:
+            await self.system.stream.start()
+        except Exception:  # noqa: BLE001 - logged; streams are an addition to the cycles, not a condition
+            log.exception("trade streams could not start; candle cycles go on without them")
+            self.system.stream = None
 
     def _close_abandoned_cycles(self) -> None:
         """Cycles a killed process left unfinished are recorded as abandoned (their bars are scored again)."""

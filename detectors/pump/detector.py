@@ -35,6 +35,7 @@ from detectors.features import extra_input_features
 from detectors.metadata import check_pump_metadata, check_pump_scaler_width
 from detectors.onnx_runtime import OnnxModel, export_onnx, load_onnx, onnx_enabled
 from detectors.pump.features import (
+    LA_MORGIA_COLUMNS,
     SOCIAL_COLUMNS,
     SOCIAL_HISTORY,
     candle_feature_arrays,
@@ -189,6 +190,9 @@ class PumpDumpDetector(Detector):
         self._model_dir: Path | None = None  # saved Keras model not loaded yet: scores go through ONNX Runtime
         self._onnx: OnnxModel | None = None
         self.scaler_: tuple[np.ndarray, np.ndarray] | None = None
+        #: saved with the model: e.g. ``stream`` (chunk_ms, window of the chunk features), ``budget`` (the
+        #: calibration curve of ``detectors.pump.budget``), ``recipe`` (how a shipped model was made)
+        self.extra_: dict[str, Any] = {}
 
     @property
     def model_(self) -> Any:
@@ -562,6 +566,74 @@ class PumpDumpDetector(Detector):
             out[symbol] = pd.Series(np.where(warm, np.nan, values), index=frame.index[len(frame) - take :], dtype=float)
         return out
 
+    def score_chunk_windows(self, windows: np.ndarray) -> np.ndarray:
+        """P(pump) of the newest row of each window of raw La Morgia rows, shape (n, lookback, 12) -> (n,).
+
+        The live stream's path (``detectors.pump.live_chunks.ChunkBook.windows``): the same inputs
+        ``score_table`` builds for a row from its own and earlier rows, for a model trained with
+        ``chunk_inputs="scaled"`` (whose inputs depend on the window only, not on an event's start).
+        All windows go through the network in one call.
+        """
+        self._check_fitted("chunks")
+        if self.chunk_inputs != "scaled":
+            raise DetectorError(
+                f"pump_dump: live chunk scoring needs a model trained with chunk_inputs='scaled', "
+                f"this one uses {self.chunk_inputs!r}"
+            )
+        windows = np.asarray(windows, dtype=float)
+        if windows.ndim != 3 or windows.shape[1] != self.lookback or windows.shape[2] != len(LA_MORGIA_COLUMNS):
+            raise DetectorError(
+                f"pump_dump: expected windows of shape (n, {self.lookback}, {len(LA_MORGIA_COLUMNS)}), "
+                f"got {windows.shape}"
+            )
+        cols, scale = feature_columns("chunks")
+        w = scale_windows(windows, [cols.index(c) for c in scale])
+        if self.scaler_ is not None:
+            mean, std = self.scaler_
+            w = np.clip((w - mean) / std, -20.0, 20.0).astype(np.float32)
+        n = len(w)
+        return self._predict(
+            {
+                "market": w.astype(np.float32),
+                "social": np.zeros((n, self.lookback, len(SOCIAL_COLUMNS)), dtype=np.float32),
+                "has_social": np.zeros((n, 1), dtype=np.float32),
+            }
+        )
+
+    # -- alert budget and shipped models ----------------------------------------------------
+    def apply_budget(self, budget: float) -> float:
+        """Set the threshold to the lowest one that kept pump-free calibration data under ``budget``
+        alert episodes per symbol-week (``extra_["budget"]``, see ``detectors.pump.budget``); returns it."""
+        from detectors.pump.budget import BudgetCurve
+
+        self._check_fitted()
+        if not budget > 0:
+            raise DetectorError(f"pump_dump.alert_budget: must be > 0 alerts per symbol-week, got {budget}")
+        curve = self.extra_.get("budget")
+        if not curve:
+            raise DetectorError("pump_dump: this model has no alert-budget calibration; keep its trained threshold")
+        self.threshold_ = BudgetCurve.from_json(curve["curve"]).threshold_for(budget)
+        self.extra_["alert_budget"] = budget
+        return float(self.threshold_)
+
+    @classmethod
+    def pretrained(cls, grain: str, timeframe: str | None = None, *, alert_budget: float | None = None) -> Self | None:
+        """The small model shipped in the package for ``grain`` (``"candles"`` at ``timeframe``, or ``"chunks"``).
+
+        None when none ships for it. ``alert_budget`` (alerts per symbol-week on pump-free data)
+        replaces the shipped threshold (which is the one for the default budget). How they are made:
+        ``bot/pretrain.py``.
+        """
+        from detectors.pump.pretrained import pretrained_dir
+
+        directory = pretrained_dir(grain, timeframe)
+        if directory is None:
+            return None
+        det = cls.load(directory)
+        if alert_budget is not None:
+            det.apply_budget(alert_budget)
+        return det
+
     # -- persistence ------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
         """Write ``model.keras`` (native Keras) and ``pump_dump.json`` (params, grain, threshold)."""
@@ -580,6 +652,7 @@ class PumpDumpDetector(Detector):
             "threshold": self.threshold_,
             "scaler": [v.tolist() for v in self.scaler_] if self.scaler_ is not None else None,
             "features": feature_columns(self.grain_)[0] if self.grain_ else None,
+            "extra": self.extra_,
         }
         (directory / _META).write_text(json.dumps(meta, indent=2))
         return directory
@@ -600,6 +673,7 @@ class PumpDumpDetector(Detector):
             meta["params"].setdefault("chunk_inputs", "scaled")  # models saved before relative inputs existed
             det = cls(**meta["params"])
             det.grain_ = meta["grain"]
+            det.extra_ = dict(meta.get("extra") or {})
             det.threshold_ = float(meta["threshold"])
             if meta.get("scaler") is not None:
                 det.scaler_ = tuple(np.asarray(v, dtype=np.float32) for v in meta["scaler"])  # type: ignore[assignment]

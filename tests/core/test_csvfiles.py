@@ -153,8 +153,13 @@ def test_read_csv_table_names_the_line_of_a_late_error_in_a_large_file(tmp_path:
 
 @pytest.mark.parametrize(
     ("cell", "why"),
-    [("abc", "expected a number"), ("1_000", "expected a number"), ("", "expected a number"),
-     ("nan", "expected a number"), ("inf", "expected a finite number")],
+    [
+        ("abc", "expected a number"),
+        ("1_000", "expected a number"),
+        ("", "expected a number"),
+        ("nan", "expected a number"),
+        ("inf", "expected a finite number"),
+    ],
 )
 def test_numbers_names_file_line_column_and_value(tmp_path: Path, cell: str, why: str) -> None:
     path = _file(tmp_path, f"t,price\n1,10.5\n2,{cell}\n")

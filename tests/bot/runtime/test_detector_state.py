@@ -90,9 +90,7 @@ async def test_detectors_shows_what_runs_what_is_trained_and_what_fails(running:
 
 async def test_detectors_for_a_symbol_and_for_this_chat_and_switches_that_cannot_work(running: Any) -> None:
     _system, tg = running
-    assert await say(tg, "/detectors ETH/USDT tiny_model off", chat_id=ADMIN) == [
-        "tiny_model is now off for ETH/USDT."
-    ]
+    assert await say(tg, "/detectors ETH/USDT tiny_model off", chat_id=ADMIN) == ["tiny_model is now off for ETH/USDT."]
     await say(tg, "/threshold BTC/USDT zscore 7", chat_id=ADMIN)
     [everywhere] = await say(tg, "/detectors", chat_id=ADMIN)
     assert "zscore: on, threshold 7 for BTC/USDT, running" in everywhere
@@ -107,4 +105,3 @@ async def test_detectors_for_a_symbol_and_for_this_chat_and_switches_that_cannot
     assert reply.startswith("lstm_forecaster is not enabled in the config")
     [reply] = await say(tg, "/detectors * gru_autoencoder on", chat_id=ADMIN)
     assert reply.startswith("gru_autoencoder is not enabled in the config")
-

@@ -34,7 +34,7 @@ def _config_file(folder: Path, ex: FakeBinance) -> Path:
     path.write_text(
         f"""
 [database]
-url = "sqlite:///{folder / 'vigil.db'}"
+url = "sqlite:///{folder / "vigil.db"}"
 [exchanges.binance]
 max_retries = 0
 ccxt_config = {_toml(ex.ccxt_config())}

@@ -26,7 +26,9 @@ async def _wait(predicate: Any, timeout: float = 60.0) -> None:
 
 async def test_start_closes_abandoned_cycles_and_catches_up_every_timeframe_at_once(tmp_path: Path) -> None:
     start = (pd.Timestamp.now(tz="UTC") - pd.Timedelta(hours=6)).floor("1h")
-    frames = {s: make_candles(str(start), periods=7 * 60, timeframe="1m", seed=i) for i, s in enumerate(["A/USDT", "B/USDT"])}
+    frames = {
+        s: make_candles(str(start), periods=7 * 60, timeframe="1m", seed=i) for i, s in enumerate(["A/USDT", "B/USDT"])
+    }
     url = f"sqlite:///{tmp_path / 'vigil.db'}"
     _engine, factory = open_database(url)
     with factory.begin() as s:  # a previous run was killed in the middle of a 1m cycle

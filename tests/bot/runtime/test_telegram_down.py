@@ -98,6 +98,8 @@ async def test_run_with_the_bot_api_down_scores_and_delivers_the_queued_alerts_o
 
             await tg.come_back()
             await _wait(lambda: _counts(factory) == {"sent": EXPECTED_ALERTS})
+            # the charts follow their texts: wait for them too, so /status gets the only reply
+            await _wait(lambda: len(tg.calls("sendPhoto", ok_only=True)) >= EXPECTED_ALERTS)
             [status] = await say(tg, "/status", chat_id=CHAT)
         finally:
             job.request_stop()

@@ -29,7 +29,9 @@ ADMIN = 4242
 H = 3_600_000
 
 
-def _config(tmp_path: Path, ex: FakeBinance, tg: FakeTelegram, watch: list[tuple[str, str]], **scheduler: Any) -> Config:
+def _config(
+    tmp_path: Path, ex: FakeBinance, tg: FakeTelegram, watch: list[tuple[str, str]], **scheduler: Any
+) -> Config:
     return default_config(
         database={"url": f"sqlite:///{tmp_path / 'vigil.db'}"},
         exchanges={"binance": {"ccxt_config": ex.ccxt_config(), "max_retries": 0}},
@@ -141,7 +143,10 @@ async def test_watch_of_a_new_timeframe_is_scheduled_at_once_and_backfilled(
 
             replies = await say(tg, "/watch SOL/USDT 1s", chat_id=ADMIN, n=2)
             assert replies[0] == "Now watching SOL/USDT 1s on binance. Fetching its recent history…"
-            assert replies[1] == "Now watching SOL/USDT 1s on binance. 60 bars of history stored: /chart SOL/USDT works now."
+            assert (
+                replies[1]
+                == "Now watching SOL/USDT 1s on binance. 60 bars of history stored: /chart SOL/USDT works now."
+            )
             [caption] = await say(tg, "/chart SOL/USDT 1h", chat_id=ADMIN)  # works before any 1s cycle ran
             assert caption.startswith("SOL/USDT")
 

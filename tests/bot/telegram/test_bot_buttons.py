@@ -107,9 +107,7 @@ async def test_chart_button_that_cannot_draw_answers_once_and_says_why_in_the_ch
     assert answer.outcome == "ok" and answer.params["text"].startswith("Drawing BTC/USDT")
 
 
-async def test_chart_button_draws_the_alerts_market_even_when_no_longer_watched(
-    alerted: int, tg: FakeTelegram
-) -> None:
+async def test_chart_button_draws_the_alerts_market_even_when_no_longer_watched(alerted: int, tg: FakeTelegram) -> None:
     assert await say(tg, "/unwatch BTC/USDT", chat_id=ADMIN) == ["Stopped watching BTC/USDT."]
     photos = len(tg.calls("sendPhoto"))
     query = tg.push_callback(f"v1:c:{alerted}", chat_id=ADMIN, user_id=ADMIN)

@@ -257,9 +257,7 @@ async def test_mute_and_unmute_one_symbol(running: Any, tg: FakeTelegram, factor
         assert chat is None or chat.muted_until is None  # the chat as a whole is not muted
     assert await say(tg, "/unmute BTC/USDT", chat_id=ADMIN) == ["BTC/USDT unmuted here."]
     assert [m.symbol for m in _rows(factory, SymbolMute)] == ["ETH/USDT"]
-    assert await say(tg, "/mute BTC/USDT 2h 3h", chat_id=ADMIN) == [
-        "Usage: /mute [SYMBOL] [DURATION e.g. 2h]"
-    ]
+    assert await say(tg, "/mute BTC/USDT 2h 3h", chat_id=ADMIN) == ["Usage: /mute [SYMBOL] [DURATION e.g. 2h]"]
 
 
 async def test_threshold_override_can_be_removed_from_chat(running: Any, tg: FakeTelegram, factory: Any) -> None:
@@ -283,9 +281,7 @@ async def test_threshold_refuses_markets_neither_watched_nor_listed(
     assert "FOO/USDT is neither on the watchlist nor listed on binance" in reply
     assert _rows(factory, ThresholdOverride) == []
     # listed on the exchange but not watched (yet): fine, as is every symbol (*)
-    assert await say(tg, "/threshold SOL/USDT zscore 5", chat_id=ADMIN) == [
-        "Threshold for SOL/USDT / zscore set to 5."
-    ]
+    assert await say(tg, "/threshold SOL/USDT zscore 5", chat_id=ADMIN) == ["Threshold for SOL/USDT / zscore set to 5."]
 
 
 async def test_chart_caption_says_the_period_with_its_unit(

@@ -61,9 +61,7 @@ def dispatcher(factory: Any, bot: Bot, clock: Clock, **kw: Any) -> Dispatcher:
     return Dispatcher(factory, {"telegram": TelegramSink(bot)}, now=clock, chart_bars=40, **kw)
 
 
-async def test_flush_sends_text_with_buttons_then_chart_as_reply_once(
-    factory: Any, tg: FakeTelegram, bot: Bot
-) -> None:
+async def test_flush_sends_text_with_buttons_then_chart_as_reply_once(factory: Any, tg: FakeTelegram, bot: Bot) -> None:
     queue(factory, "BTC/USDT", [40], [11, 12])
     d = dispatcher(factory, bot, Clock())
     result = await d.flush()
