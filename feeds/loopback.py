@@ -41,7 +41,7 @@ from aiohttp import WSMsgType, web
 
 from feeds.clock import ReplayClock
 
-__all__ = ["LoopbackExchange", "ReplayClock", "StreamFaults", "market_id"]
+__all__ = ["LoopbackExchange", "ReplayClock", "StreamFaults", "market_id", "serve_in_thread"]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,26 @@ def _symbol_info(symbol: str) -> dict[str, Any]:
         "permissions": [],
         "permissionSets": [["SPOT"]],
     }
+
+
+@contextlib.contextmanager
+def serve_in_thread(server: Any, name: str) -> Iterator[None]:
+    """Run ``server.start()`` .. ``server.stop()`` on an event loop in a thread of its own.
+
+    A local exchange served this way does not compete with its client's event loop (as a remote
+    one would not), and code that calls ``asyncio.run`` itself (the CLI) can still reach it.
+    """
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(server.start(), loop).result(timeout=10)
+        yield
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
 
 
 class LoopbackExchange:
@@ -222,17 +242,8 @@ class LoopbackExchange:
     @contextlib.contextmanager
     def running_in_thread(self) -> Iterator[LoopbackExchange]:
         """Serve from a thread of its own (its event loop does not compete with the client's)."""
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="loopback-exchange", daemon=True)
-        thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self.start(), loop).result(timeout=10)
+        with serve_in_thread(self, "loopback-exchange"):
             yield self
-        finally:
-            asyncio.run_coroutine_threadsafe(self.stop(), loop).result(timeout=10)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
-            loop.close()
 
     # -------------------------------------------------------------- injection
     async def disconnect_all(self, code: int = 1001) -> int:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import numpy as np
 import pandas as pd
 from aiohttp import web
 
+from feeds.loopback import serve_in_thread
 from tests.fakes.binance_data import INTERVAL_MS, make_candles, market_id, symbol_info
 
 __all__ = ["FakeBinance", "Injected", "make_candles"]
@@ -214,17 +214,8 @@ class FakeBinance:
     @contextlib.contextmanager
     def running_in_thread(self) -> Iterator[FakeBinance]:
         """Serve from a background thread's event loop (for code that calls ``asyncio.run``, e.g. the CLI)."""
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="fake-binance", daemon=True)
-        thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self.start(), loop).result(timeout=10)
+        with serve_in_thread(self, "fake-binance"):
             yield self
-        finally:
-            asyncio.run_coroutine_threadsafe(self.stop(), loop).result(timeout=10)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
-            loop.close()
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
