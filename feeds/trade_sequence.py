@@ -46,9 +46,13 @@ class SequenceTrack:
         watermark may only pass the hole when a REST answer has covered it).
     """
 
-    def __init__(self, symbol: str, *, max_held: int = 50_000) -> None:
+    def __init__(self, symbol: str, *, max_held: int = 50_000, wait_for_start: bool = False) -> None:
         self.symbol = symbol
         self.max_held = max_held
+        # With ``wait_for_start`` nothing is handed on before ``start_at``/``begin``: a socket's first
+        # message may come before the REST answer that says where the stream starts, and trades
+        # handed on from it could not be followed by the older ones that answer brings.
+        self.wait_for_start = wait_for_start
         self.last_id: int | None = None  # highest id handed on; all ids below it too
         self.last_ts: int | None = None  # its timestamp
         self.watermark = -1  # every trade with timestamp < watermark has been handed on
@@ -73,11 +77,24 @@ class SequenceTrack:
             return None
         return self.last_id + 1, first_held - 1
 
-    def start_at(self, last_id: int, last_ts: int, watermark: int) -> None:
-        """Begin after trade ``last_id`` (a REST snapshot): earlier ids are not wanted."""
+    def start_at(self, last_id: int, last_ts: int, watermark: int) -> TradeBatch | None:
+        """Begin after trade ``last_id`` (a REST snapshot): earlier ids are not wanted.
+
+        Returns the held trades that now follow on, if any.
+        """
+        self.wait_for_start = False
         self.last_id, self.last_ts = int(last_id), int(last_ts)
         self.watermark = max(self.watermark, int(watermark))
         self._held = {i: t for i, t in self._held.items() if i > self.last_id}
+        return self._release()
+
+    def begin(self) -> TradeBatch | None:
+        """Stop waiting for a starting point (REST knew none): the lowest held id starts the track."""
+        self.wait_for_start = False
+        if self.last_id is None and self._held:
+            self.last_id = min(self._held) - 1
+            return self._release()
+        return None
 
     # -- trades in --------------------------------------------------------------------
     def add(
@@ -91,14 +108,15 @@ class SequenceTrack:
         if len(ids) == 0:
             return None
         ids = np.asarray(ids, dtype=np.int64)
-        if self.last_id is None:
+        waiting = self.last_id is None and self.wait_for_start
+        if self.last_id is None and not waiting:
             first = int(ids.min())
             self.last_id = first - 1
         prev = -1
         for i, t, p, a, b in zip(
             ids.tolist(), timestamp.tolist(), price.tolist(), amount.tolist(), is_buy.tolist(), strict=True
         ):
-            if i <= self.last_id or i in self._held:
+            if (self.last_id is not None and i <= self.last_id) or i in self._held:
                 self.duplicates += 1
                 continue
             if i < prev:
@@ -107,6 +125,8 @@ class SequenceTrack:
             self._held[i] = (int(t), float(p), float(a), bool(b))
         if len(self._held) > self.max_held:
             self._give_up(len(self._held) - self.max_held)
+        if self.last_id is None:  # waiting for the starting point
+            return None
         return self._release()
 
     def _release(self) -> TradeBatch | None:

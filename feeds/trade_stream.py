@@ -135,7 +135,7 @@ class TradeStream:
         self.group_size = group_size
         self.reorder_wait = reorder_wait
         self.retry = retry or RetryPolicy(max_retries=1_000_000, base_delay=0.5, max_delay=30.0)
-        self.tracks = {s: SequenceTrack(s) for s in self.symbols}
+        self.tracks = {s: SequenceTrack(s, wait_for_start=True) for s in self.symbols}
         self.stats = StreamStats()
         self.client: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -240,16 +240,26 @@ class TradeStream:
         track = self.tracks[symbol]
         asked_at = self.now_ms()
         since = asked_at if self.start_ms is None else min(self.start_ms, asked_at)
-        ids, ts, price, amount, buy = expand_aggregates(await self._fetch_from(symbol, since, asked_at))
-        keep = ts >= since
-        if keep.any():
-            first = int(np.argmax(keep))
-            track.start_at(int(ids[first]) - 1, int(ts[first]), since)
-            self._deliver(track.add(ids[keep], ts[keep], price[keep], amount[keep], buy[keep]))
-        else:  # nothing since: start after the most recent trade, if the symbol ever traded
+        for _attempt in range(3):
+            ids, ts, price, amount, buy = expand_aggregates(await self._fetch_from(symbol, since, asked_at))
+            keep = ts >= since
+            if keep.any():
+                first = int(np.argmax(keep))
+                self._deliver(track.start_at(int(ids[first]) - 1, int(ts[first]), since))
+                self._deliver(track.add(ids[keep], ts[keep], price[keep], amount[keep], buy[keep]))
+                break
+            # Nothing since: start after the most recent trade, if the symbol ever traded. When that
+            # trade is itself from `since` on, it came between the two requests and starting after it
+            # would lose it (and any before it): ask again from `since`.
             last = expand_aggregates(await self._fetch(symbol, None, 1, {}))
-            if len(last[0]):
-                track.start_at(int(last[0][-1]), int(last[1][-1]), since)
+            if not len(last[0]):
+                break
+            if int(last[1].min()) < since:
+                self._deliver(track.start_at(int(last[0][-1]), int(last[1][-1]), since))
+                break
+            asked_at = self.now_ms()
+        if track.wait_for_start:  # REST gave no starting point (never traded): the socket's first trade starts it
+            self._deliver(track.begin())
         track.covered(asked_at)
 
     async def verify(self, symbol: str) -> int:

@@ -47,3 +47,18 @@ def test_held_trades_are_bounded_when_a_hole_is_never_filled() -> None:
     track.add(*_trades([1]))
     out = track.add(*_trades(list(range(3, 20))))  # id 2 never comes
     assert track.given_up == 1 and out is not None and out.ids[0] == 3 and track.held == 0
+
+
+def test_a_socket_message_before_the_starting_point_is_held_until_rest_says_where_to_start() -> None:
+    track = SequenceTrack("X", wait_for_start=True)
+    assert track.add(*_trades([10, 11])) is None  # the socket answered before REST
+    assert track.start_at(last_id=8, last_ts=80, watermark=80) is None  # REST: the stream starts at 9
+    out = track.add(*_trades([9, 10]))  # REST brings 9 (and 10 again)
+    assert out is not None and out.ids.tolist() == [9, 10, 11]  # in order, each once
+
+
+def test_a_waiting_track_that_rest_gives_no_start_begins_at_its_lowest_held_id() -> None:
+    track = SequenceTrack("X", wait_for_start=True)
+    assert track.add(*_trades([12, 11])) is None
+    out = track.begin()
+    assert out is not None and out.ids.tolist() == [11, 12]

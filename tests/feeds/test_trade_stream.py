@@ -68,6 +68,33 @@ async def test_stream_hands_on_every_trade_once_and_in_order() -> None:
     assert all(c >= start + 100_000 for c in complete.values())
 
 
+class _SlowFirstQuery(FakeBinanceWS):
+    """Answers each symbol's first ``aggTrades`` query late, so trades happen before the next request."""
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self._slowed: set[str] = set()
+
+    async def _agg_trades(self, request):  # noqa: ANN001, ANN202
+        symbol = request.query.get("symbol", "")
+        if "startTime" in request.query and symbol not in self._slowed:
+            self._slowed.add(symbol)
+            response = await super()._agg_trades(request)  # what had happened when it was asked
+            await asyncio.sleep(0.25)  # 10 market seconds go by before the answer arrives
+            return response
+        return await super()._agg_trades(request)
+
+
+async def test_trades_made_while_the_start_was_being_fetched_are_not_lost() -> None:
+    tape = _tape(seed=5)
+    clock = ReplayClock(tape.start_ms + 60_000, speed=SPEED)
+    async with _SlowFirstQuery(tape.trades, clock) as fake:
+        now = clock.now_ms()  # the socket loses the first 10 s of trades: only REST can bring them
+        fake.drop_ids = set(tape.trades[tape.trades["timestamp"].between(now, now + 10_000)]["id"].tolist())
+        got, _stream, start, complete = await _run(fake, tape, clock, 60)
+    _assert_complete(got, tape, start, complete)
+
+
 async def test_reconnects_resubscribes_and_backfills_after_a_server_disconnect() -> None:
     tape = _tape(seed=2)
     clock = ReplayClock(tape.start_ms + 60_000, speed=SPEED)
