@@ -25,29 +25,12 @@ from bench_score_file import make_series  # noqa: E402
 from detectors.classical import RelativeEntropyDetector  # noqa: E402
 from detectors.io import read_series_csv  # noqa: E402
 from detectors.registry import create_detector  # noqa: E402
+from tests.detectors.test_classical import _hypothesis_loop  # noqa: E402
 
 
 def row_by_row(hist: np.ndarray, W: int, limit: float, c_th: int, chunk: int = 0) -> np.ndarray:
-    """The test one row at a time (the baseline)."""
-    hypotheses = np.empty((0, hist.shape[1]))
-    counts: list[int] = []
-    scores = np.zeros(len(hist))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for i, p in enumerate(hist):
-            if not len(hypotheses):
-                hypotheses, counts = p[None, :], [1]
-                continue
-            stat = 2 * W * np.where(p > 0, p * np.log(p / hypotheses), 0.0).sum(axis=1)
-            agree = np.flatnonzero(stat < limit)
-            if len(agree):
-                best = int(agree[np.argmin(stat[agree])])
-                counts[best] += 1
-                scores[i] = 1.0 if counts[best] <= c_th else 0.0
-            else:
-                scores[i] = 1.0
-                hypotheses = np.vstack([hypotheses, p])
-                counts.append(1)
-    return scores
+    """The test one row at a time (the baseline): the reference the unit test checks the vectorised one against."""
+    return _hypothesis_loop(hist, W, limit, c_th)
 
 
 def main() -> None:
